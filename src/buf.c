@@ -1,0 +1,108 @@
+#include "buf.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <stdlib.h>
+
+#include "mem.h"
+
+void gs_buf_init(gs_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max ? max : SIZE_MAX - 1;
+}
+
+static int reserve(gs_buf *b, size_t extra)
+{
+    if (extra > b->max - b->len)
+        return -E2BIG;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    b->data = gs_mem_realloc(b->data, cap);
+    b->cap = cap;
+    return 0;
+}
+
+int gs_buf_append(gs_buf *b, const void *p, size_t n)
+{
+    int rc = reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+int gs_buf_puts(gs_buf *b, const char *s)
+{
+    return gs_buf_append(b, s, strlen(s));
+}
+
+int gs_buf_vprintf(gs_buf *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        return -EINVAL;
+    int rc = reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int gs_buf_printf(gs_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = gs_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void gs_buf_consume(gs_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+    } else {
+        memmove(b->data, b->data + n, b->len - n);
+        b->len -= n;
+    }
+    if (b->data)
+        b->data[b->len] = 0;
+}
+
+void gs_buf_reset(gs_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = 0;
+}
+
+char *gs_buf_steal(gs_buf *b)
+{
+    char *p = b->data ? b->data : gs_mem_strdup("");
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+void gs_buf_free(gs_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

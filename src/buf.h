@@ -1,0 +1,32 @@
+/* buf: a growable byte buffer with a hard size limit.
+ *
+ * Everything ggswap accumulates from the outside world (request heads and bodies, log lines,
+ * generated files) goes through a gs_buf, so no input can make the daemon grow without bound:
+ * an append past `max` fails with -E2BIG and leaves the buffer as it was. The data is always
+ * NUL-terminated one byte past `len`, so text can be handed to C string functions directly. */
+#ifndef GS_BUF_H
+#define GS_BUF_H
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct gs_buf {
+    char *data;   /* NULL until the first append */
+    size_t len;
+    size_t cap;
+    size_t max;   /* hard limit on len; 0 means SIZE_MAX */
+} gs_buf;
+
+void gs_buf_init(gs_buf *b, size_t max);
+/* Append n bytes. Returns 0, or -E2BIG when len would pass max (nothing appended). */
+int gs_buf_append(gs_buf *b, const void *p, size_t n);
+int gs_buf_puts(gs_buf *b, const char *s);
+int gs_buf_printf(gs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int gs_buf_vprintf(gs_buf *b, const char *fmt, va_list ap);
+/* Drop the first n bytes (consumed input). */
+void gs_buf_consume(gs_buf *b, size_t n);
+void gs_buf_reset(gs_buf *b);
+/* Hand the data over to the caller (who frees it) and reset the buffer. Never NULL. */
+char *gs_buf_steal(gs_buf *b);
+void gs_buf_free(gs_buf *b);
+
+#endif

@@ -1,0 +1,157 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "mem.h"
+
+#define PROXY_RING_SIZE (256 * 1024)
+#define LINE_MAX_LEN 4096
+
+static gs_log_level g_level = GS_LOG_INFO;
+static gs_log_sink_cb g_sink;
+static void *g_sink_ud;
+static int g_quiet;
+static gs_ring g_proxy_ring;
+
+void gs_ring_init(gs_ring *r, size_t cap)
+{
+    r->data = gs_mem_alloc(cap);
+    r->cap = cap;
+    r->start = r->len = 0;
+}
+
+void gs_ring_append(gs_ring *r, const char *p, size_t n)
+{
+    if (!r->data || !r->cap)
+        return;
+    if (n >= r->cap) {
+        /* Only the tail fits. */
+        memcpy(r->data, p + (n - r->cap), r->cap);
+        r->start = 0;
+        r->len = r->cap;
+        return;
+    }
+    size_t end = (r->start + r->len) % r->cap;
+    size_t first = r->cap - end < n ? r->cap - end : n;
+    memcpy(r->data + end, p, first);
+    memcpy(r->data, p + first, n - first);
+    if (r->len + n > r->cap) {
+        size_t drop = r->len + n - r->cap;
+        r->start = (r->start + drop) % r->cap;
+        r->len = r->cap;
+    } else {
+        r->len += n;
+    }
+}
+
+char *gs_ring_dump(const gs_ring *r, size_t *len)
+{
+    char *out = gs_mem_alloc(r->len + 1);
+    if (r->len) {
+        size_t first = r->cap - r->start < r->len ? r->cap - r->start : r->len;
+        memcpy(out, r->data + r->start, first);
+        memcpy(out + first, r->data, r->len - first);
+    }
+    out[r->len] = 0;
+    if (len)
+        *len = r->len;
+    return out;
+}
+
+void gs_ring_free(gs_ring *r)
+{
+    free(r->data);
+    r->data = NULL;
+    r->cap = r->len = r->start = 0;
+}
+
+void gs_log_set_level(gs_log_level level)
+{
+    g_level = level;
+}
+
+gs_log_level gs_log_get_level(void)
+{
+    return g_level;
+}
+
+int gs_log_parse_level(const char *s, gs_log_level *out)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (size_t i = 0; i < GS_ARRAY_LEN(names); i++) {
+        if (s && strcasecmp(s, names[i]) == 0) {
+            *out = (gs_log_level)i;
+            return 0;
+        }
+    }
+    if (s && strcasecmp(s, "warning") == 0) {
+        *out = GS_LOG_WARN;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+void gs_log_set_sink(gs_log_sink_cb cb, void *ud)
+{
+    g_sink = cb;
+    g_sink_ud = ud;
+}
+
+void gs_log_set_quiet(int quiet)
+{
+    g_quiet = quiet;
+}
+
+gs_ring *gs_log_proxy_ring(void)
+{
+    if (!g_proxy_ring.data)
+        gs_ring_init(&g_proxy_ring, PROXY_RING_SIZE);
+    return &g_proxy_ring;
+}
+
+void gs_log_vmsg(gs_log_level level, const char *fmt, va_list ap)
+{
+    static const char *tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+    if (level < g_level)
+        return;
+    char line[LINE_MAX_LEN];
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += snprintf(line + n, sizeof line - (size_t)n, ".%03dZ %s ", (int)(tv.tv_usec / 1000),
+                  tags[level]);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    if (m < 0)
+        m = 0;
+    size_t len = (size_t)n + (size_t)m;
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    line[len] = '\n';
+    if (!g_quiet)
+        fwrite(line, 1, len + 1, stderr);
+    gs_ring_append(gs_log_proxy_ring(), line, len + 1);
+    if (g_sink)
+        g_sink("proxy", line, len, g_sink_ud);
+}
+
+void gs_log_msg(gs_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gs_log_vmsg(level, fmt, ap);
+    va_end(ap);
+}
+
+void gs_log_model_line(const char *model, const char *line, size_t len)
+{
+    if (g_sink)
+        g_sink(model, line, len, g_sink_ud);
+}
