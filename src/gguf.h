@@ -10,6 +10,7 @@
 #ifndef GS_GGUF_H
 #define GS_GGUF_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct gs_gguf_info {
@@ -57,6 +58,18 @@ void gs_gguf_writer_i32_array(gs_gguf_writer *w, const char *key, const int32_t 
 /* An F32 tensor with up to 4 dimensions; data is copied (NULL writes zeros). */
 void gs_gguf_writer_tensor_f32(gs_gguf_writer *w, const char *name, const uint64_t *dims,
                                int ndims, const float *data);
+/* GGUF value types, for gs_gguf_writer_raw. */
+enum {
+    GS_GGUF_UINT8 = 0, GS_GGUF_INT8, GS_GGUF_UINT16, GS_GGUF_INT16, GS_GGUF_UINT32,
+    GS_GGUF_INT32, GS_GGUF_FLOAT32, GS_GGUF_BOOL, GS_GGUF_STRING, GS_GGUF_ARRAY,
+    GS_GGUF_UINT64, GS_GGUF_INT64, GS_GGUF_FLOAT64,
+};
+/* A kv whose value is given as its encoded little-endian bytes (any type, nested arrays,
+ * deliberately broken values for tests). */
+void gs_gguf_writer_raw(gs_gguf_writer *w, const char *key, uint32_t type, const void *value,
+                        size_t len);
+/* The version number written in the header (default 3; v2 has the same layout). */
+void gs_gguf_writer_set_version(gs_gguf_writer *w, uint32_t version);
 /* Write the file (atomically: temp file then rename). Returns 0 or a negative errno. */
 int gs_gguf_writer_save(gs_gguf_writer *w, const char *path);
 

@@ -1,0 +1,1113 @@
+#include "gguf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "mem.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Format facts (ggml/include/gguf.h): little-endian; "GGUF", u32 version, u64 n_tensors,
+ * u64 n_kv; each kv is a string key, a u32 value type and the value; a string is a u64 length
+ * and that many bytes; an array is a u32 element type, a u64 count and the elements. Then
+ * per tensor: name, u32 n_dims, n_dims u64 dims, u32 ggml type, u64 offset into the data.
+ * Version 1 used u32 lengths and counts, which is why it is refused rather than misread. */
+
+enum {
+    T_UINT8 = GS_GGUF_UINT8, T_INT8 = GS_GGUF_INT8, T_UINT16 = GS_GGUF_UINT16,
+    T_INT16 = GS_GGUF_INT16, T_UINT32 = GS_GGUF_UINT32, T_INT32 = GS_GGUF_INT32,
+    T_FLOAT32 = GS_GGUF_FLOAT32, T_BOOL = GS_GGUF_BOOL, T_STRING = GS_GGUF_STRING,
+    T_ARRAY = GS_GGUF_ARRAY, T_UINT64 = GS_GGUF_UINT64, T_INT64 = GS_GGUF_INT64,
+    T_FLOAT64 = GS_GGUF_FLOAT64, T_COUNT
+};
+
+#define CHUNK (64 * 1024)
+#define MAX_KEEP_STR (1024 * 1024)        /* strings we copy out of the header */
+#define MAX_SKIP_STR (256u * 1024 * 1024) /* strings we only step over (old files embed a
+                                           * whole tokenizer.json as one string) */
+#define MAX_KEY 65536
+#define MAX_KV 1000000ull
+#define MAX_TENSORS 10000000ull
+#define MAX_DIMS 8
+#define MAX_DEPTH 8
+#define MAX_CANDIDATES 32
+
+static const char *type_name(uint32_t t)
+{
+    static const char *const names[T_COUNT] = {
+        "uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "bool",
+        "string", "array", "uint64", "int64", "float64",
+    };
+    return t < T_COUNT ? names[t] : "unknown";
+}
+
+/* Fixed encoded size of a scalar type, 0 for string/array/unknown. */
+static size_t type_size(uint32_t t)
+{
+    switch (t) {
+    case T_UINT8: case T_INT8: case T_BOOL: return 1;
+    case T_UINT16: case T_INT16: return 2;
+    case T_UINT32: case T_INT32: case T_FLOAT32: return 4;
+    case T_UINT64: case T_INT64: case T_FLOAT64: return 8;
+    default: return 0;
+    }
+}
+
+/* ---- reader: a bounded cursor over a file (buffered pread) or over memory ---------------- */
+
+typedef struct cur {
+    const char *label;     /* file name for messages */
+    int fd;                /* -1 when reading memory */
+    const uint8_t *mem;
+    uint64_t size;
+    uint64_t pos;          /* absolute offset of the next byte */
+    uint8_t *win;          /* file window: bytes [win_off, win_off + win_len) */
+    uint64_t win_off;
+    size_t win_len;
+    char ctx[352];         /* the field being read, for messages */
+    char *err;
+} cur;
+
+static int fail(cur *c, int rc, uint64_t off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(cur *c, int rc, uint64_t off, const char *fmt, ...)
+{
+    if (c->err)
+        return rc;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->ctx[0])
+        c->err = gs_mem_printf("%s: offset %" PRIu64 ": %s: %s", c->label, off, c->ctx, msg);
+    else
+        c->err = gs_mem_printf("%s: offset %" PRIu64 ": %s", c->label, off, msg);
+    return rc;
+}
+
+static uint64_t remaining(const cur *c)
+{
+    return c->size - c->pos;
+}
+
+static int refill(cur *c)
+{
+    size_t want = CHUNK;
+    if (c->size - c->pos < want)
+        want = (size_t)(c->size - c->pos);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = pread(c->fd, c->win + got, want - got, (off_t)(c->pos + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fail(c, -errno, c->pos + got, "read failed: %s", strerror(errno));
+        if (n == 0)
+            return fail(c, -EINVAL, c->pos + got, "the file shrank while it was being read");
+        got += (size_t)n;
+    }
+    c->win_off = c->pos;
+    c->win_len = got;
+    return 0;
+}
+
+/* Copy n bytes; the caller has decided n is small or checked it against the file size. */
+static int get(cur *c, void *out, size_t n, const char *what)
+{
+    if (n > remaining(c))
+        return fail(c, -EINVAL, c->pos, "%s needs %zu bytes but the file ends at %" PRIu64
+                    " (truncated file?)", what, n, c->size);
+    if (c->mem) {
+        memcpy(out, c->mem + c->pos, n);
+        c->pos += n;
+        return 0;
+    }
+    uint8_t *o = out;
+    while (n) {
+        if (c->pos < c->win_off || c->pos >= c->win_off + c->win_len) {
+            int rc = refill(c);
+            if (rc)
+                return rc;
+        }
+        size_t avail = (size_t)(c->win_off + c->win_len - c->pos);
+        size_t take = n < avail ? n : avail;
+        memcpy(o, c->win + (c->pos - c->win_off), take);
+        o += take;
+        c->pos += take;
+        n -= take;
+    }
+    return 0;
+}
+
+static int skip(cur *c, uint64_t n, const char *what)
+{
+    if (n > remaining(c))
+        return fail(c, -EINVAL, c->pos, "%s needs %" PRIu64 " bytes but the file ends at %" PRIu64
+                    " (truncated file?)", what, n, c->size);
+    c->pos += n;
+    return 0;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static int get_u32(cur *c, uint32_t *v, const char *what)
+{
+    uint8_t b[4];
+    int rc = get(c, b, 4, what);
+    if (!rc)
+        *v = le32(b);
+    return rc;
+}
+
+static int get_u64(cur *c, uint64_t *v, const char *what)
+{
+    uint8_t b[8];
+    int rc = get(c, b, 8, what);
+    if (!rc)
+        *v = le64(b);
+    return rc;
+}
+
+/* Read a string length and check it before anything is read or allocated. */
+static int str_len(cur *c, uint64_t *len, uint64_t cap, const char *what)
+{
+    uint64_t at = c->pos;
+    int rc = get_u64(c, len, what);
+    if (rc)
+        return rc;
+    if (*len > remaining(c))
+        return fail(c, -EINVAL, at, "%s length %" PRIu64 " exceeds file size (%" PRIu64
+                    " bytes left)", what, *len, remaining(c));
+    if (*len > cap)
+        return fail(c, -E2BIG, at, "%s length %" PRIu64 " is over the limit of %" PRIu64
+                    " bytes", what, *len, cap);
+    return 0;
+}
+
+/* Read a string into a fixed buffer, keeping at most cap-1 bytes (the rest is skipped);
+ * *len is the length in the file. */
+static int str_fixed(cur *c, char *out, size_t cap, uint64_t *len, const char *what)
+{
+    int rc = str_len(c, len, MAX_KEY, what);
+    if (rc)
+        return rc;
+    size_t keep = *len < cap ? (size_t)*len : cap - 1;
+    if ((rc = get(c, out, keep, what)))
+        return rc;
+    out[keep] = 0;
+    return skip(c, *len - keep, what);
+}
+
+/* Text from a hostile file goes into logs, JSON and a web page: keep valid UTF-8, replace
+ * control characters and broken sequences with '?'. */
+static void sanitize(char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x80) {
+            if (ch < 0x20 || ch == 0x7F)
+                s[i] = '?';
+            i++;
+            continue;
+        }
+        size_t more = ch >= 0xC2 && ch <= 0xDF ? 1 : ch >= 0xE0 && ch <= 0xEF ? 2
+                      : ch >= 0xF0 && ch <= 0xF4 ? 3 : 0;
+        bool ok = more && more < n - i;
+        for (size_t k = 1; ok && k <= more; k++)
+            ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+        if (!ok) {
+            s[i++] = '?';
+            continue;
+        }
+        i += more + 1;
+    }
+}
+
+static int str_keep(cur *c, char **out, const char *what)
+{
+    uint64_t len;
+    int rc = str_len(c, &len, MAX_KEEP_STR, what);
+    if (rc)
+        return rc;
+    char *s = gs_mem_alloc((size_t)len + 1);
+    if ((rc = get(c, s, (size_t)len, what))) {
+        free(s);
+        return rc;
+    }
+    s[len] = 0;
+    size_t n = strlen(s); /* an embedded NUL ends the text */
+    sanitize(s, n);
+    free(*out);
+    *out = s;
+    return 0;
+}
+
+static int str_skip(cur *c, const char *what)
+{
+    uint64_t len;
+    int rc = str_len(c, &len, MAX_SKIP_STR, what);
+    if (rc)
+        return rc;
+    c->pos += len;
+    return 0;
+}
+
+/* A scalar value as read, for keys whose type varies between writers. */
+typedef struct scalar {
+    bool is_int;
+    bool negative;
+    uint64_t u;
+} scalar;
+
+static int read_scalar(cur *c, uint32_t type, scalar *v)
+{
+    uint8_t b[8];
+    size_t n = type_size(type);
+    int rc = get(c, b, n, "value");
+    if (rc)
+        return rc;
+    v->is_int = true;
+    v->negative = false;
+    switch (type) {
+    case T_UINT8: case T_BOOL: v->u = b[0]; break;
+    case T_INT8: v->u = (uint64_t)(int64_t)(int8_t)b[0]; v->negative = (int8_t)b[0] < 0; break;
+    case T_UINT16: v->u = (uint64_t)b[0] | (uint64_t)b[1] << 8; break;
+    case T_INT16: {
+        int16_t x = (int16_t)(uint16_t)(b[0] | b[1] << 8);
+        v->u = (uint64_t)(int64_t)x;
+        v->negative = x < 0;
+        break;
+    }
+    case T_UINT32: v->u = le32(b); break;
+    case T_INT32: {
+        int32_t x = (int32_t)le32(b);
+        v->u = (uint64_t)(int64_t)x;
+        v->negative = x < 0;
+        break;
+    }
+    case T_UINT64: v->u = le64(b); break;
+    case T_INT64: v->u = le64(b); v->negative = (int64_t)v->u < 0; break;
+    default: v->is_int = false; break; /* floats: not an integer key's value */
+    }
+    return 0;
+}
+
+static int skip_value(cur *c, uint32_t type, int depth);
+
+static int skip_array(cur *c, int depth)
+{
+    uint64_t at = c->pos;
+    uint32_t et;
+    uint64_t count;
+    int rc = get_u32(c, &et, "array element type");
+    if (!rc)
+        rc = get_u64(c, &count, "array count");
+    if (rc)
+        return rc;
+    if (et >= T_COUNT)
+        return fail(c, -EINVAL, at, "unknown array element type %" PRIu32, et);
+    if (et == T_ARRAY && depth + 1 >= MAX_DEPTH)
+        return fail(c, -E2BIG, at, "arrays nested deeper than %d", MAX_DEPTH);
+    /* Every element takes at least this many bytes, so the count can be checked up front. */
+    size_t min = et == T_STRING ? 8 : et == T_ARRAY ? 12 : type_size(et);
+    if (count > remaining(c) / min)
+        return fail(c, -EINVAL, at, "array of %" PRIu64 " %s exceeds file size (%" PRIu64
+                    " bytes left)", count, type_name(et), remaining(c));
+    if (et != T_STRING && et != T_ARRAY)
+        return skip(c, count * min, "array");
+    for (uint64_t i = 0; i < count; i++)
+        if ((rc = skip_value(c, et, depth + 1)))
+            return rc;
+    return 0;
+}
+
+static int skip_value(cur *c, uint32_t type, int depth)
+{
+    if (type == T_STRING)
+        return str_skip(c, "string");
+    if (type == T_ARRAY)
+        return skip_array(c, depth);
+    return skip(c, type_size(type), "value");
+}
+
+/* "<arch>.context_length" can come before general.architecture, so every candidate is kept
+ * until the end of the metadata. */
+typedef struct candidate {
+    char prefix[64];
+    uint64_t value;
+} candidate;
+
+typedef struct parse {
+    cur c;
+    gs_gguf_info *info;
+    candidate ctx_len[MAX_CANDIDATES];
+    int n_ctx_len;
+    candidate pooling[MAX_CANDIDATES];
+    int n_pooling;
+} parse;
+
+static void remember(candidate *list, int *n, const char *key, size_t prefix_len, uint64_t v)
+{
+    if (*n >= MAX_CANDIDATES || prefix_len >= sizeof list[0].prefix)
+        return;
+    memcpy(list[*n].prefix, key, prefix_len);
+    list[*n].prefix[prefix_len] = 0;
+    list[*n].value = v;
+    (*n)++;
+}
+
+static bool ends_with(const char *s, size_t n, const char *suffix, size_t *prefix_len)
+{
+    size_t m = strlen(suffix);
+    if (n <= m || memcmp(s + n - m, suffix, m))
+        return false;
+    *prefix_len = n - m;
+    return true;
+}
+
+static int read_kv(parse *p, uint64_t idx)
+{
+    cur *c = &p->c;
+    gs_gguf_info *info = p->info;
+    char key[256], shown[256];
+    uint64_t len;
+    snprintf(c->ctx, sizeof c->ctx, "metadata key %" PRIu64, idx);
+    int rc = str_fixed(c, key, sizeof key, &len, "key");
+    if (rc)
+        return rc;
+    size_t klen = strlen(key);
+    bool full = klen == len; /* else: too long or with a NUL; matches no key we want */
+    memcpy(shown, key, klen + 1);
+    sanitize(shown, klen);
+    snprintf(c->ctx, sizeof c->ctx, "metadata key %" PRIu64 " (%.200s%s)", idx, shown,
+             len > klen ? "..." : "");
+    uint64_t at = c->pos;
+    uint32_t type;
+    if ((rc = get_u32(c, &type, "value type")))
+        return rc;
+    if (type >= T_COUNT)
+        return fail(c, -EINVAL, at, "unknown value type %" PRIu32, type);
+    if (!full)
+        return skip_value(c, type, 0);
+
+    if (type == T_STRING) {
+        if (!strcmp(key, "general.architecture"))
+            return str_keep(c, &info->architecture, "string");
+        if (!strcmp(key, "general.name"))
+            return str_keep(c, &info->name, "string");
+        if (!strcmp(key, "general.size_label"))
+            return str_keep(c, &info->size_label, "string");
+        if (!strcmp(key, "tokenizer.chat_template"))
+            info->has_chat_template = true;
+        return str_skip(c, "string");
+    }
+    if (type == T_ARRAY)
+        return skip_array(c, 0);
+
+    scalar v;
+    if ((rc = read_scalar(c, type, &v)))
+        return rc;
+    if (!v.is_int || v.negative)
+        return 0;
+    size_t plen;
+    if (!strcmp(key, "general.file_type"))
+        info->file_type = v.u > INT32_MAX ? -1 : (int)v.u;
+    else if (ends_with(key, klen, ".context_length", &plen))
+        remember(p->ctx_len, &p->n_ctx_len, key, plen, v.u);
+    else if (ends_with(key, klen, ".pooling_type", &plen))
+        remember(p->pooling, &p->n_pooling, key, plen, v.u);
+    return 0;
+}
+
+static int read_tensor(parse *p, uint64_t idx)
+{
+    cur *c = &p->c;
+    char name[80];
+    uint64_t len;
+    snprintf(c->ctx, sizeof c->ctx, "tensor %" PRIu64, idx);
+    int rc = str_fixed(c, name, sizeof name, &len, "name");
+    if (rc)
+        return rc;
+    for (char *q = name; *q; q++)
+        if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7F)
+            *q = '?';
+    snprintf(c->ctx, sizeof c->ctx, "tensor %" PRIu64 " (%s%s)", idx, name,
+             len > strlen(name) ? "..." : "");
+    uint64_t at = c->pos;
+    uint32_t n_dims;
+    if ((rc = get_u32(c, &n_dims, "n_dims")))
+        return rc;
+    if (n_dims > MAX_DIMS)
+        return fail(c, -EINVAL, at, "n_dims %" PRIu32 " is over %d", n_dims, MAX_DIMS);
+    uint64_t elems = 1;
+    for (uint32_t d = 0; d < n_dims; d++) {
+        uint64_t dim;
+        at = c->pos;
+        if ((rc = get_u64(c, &dim, "dimension")))
+            return rc;
+        if (dim > INT64_MAX)
+            return fail(c, -EINVAL, at, "dimension %" PRIu32 " is negative", d);
+        if (dim && elems > INT64_MAX / dim)
+            return fail(c, -EINVAL, at, "dimensions overflow a 64-bit element count");
+        elems *= dim;
+    }
+    /* ggml type and data offset: not needed, and the data itself is never read. */
+    if ((rc = skip(c, 4 + 8, "type and offset")))
+        return rc;
+    if (elems > UINT64_MAX - p->info->param_count)
+        return fail(c, -EINVAL, at, "parameter count overflows 64 bits");
+    p->info->param_count += elems;
+    return 0;
+}
+
+static int parse_all(parse *p)
+{
+    cur *c = &p->c;
+    gs_gguf_info *info = p->info;
+    uint8_t head[4];
+    int rc = get(c, head, 4, "magic");
+    if (rc)
+        return rc;
+    if (memcmp(head, "GGUF", 4)) {
+        char shown[20];
+        for (int i = 0; i < 4; i++)
+            shown[i] = head[i] >= 0x20 && head[i] < 0x7F ? (char)head[i] : '.';
+        shown[4] = 0;
+        return fail(c, -EINVAL, 0, "not a GGUF file (magic \"%s\", expected \"GGUF\")", shown);
+    }
+    uint32_t version;
+    if ((rc = get_u32(c, &version, "version")))
+        return rc;
+    if (version == 1)
+        return fail(c, -EINVAL, 4, "GGUF version 1 is not supported; convert the model again "
+                    "with a current llama.cpp");
+    if ((version & 0xFFFF) == 0 && version)
+        return fail(c, -EINVAL, 4, "big-endian GGUF (version field %#" PRIx32 ") is not "
+                    "supported", version);
+    if (version != 2 && version != 3)
+        return fail(c, -EINVAL, 4, "unsupported GGUF version %" PRIu32 " (2 and 3 are read)",
+                    version);
+    info->version = version;
+    uint64_t n_tensors, n_kv;
+    if ((rc = get_u64(c, &n_tensors, "tensor count")) || (rc = get_u64(c, &n_kv, "kv count")))
+        return rc;
+    /* A kv takes at least 13 bytes (key length, type, 1-byte value), a tensor info 24. */
+    if (n_kv > remaining(c) / 13)
+        return fail(c, -EINVAL, 16, "kv count %" PRIu64 " exceeds file size", n_kv);
+    if (n_kv > MAX_KV)
+        return fail(c, -E2BIG, 16, "kv count %" PRIu64 " is over the limit of %llu", n_kv,
+                    MAX_KV);
+    if (n_tensors > remaining(c) / 24)
+        return fail(c, -EINVAL, 8, "tensor count %" PRIu64 " exceeds file size", n_tensors);
+    if (n_tensors > MAX_TENSORS)
+        return fail(c, -E2BIG, 8, "tensor count %" PRIu64 " is over the limit of %llu",
+                    n_tensors, MAX_TENSORS);
+    info->n_kv = n_kv;
+    info->n_tensors = n_tensors;
+    for (uint64_t i = 0; i < n_kv; i++)
+        if ((rc = read_kv(p, i)))
+            return rc;
+    for (uint64_t i = 0; i < n_tensors; i++)
+        if ((rc = read_tensor(p, i)))
+            return rc;
+    c->ctx[0] = 0;
+    /* The last value of a key wins, as a dictionary built from the kvs would have it. */
+    const char *arch = info->architecture;
+    for (int i = 0; arch && i < p->n_ctx_len; i++)
+        if (!strcmp(p->ctx_len[i].prefix, arch))
+            info->context_length = p->ctx_len[i].value;
+    for (int i = 0; arch && i < p->n_pooling; i++)
+        if (!strcmp(p->pooling[i].prefix, arch))
+            info->pooling_type = p->pooling[i].value > INT32_MAX ? -1 : (int)p->pooling[i].value;
+    info->is_clip = arch && !strcmp(arch, "clip");
+    return 0;
+}
+
+static int run(parse *p, gs_gguf_info *info, char **err)
+{
+    memset(info, 0, sizeof *info);
+    info->pooling_type = -1;
+    info->file_type = -1;
+    info->file_size = p->c.size;
+    p->info = info;
+    int rc = parse_all(p);
+    if (rc) {
+        gs_gguf_info_free(info);
+        info->pooling_type = info->file_type = -1;
+    }
+    if (err)
+        *err = p->c.err;
+    else
+        free(p->c.err);
+    return rc;
+}
+
+int gs_gguf_read_mem(const void *data, size_t len, gs_gguf_info *info, char **err)
+{
+    parse *p = gs_mem_calloc(1, sizeof *p);
+    p->c.label = "<memory>";
+    p->c.fd = -1;
+    p->c.mem = data ? data : (const uint8_t *)"";
+    p->c.size = len;
+    int rc = run(p, info, err);
+    free(p);
+    return rc;
+}
+
+int gs_gguf_read(const char *path, gs_gguf_info *info, char **err)
+{
+    memset(info, 0, sizeof *info);
+    info->pooling_type = info->file_type = -1;
+    if (err)
+        *err = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (err)
+            *err = gs_mem_printf("%s: cannot open: %s", path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        if (err)
+            *err = gs_mem_printf("%s: cannot stat: %s", path, strerror(e));
+        close(fd);
+        return -e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        if (err)
+            *err = gs_mem_printf("%s: not a regular file", path);
+        close(fd);
+        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    }
+    parse *p = gs_mem_calloc(1, sizeof *p);
+    p->c.label = path;
+    p->c.fd = fd;
+    p->c.size = (uint64_t)st.st_size;
+    p->c.win = gs_mem_alloc(CHUNK);
+    int rc = run(p, info, err);
+    free(p->c.win);
+    free(p);
+    close(fd);
+    return rc;
+}
+
+void gs_gguf_info_free(gs_gguf_info *info)
+{
+    if (!info)
+        return;
+    free(info->architecture);
+    free(info->name);
+    free(info->size_label);
+    memset(info, 0, sizeof *info);
+    info->pooling_type = info->file_type = -1;
+}
+
+const char *gs_gguf_file_type_name(int file_type)
+{
+    /* llama.cpp's enum llama_ftype (values 4-6 and 33-35 were removed formats). */
+    static const struct { int v; const char *n; } names[] = {
+        {0, "F32"}, {1, "F16"}, {2, "Q4_0"}, {3, "Q4_1"}, {7, "Q8_0"}, {8, "Q5_0"},
+        {9, "Q5_1"}, {10, "Q2_K"}, {11, "Q3_K_S"}, {12, "Q3_K_M"}, {13, "Q3_K_L"},
+        {14, "Q4_K_S"}, {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"}, {18, "Q6_K"},
+        {19, "IQ2_XXS"}, {20, "IQ2_XS"}, {21, "Q2_K_S"}, {22, "IQ3_XS"}, {23, "IQ3_XXS"},
+        {24, "IQ1_S"}, {25, "IQ4_NL"}, {26, "IQ3_S"}, {27, "IQ3_M"}, {28, "IQ2_S"},
+        {29, "IQ2_M"}, {30, "IQ4_XS"}, {31, "IQ1_M"}, {32, "BF16"}, {36, "TQ1_0"},
+        {37, "TQ2_0"}, {38, "MXFP4"},
+    };
+    for (size_t i = 0; i < GS_ARRAY_LEN(names); i++)
+        if (names[i].v == file_type)
+            return names[i].n;
+    return NULL;
+}
+
+const char *gs_gguf_pooling_name(int pooling_type)
+{
+    static const char *const names[] = {"none", "mean", "cls", "last", "rank"};
+    if (pooling_type < 0 || pooling_type >= (int)GS_ARRAY_LEN(names))
+        return NULL;
+    return names[pooling_type];
+}
+
+/* ---- writer ------------------------------------------------------------------------------ */
+
+typedef enum fill_kind {
+    FILL_DATA,     /* copied floats */
+    FILL_ZERO,
+    FILL_CONST,    /* every element `a` */
+    FILL_UNIFORM,  /* uniform in [-a, a] from a seeded generator */
+    FILL_BIAS_ROWS,/* rows of ne0: element 0 is `a` (or `b` for rows < split), rest uniform(c) */
+} fill_kind;
+
+typedef struct wtensor {
+    char *name;
+    int ndims;
+    uint64_t dims[4];
+    uint64_t n;
+    fill_kind kind;
+    float *data;
+    float a, b, c;
+    uint64_t split;
+    uint64_t seed;
+} wtensor;
+
+struct gs_gguf_writer {
+    gs_buf kv;
+    uint64_t n_kv;
+    wtensor *t;
+    size_t n_t, cap_t;
+    uint32_t alignment;
+    uint32_t version;
+};
+
+gs_gguf_writer *gs_gguf_writer_new(void)
+{
+    gs_gguf_writer *w = gs_mem_calloc(1, sizeof *w);
+    gs_buf_init(&w->kv, 0);
+    w->alignment = 32;
+    w->version = 3;
+    return w;
+}
+
+void gs_gguf_writer_set_version(gs_gguf_writer *w, uint32_t version)
+{
+    w->version = version;
+}
+
+void gs_gguf_writer_free(gs_gguf_writer *w)
+{
+    if (!w)
+        return;
+    gs_buf_free(&w->kv);
+    for (size_t i = 0; i < w->n_t; i++) {
+        free(w->t[i].name);
+        free(w->t[i].data);
+    }
+    free(w->t);
+    free(w);
+}
+
+static void put(gs_buf *b, const void *p, size_t n)
+{
+    (void)gs_buf_append(b, p, n); /* unlimited buffer: cannot fail */
+}
+
+static void put_u32(gs_buf *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    put(b, x, 4);
+}
+
+static void put_u64(gs_buf *b, uint64_t v)
+{
+    put_u32(b, (uint32_t)v);
+    put_u32(b, (uint32_t)(v >> 32));
+}
+
+static void put_str(gs_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    put_u64(b, n);
+    put(b, s, n);
+}
+
+static void put_key(gs_gguf_writer *w, const char *key, uint32_t type)
+{
+    put_str(&w->kv, key);
+    put_u32(&w->kv, type);
+    w->n_kv++;
+}
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+void gs_gguf_writer_str(gs_gguf_writer *w, const char *key, const char *value)
+{
+    put_key(w, key, T_STRING);
+    put_str(&w->kv, value);
+}
+
+void gs_gguf_writer_u32(gs_gguf_writer *w, const char *key, uint32_t value)
+{
+    put_key(w, key, T_UINT32);
+    put_u32(&w->kv, value);
+    /* The data section honours the alignment the file declares. */
+    if (!strcmp(key, "general.alignment") && value && !(value & (value - 1)))
+        w->alignment = value;
+}
+
+void gs_gguf_writer_i32(gs_gguf_writer *w, const char *key, int32_t value)
+{
+    put_key(w, key, T_INT32);
+    put_u32(&w->kv, (uint32_t)value);
+}
+
+void gs_gguf_writer_u64(gs_gguf_writer *w, const char *key, uint64_t value)
+{
+    put_key(w, key, T_UINT64);
+    put_u64(&w->kv, value);
+}
+
+void gs_gguf_writer_f32(gs_gguf_writer *w, const char *key, float value)
+{
+    put_key(w, key, T_FLOAT32);
+    put_u32(&w->kv, f32_bits(value));
+}
+
+void gs_gguf_writer_bool(gs_gguf_writer *w, const char *key, bool value)
+{
+    put_key(w, key, T_BOOL);
+    uint8_t b = value ? 1 : 0;
+    put(&w->kv, &b, 1);
+}
+
+void gs_gguf_writer_str_array(gs_gguf_writer *w, const char *key, const char *const *v, size_t n)
+{
+    put_key(w, key, T_ARRAY);
+    put_u32(&w->kv, T_STRING);
+    put_u64(&w->kv, n);
+    for (size_t i = 0; i < n; i++)
+        put_str(&w->kv, v[i]);
+}
+
+void gs_gguf_writer_f32_array(gs_gguf_writer *w, const char *key, const float *v, size_t n)
+{
+    put_key(w, key, T_ARRAY);
+    put_u32(&w->kv, T_FLOAT32);
+    put_u64(&w->kv, n);
+    for (size_t i = 0; i < n; i++)
+        put_u32(&w->kv, f32_bits(v[i]));
+}
+
+void gs_gguf_writer_i32_array(gs_gguf_writer *w, const char *key, const int32_t *v, size_t n)
+{
+    put_key(w, key, T_ARRAY);
+    put_u32(&w->kv, T_INT32);
+    put_u64(&w->kv, n);
+    for (size_t i = 0; i < n; i++)
+        put_u32(&w->kv, (uint32_t)v[i]);
+}
+
+void gs_gguf_writer_raw(gs_gguf_writer *w, const char *key, uint32_t type, const void *value,
+                        size_t len)
+{
+    put_key(w, key, type);
+    put(&w->kv, value, len);
+}
+
+static wtensor *add_tensor(gs_gguf_writer *w, const char *name, const uint64_t *dims, int ndims)
+{
+    if (ndims < 1)
+        ndims = 1;
+    if (ndims > 4)
+        ndims = 4;
+    if (w->n_t == w->cap_t) {
+        w->cap_t = w->cap_t ? w->cap_t * 2 : 16;
+        w->t = gs_mem_realloc(w->t, w->cap_t * sizeof *w->t);
+    }
+    wtensor *t = &w->t[w->n_t++];
+    memset(t, 0, sizeof *t);
+    t->name = gs_mem_strdup(name);
+    t->ndims = ndims;
+    t->n = 1;
+    for (int i = 0; i < ndims; i++) {
+        t->dims[i] = dims ? dims[i] : 1;
+        t->n *= t->dims[i];
+    }
+    t->kind = FILL_ZERO;
+    return t;
+}
+
+void gs_gguf_writer_tensor_f32(gs_gguf_writer *w, const char *name, const uint64_t *dims,
+                               int ndims, const float *data)
+{
+    wtensor *t = add_tensor(w, name, dims, ndims);
+    if (data) {
+        t->kind = FILL_DATA;
+        t->data = gs_mem_alloc(t->n * sizeof(float) + 1);
+        memcpy(t->data, data, t->n * sizeof(float));
+    }
+}
+
+/* splitmix64: small, seedable, and every seed (even 0) gives a full-period stream. */
+static uint64_t mix_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-a, a]. */
+static float uni(uint64_t *s, float a)
+{
+    return (float)((double)(mix_next(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0) * a;
+}
+
+static void fill_chunk(wtensor *t, uint64_t *rng, uint64_t start, float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = start + i;
+        switch (t->kind) {
+        case FILL_DATA: out[i] = t->data[k]; break;
+        case FILL_ZERO: out[i] = 0; break;
+        case FILL_CONST: out[i] = t->a; break;
+        case FILL_UNIFORM: out[i] = uni(rng, t->a); break;
+        case FILL_BIAS_ROWS: {
+            uint64_t row = k / t->dims[0], col = k % t->dims[0];
+            out[i] = col ? uni(rng, t->c) : row < t->split ? t->b : t->a;
+            break;
+        }
+        }
+    }
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *q = p;
+    while (n) {
+        ssize_t k = write(fd, q, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -errno;
+        q += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static uint64_t pad_to(uint64_t n, uint32_t align)
+{
+    return (align - n % align) % align;
+}
+
+int gs_gguf_writer_save(gs_gguf_writer *w, const char *path)
+{
+    static const uint8_t zeros[256];
+    gs_buf head;
+    gs_buf_init(&head, 0);
+    int rc = 0, fd = -1;
+    char *tmp = gs_mem_printf("%s.tmp.%ld", path, (long)getpid());
+    float *chunk = NULL;
+
+    uint8_t b[24];
+    memcpy(b, "GGUF", 4);
+    for (int i = 0; i < 4; i++)
+        b[4 + i] = (uint8_t)(w->version >> (8 * i));
+    for (int i = 0; i < 8; i++) {
+        b[8 + i] = (uint8_t)((uint64_t)w->n_t >> (8 * i));
+        b[16 + i] = (uint8_t)(w->n_kv >> (8 * i));
+    }
+    gs_buf_append(&head, b, 24);
+    gs_buf_append(&head, w->kv.data ? w->kv.data : "", w->kv.len);
+    uint64_t off = 0;
+    for (size_t i = 0; i < w->n_t; i++) {
+        wtensor *t = &w->t[i];
+        put_str(&head, t->name);
+        put_u32(&head, (uint32_t)t->ndims);
+        for (int d = 0; d < t->ndims; d++)
+            put_u64(&head, t->dims[d]);
+        put_u32(&head, 0); /* GGML_TYPE_F32 */
+        put_u64(&head, off);
+        off += t->n * 4;
+        off += pad_to(off, w->alignment);
+    }
+    size_t hpad = (size_t)pad_to(head.len, w->alignment);
+    while (hpad) {
+        size_t k = hpad < sizeof zeros ? hpad : sizeof zeros;
+        gs_buf_append(&head, zeros, k);
+        hpad -= k;
+    }
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if ((rc = write_all(fd, head.data, head.len)))
+        goto out;
+    enum { N = 16384 };
+    chunk = gs_mem_alloc(N * sizeof(float));
+    for (size_t i = 0; i < w->n_t; i++) {
+        wtensor *t = &w->t[i];
+        uint64_t rng = t->seed;
+        for (uint64_t k = 0; k < t->n; k += N) {
+            size_t n = t->n - k < N ? (size_t)(t->n - k) : N;
+            fill_chunk(t, &rng, k, chunk, n);
+            /* GGUF is little-endian, as is every host ggswap targets. */
+            if ((rc = write_all(fd, chunk, n * 4)))
+                goto out;
+        }
+        uint64_t p = pad_to(t->n * 4, w->alignment);
+        while (p) {
+            size_t k = p < sizeof zeros ? (size_t)p : sizeof zeros;
+            if ((rc = write_all(fd, zeros, k)))
+                goto out;
+            p -= k;
+        }
+    }
+    /* No fsync: these are fixtures and test models; rename alone makes the file appear whole
+     * to readers, which is what a concurrent scan needs. */
+    if (close(fd) < 0) {
+        fd = -1;
+        rc = -errno;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0)
+        rc = -errno;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc)
+        unlink(tmp);
+    free(chunk);
+    free(tmp);
+    gs_buf_free(&head);
+    return rc;
+}
+
+/* ---- a tiny llama model ------------------------------------------------------------------ */
+
+/* What llama.cpp needs, and why:
+ * - a SentencePiece-style ("llama") vocabulary: <unk>, <s>, </s>, the 256 byte-fallback tokens
+ *   <0xNN> (so any input text tokenizes), then "\u2581" (the space marker) and the printable
+ *   ASCII characters as normal tokens with decreasing scores;
+ * - the llama hyper-parameters and every tensor of each block, F32 throughout;
+ * - weights that make only printable tokens likely: channel 0 of every token embedding is a
+ *   constant 1, and the output matrix gives channel 0 a large negative weight for the control,
+ *   unknown and byte tokens. The random blocks barely disturb channel 0, so after the final
+ *   RMS norm those tokens are far below the rest: output stays printable ASCII (valid UTF-8)
+ *   and EOS never comes, so generation always runs to the requested length. */
+#define TINY_HEADS 4
+#define TINY_CHAT_TEMPLATE                                                                       \
+    "{%- for message in messages -%}"                                                            \
+    "{{- '<s>' + message['role'] + '\\n' + message['content'] + '</s>\\n' -}}"                   \
+    "{%- endfor -%}"                                                                             \
+    "{%- if add_generation_prompt -%}{{- '<s>assistant\\n' -}}{%- endif -%}"
+
+int gs_gguf_write_tiny_llama(const char *path, const char *name, uint32_t seed, int embd,
+                             int layers, int ff)
+{
+    if (!embd)
+        embd = 64;
+    if (!layers)
+        layers = 2;
+    if (!ff)
+        ff = 2 * embd;
+    /* Heads of equal size with an even head dimension (rope rotates pairs). */
+    if (embd < 8 || embd > 65536 || embd % (2 * TINY_HEADS) || layers < 1 || layers > 1024 ||
+        ff < 1 || ff > 1 << 20)
+        return -EINVAL;
+
+    enum { N_SPECIAL = 3, N_BYTES = 256, N_PRINT = 1 + 94 };
+    const size_t n_vocab = N_SPECIAL + N_BYTES + N_PRINT;
+    char **tok = gs_mem_calloc(n_vocab, sizeof *tok);
+    float *score = gs_mem_calloc(n_vocab, sizeof *score);
+    int32_t *ttype = gs_mem_calloc(n_vocab, sizeof *ttype);
+    size_t v = 0;
+    tok[v] = gs_mem_strdup("<unk>"), ttype[v++] = 2;  /* UNKNOWN */
+    tok[v] = gs_mem_strdup("<s>"), ttype[v++] = 3;    /* CONTROL */
+    tok[v] = gs_mem_strdup("</s>"), ttype[v++] = 3;
+    for (int i = 0; i < N_BYTES; i++)
+        tok[v] = gs_mem_printf("<0x%02X>", i), ttype[v++] = 6; /* BYTE */
+    const size_t first_printable = v;
+    tok[v] = gs_mem_strdup("\xE2\x96\x81"), score[v] = 0, ttype[v++] = 1; /* NORMAL */
+    for (int ch = 33; ch < 127; ch++) {
+        tok[v] = gs_mem_printf("%c", ch);
+        score[v] = -(float)(v - first_printable);
+        ttype[v++] = 1;
+    }
+
+    gs_gguf_writer *w = gs_gguf_writer_new();
+    gs_gguf_writer_str(w, "general.architecture", "llama");
+    gs_gguf_writer_str(w, "general.name", name && *name ? name : "tiny-llama");
+    gs_gguf_writer_u32(w, "general.alignment", 32);
+    gs_gguf_writer_u32(w, "general.file_type", 0); /* all F32 */
+    gs_gguf_writer_u32(w, "llama.context_length", 4096);
+    gs_gguf_writer_u32(w, "llama.embedding_length", (uint32_t)embd);
+    gs_gguf_writer_u32(w, "llama.block_count", (uint32_t)layers);
+    gs_gguf_writer_u32(w, "llama.feed_forward_length", (uint32_t)ff);
+    gs_gguf_writer_u32(w, "llama.attention.head_count", TINY_HEADS);
+    gs_gguf_writer_u32(w, "llama.attention.head_count_kv", TINY_HEADS);
+    gs_gguf_writer_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gs_gguf_writer_u32(w, "llama.rope.dimension_count", (uint32_t)(embd / TINY_HEADS));
+    gs_gguf_writer_str(w, "tokenizer.ggml.model", "llama");
+    gs_gguf_writer_str_array(w, "tokenizer.ggml.tokens", (const char *const *)tok, n_vocab);
+    gs_gguf_writer_f32_array(w, "tokenizer.ggml.scores", score, n_vocab);
+    gs_gguf_writer_i32_array(w, "tokenizer.ggml.token_type", ttype, n_vocab);
+    gs_gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    gs_gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    gs_gguf_writer_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    gs_gguf_writer_bool(w, "tokenizer.ggml.add_bos_token", true);
+    gs_gguf_writer_bool(w, "tokenizer.ggml.add_eos_token", false);
+    gs_gguf_writer_str(w, "tokenizer.chat_template", TINY_CHAT_TEMPLATE);
+
+    uint64_t rng = 0x6767737761700000ull ^ seed; /* "ggswap" */
+    const uint64_t E = (uint64_t)embd, F = (uint64_t)ff, V = n_vocab;
+    const float wstd = 0.02f * 1.7320508f; /* uniform half-width for a 0.02 std deviation */
+    wtensor *t;
+
+    t = add_tensor(w, "token_embd.weight", (uint64_t[]){E, V}, 2);
+    t->kind = FILL_BIAS_ROWS, t->a = t->b = 1.0f, t->c = wstd, t->seed = mix_next(&rng);
+    t = add_tensor(w, "output_norm.weight", (uint64_t[]){E}, 1);
+    t->kind = FILL_CONST, t->a = 1.0f;
+    t = add_tensor(w, "output.weight", (uint64_t[]){E, V}, 2);
+    t->kind = FILL_BIAS_ROWS, t->a = 0.0f, t->b = -20.0f, t->split = first_printable;
+    t->c = 0.5f * 1.7320508f, t->seed = mix_next(&rng);
+    for (int l = 0; l < layers; l++) {
+        static const struct { const char *n; int rows; int cols; } mats[] = {
+            /* rows/cols: 0 = embd, 1 = ff; ne0 first, as ggml orders dimensions */
+            {"attn_q", 0, 0}, {"attn_k", 0, 0}, {"attn_v", 0, 0}, {"attn_output", 0, 0},
+            {"ffn_gate", 0, 1}, {"ffn_up", 0, 1}, {"ffn_down", 1, 0},
+        };
+        char tn[64];
+        snprintf(tn, sizeof tn, "blk.%d.attn_norm.weight", l);
+        t = add_tensor(w, tn, (uint64_t[]){E}, 1);
+        t->kind = FILL_CONST, t->a = 1.0f;
+        for (size_t m = 0; m < GS_ARRAY_LEN(mats); m++) {
+            if (m == 4) {
+                snprintf(tn, sizeof tn, "blk.%d.ffn_norm.weight", l);
+                t = add_tensor(w, tn, (uint64_t[]){E}, 1);
+                t->kind = FILL_CONST, t->a = 1.0f;
+            }
+            snprintf(tn, sizeof tn, "blk.%d.%s.weight", l, mats[m].n);
+            uint64_t d[2] = {mats[m].rows ? F : E, mats[m].cols ? F : E};
+            t = add_tensor(w, tn, d, 2);
+            t->kind = FILL_UNIFORM, t->a = wstd, t->seed = mix_next(&rng);
+        }
+    }
+    int rc = gs_gguf_writer_save(w, path);
+    gs_gguf_writer_free(w);
+    for (size_t i = 0; i < n_vocab; i++)
+        free(tok[i]);
+    free(tok);
+    free(score);
+    free(ttype);
+    return rc;
+}
