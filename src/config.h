@@ -54,7 +54,10 @@ typedef struct gs_model_cfg {
 } gs_model_cfg;
 
 typedef struct gs_group_cfg {
-    char *id;              /* "(default)" for models that named no group: each gets its own */
+    /* As in llama-swap, all models that no group lists share one group "(default)" with
+     * swap and exclusive true and persistent false: one of them runs at a time. It comes last,
+     * and exists only when some model is ungrouped. */
+    char *id;
     bool swap;
     bool exclusive;
     bool persistent;

@@ -1,0 +1,1913 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <libfyaml.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cmdline.h"
+#include "mem.h"
+
+#define MAX_FILE (16u << 20)   /* a bigger config is a mistake, not a config */
+#define MAX_DEPTH 64           /* nesting of metadata / setParams / merges */
+#define MAX_DIAGS 1000         /* stored messages; counting goes on */
+#define MAX_EXPAND (1u << 20)  /* one string after macro expansion */
+#define EXPAND_BUDGET (64u << 20) /* all macro output of one load: stops macro bombs */
+#define NODE_BUDGET 2000000L   /* nodes visited through aliases: stops billion laughs */
+#define MAX_MERGE 10000        /* keys gathered through `<<` merges into one mapping */
+
+/* ---------------------------------------------------------------- diagnostics */
+
+void gs_diag_add(gs_diag *d, bool is_error, const char *file, int line, const char *fmt, ...)
+{
+    if (is_error)
+        d->errors++;
+    else
+        d->warnings++;
+    if (d->n > MAX_DIAGS)
+        return;
+    char *msg;
+    if (d->n == MAX_DIAGS) {
+        msg = gs_mem_printf("%s: error: too many problems; the rest are not shown", file);
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        gs_buf b;
+        gs_buf_init(&b, 0);
+        if (line > 0)
+            gs_buf_printf(&b, "%s:%d: %s: ", file, line, is_error ? "error" : "warning");
+        else
+            gs_buf_printf(&b, "%s: %s: ", file, is_error ? "error" : "warning");
+        gs_buf_vprintf(&b, fmt, ap);
+        va_end(ap);
+        msg = gs_buf_steal(&b);
+    }
+    d->msgs = gs_mem_realloc(d->msgs, (size_t)(d->n + 1) * sizeof(*d->msgs));
+    d->msgs[d->n++] = msg;
+}
+
+char *gs_diag_join(const gs_diag *d)
+{
+    gs_buf b;
+    gs_buf_init(&b, 0);
+    gs_buf_append(&b, "", 0);
+    for (int i = 0; i < d->n; i++) {
+        if (i)
+            gs_buf_append(&b, "\n", 1);
+        gs_buf_puts(&b, d->msgs[i]);
+    }
+    return gs_buf_steal(&b);
+}
+
+void gs_diag_free(gs_diag *d)
+{
+    for (int i = 0; i < d->n; i++)
+        free(d->msgs[i]);
+    free(d->msgs);
+    memset(d, 0, sizeof(*d));
+}
+
+/* ---------------------------------------------------------------- loader state */
+
+typedef struct kv {
+    char *key;
+    size_t klen;
+    int line;
+    struct fy_node *val;  /* raw: may be an alias or NULL (empty value) */
+} kv;
+
+typedef struct kvs {
+    kv *v;
+    int n;
+} kvs;
+
+typedef struct macro {
+    char *name;
+    char *value;  /* as written, then (in an mctx) expanded against earlier macros */
+    bool plain;   /* unquoted YAML scalar: typed substitution may turn it into a number */
+    int line;
+} macro;
+
+/* What expansion of one model's strings needs. */
+typedef struct mctx {
+    const macro *v;
+    int n;
+    const char *model_id;
+    int port;  /* 0 while none is allocated */
+} mctx;
+
+typedef struct ld {
+    const char *file;
+    gs_diag *d;
+    gs_config *c;
+    long nodes;
+    size_t expanded;
+    bool budget_hit;
+} ld;
+
+static void vreport(ld *L, bool is_error, int line, const char *key, const char *fmt, va_list ap)
+{
+    char buf[512];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    if (key && *key)
+        gs_diag_add(L->d, is_error, L->file, line, "%s: %s", key, buf);
+    else
+        gs_diag_add(L->d, is_error, L->file, line, "%s", buf);
+}
+
+__attribute__((format(printf, 4, 5))) static void err(ld *L, int line, const char *key,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(L, true, line, key, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 4, 5))) static void warn(ld *L, int line, const char *key,
+                                                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(L, false, line, key, fmt, ap);
+    va_end(ap);
+}
+
+static char *path_join(const char *path, const char *key)
+{
+    return *path ? gs_mem_printf("%s.%s", path, key) : gs_mem_strdup(key);
+}
+
+static char *path_index(const char *path, int i)
+{
+    return gs_mem_printf("%s[%d]", path, i);
+}
+
+/* ---------------------------------------------------------------- YAML node helpers */
+
+static int node_line(struct fy_node *n)
+{
+    for (int depth = 0; n && depth < MAX_DEPTH; depth++) {
+        struct fy_token *t = fy_node_get_scalar_token(n);
+        if (t) {
+            const struct fy_mark *m = fy_token_start_mark(t);
+            return m ? m->line + 1 : 0;
+        }
+        void *it = NULL;
+        if (fy_node_is_mapping(n)) {
+            struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
+            n = p ? fy_node_pair_key(p) : NULL;
+        } else if (fy_node_is_sequence(n)) {
+            n = fy_node_sequence_iterate(n, &it);
+        } else {
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Follow YAML aliases (*name) to the node they stand for. An alias that leads nowhere is an
+ * error and reads as an empty value. */
+static struct fy_node *deref(ld *L, struct fy_node *n, int line, const char *key)
+{
+    for (int hops = 0; n && fy_node_is_alias(n); hops++) {
+        struct fy_node *t = hops < MAX_DEPTH ? fy_node_resolve_alias(n) : NULL;
+        if (!t) {
+            err(L, line, key, "YAML alias does not name an anchor");
+            return NULL;
+        }
+        n = t;
+    }
+    if (n && ++L->nodes > NODE_BUDGET) {
+        if (L->nodes == NODE_BUDGET + 1)
+            err(L, line, key, "too many YAML nodes (alias expansion); simplify the file");
+        return NULL;
+    }
+    return n;
+}
+
+static const char *scalar(struct fy_node *n, size_t *len)
+{
+    const char *s = fy_node_get_scalar(n, len);
+    if (!s) {
+        *len = 0;
+        return "";
+    }
+    return s;
+}
+
+static bool is_plain(struct fy_node *n)
+{
+    return fy_node_get_style(n) == FYNS_PLAIN;
+}
+
+static bool sceq(const char *s, size_t len, const char *lit)
+{
+    return strlen(lit) == len && memcmp(s, lit, len) == 0;
+}
+
+static bool is_null(struct fy_node *n)
+{
+    if (!n)
+        return true;
+    if (!fy_node_is_scalar(n) || !is_plain(n))
+        return false;
+    size_t len;
+    const char *s = scalar(n, &len);
+    return len == 0 || sceq(s, len, "~") || sceq(s, len, "null") || sceq(s, len, "Null") ||
+           sceq(s, len, "NULL");
+}
+
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            k = 1, min = 0x80, c &= 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            k = 2, min = 0x800, c &= 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            k = 3, min = 0x10000, c &= 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= k)
+            return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+            c = (c << 6) | (s[i + j] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+static void kvs_free(kvs *m)
+{
+    for (int i = 0; i < m->n; i++)
+        free(m->v[i].key);
+    free(m->v);
+    m->v = NULL;
+    m->n = 0;
+}
+
+static bool kvs_has(const kvs *m, const char *key, size_t klen)
+{
+    for (int i = 0; i < m->n; i++)
+        if (m->v[i].klen == klen && memcmp(m->v[i].key, key, klen) == 0)
+            return true;
+    return false;
+}
+
+static void kvs_push(kvs *m, const char *key, size_t klen, int line, struct fy_node *val)
+{
+    m->v = gs_mem_realloc(m->v, (size_t)(m->n + 1) * sizeof(*m->v));
+    m->v[m->n++] = (kv){gs_mem_strndup(key, klen), klen, line, val};
+}
+
+/* The pairs of a mapping, with YAML merge keys (`<<: *base`) applied: keys written in the
+ * mapping win over merged ones, and earlier merge sources win over later ones. `n` must be
+ * a mapping. */
+static void map_items(ld *L, struct fy_node *n, const char *path, int depth, kvs *out)
+{
+    struct fy_node *merges[MAX_DEPTH];
+    int merge_lines[MAX_DEPTH];
+    int nmerges = 0;
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate(n, &it))) {
+        struct fy_node *kraw = fy_node_pair_key(p);
+        int line = node_line(kraw);
+        struct fy_node *k = deref(L, kraw, line, path);
+        if (!k)
+            continue;
+        if (!fy_node_is_scalar(k)) {
+            err(L, line, path, "a mapping key must be a plain string");
+            continue;
+        }
+        size_t klen;
+        const char *ks = scalar(k, &klen);
+        if (is_plain(k) && sceq(ks, klen, "<<")) {
+            if (nmerges < MAX_DEPTH) {
+                merge_lines[nmerges] = line;
+                merges[nmerges++] = fy_node_pair_value(p);
+            }
+            continue;
+        }
+        if (out->n >= MAX_MERGE && depth > 0)
+            break;
+        kvs_push(out, ks, klen, line, fy_node_pair_value(p));
+    }
+    for (int i = 0; i < nmerges; i++) {
+        char *mp = path_join(path, "<<");
+        struct fy_node *src = deref(L, merges[i], merge_lines[i], mp);
+        struct fy_node *one[1] = {src};
+        struct fy_node **list = one;
+        int nlist = 1;
+        struct fy_node *items[MAX_DEPTH];
+        if (src && fy_node_is_sequence(src)) {
+            nlist = 0;
+            void *sit = NULL;
+            struct fy_node *e;
+            while ((e = fy_node_sequence_iterate(src, &sit)) && nlist < MAX_DEPTH)
+                items[nlist++] = deref(L, e, merge_lines[i], mp);
+            list = items;
+        }
+        for (int j = 0; j < nlist; j++) {
+            if (!list[j] || !fy_node_is_mapping(list[j])) {
+                err(L, merge_lines[i], mp, "a merge (<<) needs a mapping or a list of mappings");
+                continue;
+            }
+            if (depth + 1 >= 8) {
+                err(L, merge_lines[i], mp, "merges (<<) nested too deeply");
+                continue;
+            }
+            kvs sub = {0};
+            map_items(L, list[j], path, depth + 1, &sub);
+            for (int k = 0; k < sub.n; k++) {
+                if (out->n >= MAX_MERGE) {
+                    err(L, merge_lines[i], mp, "a merge (<<) adds too many keys");
+                    break;
+                }
+                if (!kvs_has(out, sub.v[k].key, sub.v[k].klen))
+                    kvs_push(out, sub.v[k].key, sub.v[k].klen, sub.v[k].line, sub.v[k].val);
+            }
+            kvs_free(&sub);
+        }
+        free(mp);
+    }
+}
+
+/* Scalar readers. Each returns 0 when the value is null/empty (nothing set), 1 when a value
+ * was read, -1 after reporting an error. */
+
+static int get_str(ld *L, struct fy_node *raw, int line, const char *key, char **out)
+{
+    *out = NULL;
+    struct fy_node *n = deref(L, raw, line, key);
+    if (is_null(n))
+        return 0;
+    if (!fy_node_is_scalar(n)) {
+        err(L, line, key, "expected a string");
+        return -1;
+    }
+    size_t len;
+    const char *s = scalar(n, &len);
+    if (memchr(s, 0, len)) {
+        err(L, line, key, "contains a NUL character");
+        return -1;
+    }
+    if (!utf8_valid((const unsigned char *)s, len)) {
+        err(L, line, key, "is not valid UTF-8");
+        return -1;
+    }
+    *out = gs_mem_strndup(s, len);
+    return 1;
+}
+
+static int get_int(ld *L, struct fy_node *raw, int line, const char *key, long min, long max,
+                   int *out)
+{
+    struct fy_node *n = deref(L, raw, line, key);
+    if (is_null(n))
+        return 0;
+    if (!fy_node_is_scalar(n)) {
+        err(L, line, key, "expected a whole number");
+        return -1;
+    }
+    size_t len;
+    const char *s = scalar(n, &len);
+    char tmp[32];
+    if (len == 0 || len >= sizeof(tmp))
+        goto bad;
+    memcpy(tmp, s, len);
+    tmp[len] = 0;
+    char *end;
+    errno = 0;
+    long v = strtol(tmp, &end, 10);
+    if (errno || *end || end == tmp || tmp[0] == ' ')
+        goto bad;
+    if (v < min || v > max) {
+        if (max == INT_MAX)
+            err(L, line, key, "must be at least %ld, not %ld", min, v);
+        else
+            err(L, line, key, "must be between %ld and %ld, not %ld", min, max, v);
+        return -1;
+    }
+    *out = (int)v;
+    return 1;
+bad:
+    err(L, line, key, "expected a whole number, not '%.*s'", (int)(len > 40 ? 40 : len), s);
+    return -1;
+}
+
+static int get_bool(ld *L, struct fy_node *raw, int line, const char *key, bool *out)
+{
+    struct fy_node *n = deref(L, raw, line, key);
+    if (is_null(n))
+        return 0;
+    if (fy_node_is_scalar(n)) {
+        size_t len;
+        const char *s = scalar(n, &len);
+        static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+        for (size_t i = 0; i < 3; i++) {
+            if (len == strlen(yes[i]) && strncasecmp(s, yes[i], len) == 0) {
+                *out = true;
+                return 1;
+            }
+            if (len == strlen(no[i]) && strncasecmp(s, no[i], len) == 0) {
+                *out = false;
+                return 1;
+            }
+        }
+        err(L, line, key, "expected true or false, not '%.*s'", (int)(len > 40 ? 40 : len), s);
+        return -1;
+    }
+    err(L, line, key, "expected true or false");
+    return -1;
+}
+
+/* A list of strings; a null value is an empty list. Returns -1 after an error. */
+static int get_strlist(ld *L, struct fy_node *raw, int line, const char *key, char ***out,
+                       int *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    struct fy_node *n = deref(L, raw, line, key);
+    if (is_null(n))
+        return 0;
+    if (!fy_node_is_sequence(n)) {
+        err(L, line, key, "expected a list");
+        return -1;
+    }
+    int rc = 0, i = 0;
+    void *it = NULL;
+    struct fy_node *e;
+    while ((e = fy_node_sequence_iterate(n, &it))) {
+        char *ik = path_index(key, i);
+        int el = node_line(e);
+        char *s;
+        int r = get_str(L, e, el ? el : line, ik, &s);
+        if (r < 0) {
+            rc = -1;
+        } else {
+            *out = gs_mem_realloc(*out, (size_t)(*nout + 2) * sizeof(**out));
+            (*out)[(*nout)++] = s ? s : gs_mem_strdup("");
+            (*out)[*nout] = NULL;
+        }
+        free(ik);
+        i++;
+    }
+    return rc;
+}
+
+static void strv_free(char **v, int n)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* ---------------------------------------------------------------- JSON from YAML */
+
+static bool match_int(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        i++;
+    if (i == len)
+        return false;
+    for (; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static bool match_float(const char *s, size_t len)
+{
+    size_t i = 0, digits = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        i++;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++, digits++;
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++, digits++;
+    }
+    if (!digits)
+        return false;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '-' || s[i] == '+'))
+            i++;
+        size_t e = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++, e++;
+        if (!e)
+            return false;
+    }
+    return i == len;
+}
+
+/* The JSON value of an unquoted YAML scalar, by the YAML 1.2 core schema. NULL when the text
+ * is not valid UTF-8. */
+static json_t *type_plain(const char *s, size_t len)
+{
+    if (len == 0 || sceq(s, len, "~") || sceq(s, len, "null") || sceq(s, len, "Null") ||
+        sceq(s, len, "NULL"))
+        return json_null();
+    if (sceq(s, len, "true") || sceq(s, len, "True") || sceq(s, len, "TRUE"))
+        return json_true();
+    if (sceq(s, len, "false") || sceq(s, len, "False") || sceq(s, len, "FALSE"))
+        return json_false();
+    if (len < 64 && (match_int(s, len) || match_float(s, len))) {
+        char tmp[64];
+        memcpy(tmp, s, len);
+        tmp[len] = 0;
+        if (match_int(s, len)) {
+            errno = 0;
+            long long v = strtoll(tmp, NULL, 10);
+            if (!errno)
+                return json_integer((json_int_t)v);
+        }
+        double d = strtod(tmp, NULL);
+        if (d == d && d - d == 0) /* finite: JSON has no inf/nan */
+            return json_real(d);
+    }
+    return json_stringn(s, len);
+}
+
+/* ---------------------------------------------------------------- macros */
+
+static bool macro_name_ok(const char *s, size_t len)
+{
+    if (len == 0 || len >= 64)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static bool reserved_macro(const char *s, size_t len)
+{
+    return sceq(s, len, "PORT") || sceq(s, len, "MODEL_ID") || sceq(s, len, "PID");
+}
+
+/* Characters of a reference name as leftovers are reported: macro names plus `.` for
+ * ${env.NAME}. */
+static bool ref_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+}
+
+/* Find "${name}" at s. Returns the name length (name starts at s+2) or 0. */
+static size_t ref_at(const char *s)
+{
+    if (s[0] != '$' || s[1] != '{')
+        return 0;
+    size_t i = 2;
+    while (ref_char(s[i]))
+        i++;
+    if (s[i] != '}' || i == 2)
+        return 0;
+    return i - 2;
+}
+
+static const macro *macro_find(const macro *v, int n, const char *name, size_t len)
+{
+    for (int i = n - 1; i >= 0; i--)
+        if (sceq(name, len, v[i].name))
+            return &v[i];
+    return NULL;
+}
+
+/* Replace user macros (only those in v[0..n)) once, without rescanning what was inserted.
+ * Returns NULL after reporting an error. */
+static char *subst_user(ld *L, const macro *v, int n, const char *s, int line, const char *key)
+{
+    if (!strstr(s, "${"))
+        return gs_mem_strdup(s);
+    gs_buf b;
+    gs_buf_init(&b, MAX_EXPAND);
+    gs_buf_append(&b, "", 0);
+    int rc = 0;
+    for (const char *p = s; *p && !rc;) {
+        size_t nl = ref_at(p);
+        const macro *m = nl ? macro_find(v, n, p + 2, nl) : NULL;
+        if (m) {
+            rc = gs_buf_puts(&b, m->value);
+            p += nl + 3;
+        } else {
+            rc = gs_buf_append(&b, p, 1);
+            p++;
+        }
+    }
+    L->expanded += b.len;
+    if (rc || L->expanded > EXPAND_BUDGET) {
+        if (!L->budget_hit)
+            err(L, line, key, "macro expansion is too long (over %u bytes)",
+                rc ? MAX_EXPAND : EXPAND_BUDGET);
+        L->budget_hit = L->expanded > EXPAND_BUDGET;
+        gs_buf_free(&b);
+        return NULL;
+    }
+    return gs_buf_steal(&b);
+}
+
+/* Fully expand a model's string: user macros, then ${MODEL_ID}, ${PORT}, ${env.NAME}; ${PID}
+ * stays where allow_pid. Anything left is an error naming the key. */
+static char *expand(ld *L, const mctx *mx, const char *s, int line, const char *key,
+                    bool allow_pid)
+{
+    char *a = subst_user(L, mx->v, mx->n, s, line, key);
+    if (!a || !strstr(a, "${"))
+        return a;
+    gs_buf b;
+    gs_buf_init(&b, MAX_EXPAND);
+    gs_buf_append(&b, "", 0);
+    int rc = 0;
+    bool bad = false;
+    for (const char *p = a; *p && !rc;) {
+        size_t nl = ref_at(p);
+        if (!nl) {
+            rc = gs_buf_append(&b, p, 1);
+            p++;
+            continue;
+        }
+        const char *name = p + 2;
+        if (sceq(name, nl, "MODEL_ID") && mx->model_id) {
+            rc = gs_buf_puts(&b, mx->model_id);
+        } else if (sceq(name, nl, "PORT") && mx->port) {
+            rc = gs_buf_printf(&b, "%d", mx->port);
+        } else if (sceq(name, nl, "PORT")) {
+            err(L, line, key,
+                "uses ${PORT} but cmd does not; ${PORT} is only available when cmd uses it");
+            bad = true;
+        } else if (sceq(name, nl, "PID") && allow_pid) {
+            rc = gs_buf_append(&b, p, nl + 3);
+        } else if (sceq(name, nl, "PID")) {
+            err(L, line, key, "${PID} is only available in cmdStop");
+            bad = true;
+        } else if (nl > 4 && memcmp(name, "env.", 4) == 0) {
+            char *var = gs_mem_strndup(name + 4, nl - 4);
+            const char *val = getenv(var);
+            if (!val) {
+                err(L, line, key, "environment variable '%s' is not set", var);
+                bad = true;
+            } else {
+                rc = gs_buf_puts(&b, val);
+            }
+            free(var);
+        } else {
+            err(L, line, key, "unknown macro ${%.*s}", (int)nl, name);
+            bad = true;
+        }
+        p += nl + 3;
+    }
+    free(a);
+    if (rc) {
+        err(L, line, key, "macro expansion is too long (over %u bytes)", MAX_EXPAND);
+        bad = true;
+    }
+    if (bad) {
+        gs_buf_free(&b);
+        return NULL;
+    }
+    return gs_buf_steal(&b);
+}
+
+/* Read a `macros` mapping into v (appending or overriding by name). Values may use macros
+ * declared before them; a macro that names itself is an error. */
+static void macros_read(ld *L, struct fy_node *raw, int line, const char *key, macro **v, int *n,
+                        int nglobal)
+{
+    struct fy_node *node = deref(L, raw, line, key);
+    if (is_null(node))
+        return;
+    if (!fy_node_is_mapping(node)) {
+        err(L, line, key, "expected a mapping of names to values");
+        return;
+    }
+    kvs items = {0};
+    map_items(L, node, key, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *mk = path_join(key, e->key);
+        if (!macro_name_ok(e->key, e->klen)) {
+            err(L, e->line, mk,
+                "invalid macro name: use letters, digits, '_' and '-', fewer than 64");
+            goto next;
+        }
+        if (reserved_macro(e->key, e->klen)) {
+            err(L, e->line, mk, "%s is reserved and set by ggswap", e->key);
+            goto next;
+        }
+        struct fy_node *val = deref(L, e->val, e->line, mk);
+        if (!val || !fy_node_is_scalar(val)) {
+            err(L, e->line, mk, "a macro value must be a string, number or boolean");
+            goto next;
+        }
+        if (is_null(val)) {
+            err(L, e->line, mk, "a macro value must be a string, number or boolean, not null");
+            goto next;
+        }
+        char *s;
+        if (get_str(L, val, e->line, mk, &s) < 0)
+            goto next;
+        if (!s)
+            s = gs_mem_strdup("");
+        char *self = gs_mem_printf("${%s}", e->key);
+        bool selfref = strstr(s, self) != NULL;
+        free(self);
+        if (selfref) {
+            err(L, e->line, mk, "macro refers to itself");
+            free(s);
+            goto next;
+        }
+        /* A model macro with a global's name replaces the value but keeps the global's place,
+         * so globals declared after it still see it. */
+        macro *m = NULL;
+        for (int j = 0; j < nglobal; j++)
+            if (strcmp((*v)[j].name, e->key) == 0)
+                m = &(*v)[j];
+        if (m) {
+            free(m->value);
+        } else {
+            *v = gs_mem_realloc(*v, (size_t)(*n + 1) * sizeof(**v));
+            m = &(*v)[(*n)++];
+            m->name = gs_mem_strdup(e->key);
+        }
+        m->value = s;
+        m->plain = is_plain(val);
+        m->line = e->line;
+    next:
+        free(mk);
+    }
+    kvs_free(&items);
+}
+
+static void macros_free(macro *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].value);
+    }
+    free(v);
+}
+
+static macro *macros_copy(const macro *v, int n)
+{
+    macro *c = gs_mem_calloc((size_t)n + 1, sizeof(*c));
+    for (int i = 0; i < n; i++) {
+        c[i] = v[i];
+        c[i].name = gs_mem_strdup(v[i].name);
+        c[i].value = gs_mem_strdup(v[i].value);
+    }
+    return c;
+}
+
+/* Expand each macro's value against the macros declared before it, in order, so that the
+ * final substitution is a single pass. */
+static void macros_resolve(ld *L, macro *v, int n, const char *key)
+{
+    for (int i = 1; i < n; i++) {
+        if (!strstr(v[i].value, "${"))
+            continue;
+        char *mk = path_join(key, v[i].name);
+        char *s = subst_user(L, v, i, v[i].value, v[i].line, mk);
+        free(mk);
+        if (s) {
+            free(v[i].value);
+            v[i].value = s;
+        }
+    }
+}
+
+/* JSON from any YAML value, with macros expanded in strings (a string that is exactly one
+ * macro takes the macro's type). Returns NULL after an error. */
+static json_t *to_json(ld *L, struct fy_node *raw, int depth, int line, const char *key,
+                       const mctx *mx)
+{
+    if (depth > MAX_DEPTH) {
+        err(L, line, key, "nested more than %d levels deep", MAX_DEPTH);
+        return NULL;
+    }
+    struct fy_node *n = deref(L, raw, line, key);
+    if (!n)
+        return raw ? NULL : json_null();
+    int nline = node_line(n);
+    if (nline > 0 && fy_node_is_scalar(n))
+        line = nline;
+    if (fy_node_is_mapping(n)) {
+        json_t *o = json_object();
+        kvs items = {0};
+        map_items(L, n, key, 0, &items);
+        for (int i = 0; i < items.n; i++) {
+            char *ck = path_join(key, items.v[i].key);
+            json_t *v = to_json(L, items.v[i].val, depth + 1, items.v[i].line, ck, mx);
+            free(ck);
+            if (!v || memchr(items.v[i].key, 0, items.v[i].klen) ||
+                json_object_setn_new(o, items.v[i].key, items.v[i].klen, v)) {
+                if (v) {
+                    err(L, items.v[i].line, key, "key is not valid UTF-8");
+                    json_decref(v);
+                }
+                json_decref(o);
+                kvs_free(&items);
+                return NULL;
+            }
+        }
+        kvs_free(&items);
+        return o;
+    }
+    if (fy_node_is_sequence(n)) {
+        json_t *a = json_array();
+        void *it = NULL;
+        struct fy_node *e;
+        int i = 0;
+        while ((e = fy_node_sequence_iterate(n, &it))) {
+            char *ik = path_index(key, i++);
+            json_t *v = to_json(L, e, depth + 1, line, ik, mx);
+            free(ik);
+            if (!v) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, v);
+        }
+        return a;
+    }
+    size_t len;
+    const char *s = scalar(n, &len);
+    bool plain = is_plain(n);
+    if (memchr(s, 0, len)) {
+        err(L, line, key, "contains a NUL character");
+        return NULL;
+    }
+    if (!utf8_valid((const unsigned char *)s, len)) {
+        err(L, line, key, "is not valid UTF-8");
+        return NULL;
+    }
+    if (!mx || !memmem(s, len, "${", 2))
+        return plain ? type_plain(s, len) : json_stringn(s, len);
+    char *str = gs_mem_strndup(s, len);
+    size_t nl = ref_at(str);
+    if (nl && nl + 3 == len) {
+        if (sceq(str + 2, nl, "PORT") && mx->port) {
+            free(str);
+            return json_integer(mx->port);
+        }
+        const macro *m = macro_find(mx->v, mx->n, str + 2, nl);
+        if (m && m->plain) {
+            char *x = expand(L, mx, m->value, line, key, false);
+            free(str);
+            if (!x)
+                return NULL;
+            json_t *j = type_plain(x, strlen(x));
+            free(x);
+            return j;
+        }
+    }
+    char *x = expand(L, mx, str, line, key, false);
+    free(str);
+    if (!x)
+        return NULL;
+    json_t *j = json_string(x);
+    free(x);
+    return j;
+}
+
+/* ---------------------------------------------------------------- models */
+
+static void model_free(gs_model_cfg *m)
+{
+    free(m->id);
+    free(m->cmd);
+    gs_cmdline_free(m->argv);
+    free(m->cmd_stop);
+    free(m->proxy);
+    free(m->proxy_host);
+    strv_free(m->aliases, m->naliases);
+    strv_free(m->env, m->nenv);
+    free(m->check_endpoint);
+    free(m->use_model_name);
+    strv_free(m->strip_params, m->nstrip);
+    json_decref(m->set_params);
+    free(m->name);
+    free(m->description);
+    json_decref(m->metadata);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Parse http://host[:port][/path] into host and port; the stored URL loses a trailing '/'.
+ * Returns NULL on success or a reason. */
+static const char *proxy_parse(char *url, char **host, int *port)
+{
+    *host = NULL;
+    *port = 0;
+    if (strncasecmp(url, "https://", 8) == 0)
+        return "only http:// upstreams are supported";
+    if (strncasecmp(url, "http://", 7) != 0)
+        return "invalid proxy URL: expected http://HOST:PORT";
+    const char *h = url + 7, *he, *rest;
+    if (*h == '[') {
+        he = strchr(h, ']');
+        if (!he || he == h + 1)
+            return "invalid proxy URL: bad IPv6 address";
+        rest = he + 1;
+        h++;
+    } else {
+        he = h + strcspn(h, ":/?#");
+        rest = he;
+    }
+    if (he == h)
+        return "invalid proxy URL: no host";
+    for (const char *p = h; p < he; p++)
+        if (*p == ' ' || *p == '@' || (unsigned char)*p < 0x20)
+            return "invalid proxy URL: bad host";
+    long pv = 80;
+    if (*rest == ':') {
+        char *end;
+        errno = 0;
+        pv = strtol(rest + 1, &end, 10);
+        if (end == rest + 1 || errno || pv < 1 || pv > 65535 || (*end && *end != '/'))
+            return "invalid proxy URL: bad port";
+        rest = end;
+    }
+    if (*rest && *rest != '/')
+        return "invalid proxy URL";
+    if (strpbrk(rest, " ?#"))
+        return "invalid proxy URL: no query, fragment or spaces allowed";
+    size_t ul = strlen(url);
+    while (ul > 7 && url[ul - 1] == '/')
+        url[--ul] = 0;
+    *host = gs_mem_strndup(h, (size_t)(he - h));
+    *port = (int)pv;
+    return NULL;
+}
+
+static bool env_ok(const char *s)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq || eq == s)
+        return false;
+    for (const char *p = s; p < eq; p++) {
+        char c = *p;
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        if (!alpha && !(p > s && c >= '0' && c <= '9'))
+            return false;
+    }
+    return true;
+}
+
+static void add_strip(gs_model_cfg *m, const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *s = p, *e = p + n;
+        while (s < e && (*s == ' ' || *s == '\t' || *s == '\n'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n'))
+            e--;
+        if (e > s && !(e - s == 5 && memcmp(s, "model", 5) == 0)) {
+            bool dup = false;
+            for (int i = 0; i < m->nstrip && !dup; i++)
+                dup = strlen(m->strip_params[i]) == (size_t)(e - s) &&
+                      memcmp(m->strip_params[i], s, (size_t)(e - s)) == 0;
+            if (!dup) {
+                m->strip_params =
+                    gs_mem_realloc(m->strip_params, (size_t)(m->nstrip + 2) * sizeof(char *));
+                m->strip_params[m->nstrip++] = gs_mem_strndup(s, (size_t)(e - s));
+                m->strip_params[m->nstrip] = NULL;
+            }
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+}
+
+/* An expanded string value of a model; 0 unset, 1 set, -1 error. */
+static int model_str(ld *L, const mctx *mx, kv *e, const char *key, bool allow_pid, char **out)
+{
+    char *raw;
+    *out = NULL;
+    int r = get_str(L, e->val, e->line, key, &raw);
+    if (r <= 0)
+        return r;
+    *out = expand(L, mx, raw, e->line, key, allow_pid);
+    free(raw);
+    return *out ? 1 : -1;
+}
+
+static const char *const model_unsupported[] = {
+    "unloadTimeout", "sendLoadingState", "timeouts", "compat", "capabilities",
+    "healthCheckTimeout",
+};
+
+static void model_filters(ld *L, gs_model_cfg *m, const mctx *mx, kv *f, const char *path)
+{
+    struct fy_node *n = deref(L, f->val, f->line, path);
+    if (is_null(n))
+        return;
+    if (!fy_node_is_mapping(n)) {
+        err(L, f->line, path, "expected a mapping");
+        return;
+    }
+    kvs items = {0};
+    map_items(L, n, path, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *key = path_join(path, e->key);
+        if (!strcmp(e->key, "stripParams") || !strcmp(e->key, "strip_params")) {
+            struct fy_node *v = deref(L, e->val, e->line, key);
+            if (v && fy_node_is_sequence(v)) {
+                char **list;
+                int nl;
+                if (get_strlist(L, v, e->line, key, &list, &nl) == 0)
+                    for (int j = 0; j < nl; j++) {
+                        char *x = expand(L, mx, list[j], e->line, key, false);
+                        if (x)
+                            add_strip(m, x);
+                        free(x);
+                    }
+                strv_free(list, nl);
+            } else {
+                char *s;
+                if (model_str(L, mx, e, key, false, &s) > 0)
+                    add_strip(m, s);
+                free(s);
+            }
+        } else if (!strcmp(e->key, "setParams")) {
+            struct fy_node *v = deref(L, e->val, e->line, key);
+            if (is_null(v)) {
+                /* nothing */
+            } else if (!fy_node_is_mapping(v)) {
+                err(L, e->line, key, "expected a mapping of parameter names to values");
+            } else {
+                json_t *o = to_json(L, v, 1, e->line, key, mx);
+                if (o && json_object_get(o, "model")) {
+                    struct fy_node *mk = fy_node_mapping_lookup_key_by_string(v, "model", 5);
+                    char *pk = path_join(key, "model");
+                    warn(L, mk ? node_line(mk) : e->line, pk,
+                         "the model name cannot be set here, ignored (see useModelName)");
+                    free(pk);
+                    json_object_del(o, "model");
+                }
+                json_decref(m->set_params);
+                m->set_params = o;
+            }
+        } else if (!strcmp(e->key, "setParamsByID")) {
+            warn(L, e->line, key, "not supported by ggswap, ignored");
+        } else {
+            warn(L, e->line, key, "unknown key, ignored");
+        }
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+typedef struct mload {
+    gs_model_cfg m;
+    struct fy_node *node;
+    int ttl_raw; /* -1 when unset */
+} mload;
+
+/* gmac: the global macros as written; gres: the same, resolved (shared by every model that
+ * declares no macros of its own). */
+static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, int ngmac,
+                       int *next_port)
+{
+    gs_model_cfg *m = &ml->m;
+    char *path = gs_mem_printf("models.%s", m->id);
+    kvs items = {0};
+    macro *mv = NULL;
+    int nmv = 0;
+    char *cmd_raw = NULL, *cmd1 = NULL;
+    bool proxy_set = false;
+    mctx mx = {0};
+    ml->ttl_raw = -1;
+    m->concurrency_limit = 10;
+
+    struct fy_node *node = deref(L, ml->node, m->line, path);
+    if (!node || !fy_node_is_mapping(node)) {
+        err(L, m->line, path, "expected a mapping with at least cmd");
+        goto out;
+    }
+    map_items(L, node, path, 0, &items);
+
+    /* Model macros first: every other key may use them. An override changes the value seen
+     * by globals declared after it, so the model gets its own resolved copy. */
+    mx = (mctx){gres, ngmac, m->id, 0};
+    for (int i = 0; i < items.n; i++) {
+        if (strcmp(items.v[i].key, "macros"))
+            continue;
+        char *key = path_join(path, "macros");
+        if (!mv) {
+            mv = macros_copy(gmac, ngmac);
+            nmv = ngmac;
+        }
+        macros_read(L, items.v[i].val, items.v[i].line, key, &mv, &nmv, ngmac);
+        macros_resolve(L, mv, nmv, key);
+        free(key);
+        mx.v = mv;
+        mx.n = nmv;
+    }
+
+    /* cmd next: whether it uses ${PORT} decides the port, and the port may appear anywhere. */
+    int cmd_line = m->line;
+    for (int i = 0; i < items.n; i++) {
+        if (strcmp(items.v[i].key, "cmd"))
+            continue;
+        char *key = path_join(path, "cmd");
+        cmd_line = items.v[i].line;
+        if (get_str(L, items.v[i].val, cmd_line, key, &cmd_raw) < 0)
+            cmd_raw = NULL;
+        free(key);
+    }
+    char *ckey = path_join(path, "cmd");
+    if (cmd_raw) {
+        /* comments go first so a ${x} in a comment line is never an error */
+        char *clean = gs_cmdline_clean(cmd_raw);
+        cmd1 = subst_user(L, mx.v, mx.n, clean, cmd_line, ckey);
+        free(clean);
+    }
+    if (cmd1 && strstr(cmd1, "${PORT}")) {
+        if (*next_port > 65535) {
+            err(L, cmd_line, ckey, "no ${PORT} left: ports from startPort passed 65535");
+        } else {
+            mx.port = (*next_port)++;
+        }
+    }
+    if (cmd1) {
+        m->cmd = expand(L, &mx, cmd1, cmd_line, ckey, false);
+        if (m->cmd) {
+            const char *why;
+            if (gs_cmdline_split(m->cmd, &m->argv, &m->argc, &why) < 0)
+                err(L, cmd_line, ckey, "%s", why);
+            else if (m->argc == 0)
+                err(L, cmd_line, ckey, "missing");
+        }
+    } else if (!cmd_raw) {
+        err(L, cmd_line, ckey, "missing");
+    }
+    free(ckey);
+
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        const char *k = e->key;
+        char *key = path_join(path, k);
+        if (!strcmp(k, "cmd") || !strcmp(k, "macros")) {
+            /* done above */
+        } else if (!strcmp(k, "cmdStop")) {
+            char *raw;
+            if (get_str(L, e->val, e->line, key, &raw) > 0) {
+                char *clean = gs_cmdline_clean(raw);
+                free(raw);
+                free(m->cmd_stop);
+                m->cmd_stop = expand(L, &mx, clean, e->line, key, true);
+                free(clean);
+                char **av;
+                int ac;
+                const char *why;
+                if (m->cmd_stop && gs_cmdline_split(m->cmd_stop, &av, &ac, &why) < 0)
+                    err(L, e->line, key, "%s", why);
+                else if (m->cmd_stop)
+                    gs_cmdline_free(av);
+                if (m->cmd_stop && !*m->cmd_stop) {
+                    free(m->cmd_stop);
+                    m->cmd_stop = NULL;
+                }
+            }
+        } else if (!strcmp(k, "proxy")) {
+            char *s;
+            int r = model_str(L, &mx, e, key, false, &s);
+            if (r < 0)
+                proxy_set = true; /* reported; no second message about the default */
+            if (r > 0) {
+                proxy_set = true;
+                free(m->proxy);
+                free(m->proxy_host);
+                m->proxy = s;
+                const char *why = proxy_parse(m->proxy, &m->proxy_host, &m->proxy_port);
+                if (why)
+                    err(L, e->line, key, "%s, not '%s'", why, m->proxy);
+            }
+        } else if (!strcmp(k, "aliases") || !strcmp(k, "env")) {
+            bool is_env = k[0] == 'e';
+            char **list;
+            int n;
+            get_strlist(L, e->val, e->line, key, &list, &n);
+            for (int j = 0; j < n; j++) {
+                char *ik = path_index(key, j);
+                char *x = expand(L, &mx, list[j], e->line, ik, false);
+                if (x && is_env && !env_ok(x)) {
+                    err(L, e->line, ik, "expected NAME=value, not '%s'", x);
+                } else if (x && !is_env && !*x) {
+                    err(L, e->line, ik, "an alias cannot be empty");
+                } else if (x) {
+                    char ***dst = is_env ? &m->env : &m->aliases;
+                    int *nd = is_env ? &m->nenv : &m->naliases;
+                    *dst = gs_mem_realloc(*dst, (size_t)(*nd + 2) * sizeof(char *));
+                    (*dst)[(*nd)++] = x;
+                    (*dst)[*nd] = NULL;
+                    x = NULL;
+                }
+                free(x);
+                free(ik);
+            }
+            strv_free(list, n);
+        } else if (!strcmp(k, "checkEndpoint")) {
+            char *s;
+            if (model_str(L, &mx, e, key, false, &s) > 0) {
+                free(m->check_endpoint);
+                m->check_endpoint = NULL;
+                if (!strcmp(s, "none")) {
+                    free(s);
+                    s = gs_mem_strdup("none");
+                } else if (s[0] != '/') {
+                    char *t = gs_mem_printf("/%s", s);
+                    free(s);
+                    s = t;
+                }
+                m->check_endpoint = s;
+            }
+        } else if (!strcmp(k, "ttl")) {
+            int v;
+            if (get_int(L, e->val, e->line, key, INT_MIN, INT_MAX, &v) > 0) {
+                if (v < -1)
+                    err(L, e->line, key,
+                        "invalid TTL value %d: use seconds, 0 for never, or -1 for globalTTL", v);
+                else
+                    ml->ttl_raw = v;
+            }
+        } else if (!strcmp(k, "unlisted")) {
+            get_bool(L, e->val, e->line, key, &m->unlisted);
+        } else if (!strcmp(k, "useModelName")) {
+            char *s;
+            if (model_str(L, &mx, e, key, false, &s) >= 0) {
+                free(m->use_model_name);
+                m->use_model_name = s && *s ? s : NULL;
+                if (s && !*s)
+                    free(s);
+            }
+        } else if (!strcmp(k, "name") || !strcmp(k, "description")) {
+            char **dst = k[0] == 'n' ? &m->name : &m->description;
+            char *s;
+            if (model_str(L, &mx, e, key, false, &s) >= 0) {
+                free(*dst);
+                *dst = s;
+            }
+        } else if (!strcmp(k, "filters")) {
+            model_filters(L, m, &mx, e, key);
+        } else if (!strcmp(k, "concurrencyLimit")) {
+            int v;
+            if (get_int(L, e->val, e->line, key, 0, 1000000, &v) > 0)
+                m->concurrency_limit = v ? v : 10;
+        } else if (!strcmp(k, "metadata")) {
+            struct fy_node *v = deref(L, e->val, e->line, key);
+            if (is_null(v)) {
+                /* nothing */
+            } else if (!fy_node_is_mapping(v)) {
+                err(L, e->line, key, "expected a mapping");
+            } else {
+                json_decref(m->metadata);
+                m->metadata = to_json(L, v, 1, e->line, key, &mx);
+            }
+        } else {
+            bool known = false;
+            for (size_t j = 0; j < GS_ARRAY_LEN(model_unsupported); j++)
+                known = known || !strcmp(k, model_unsupported[j]);
+            warn(L, e->line, key, "%s", known ? "not supported by ggswap, ignored"
+                                              : "unknown key, ignored");
+        }
+        free(key);
+    }
+
+    if (!proxy_set) {
+        if (mx.port) {
+            m->proxy = gs_mem_printf("http://localhost:%d", mx.port);
+            proxy_parse(m->proxy, &m->proxy_host, &m->proxy_port);
+        } else if (m->cmd) {
+            char *key = path_join(path, "proxy");
+            err(L, m->line, key,
+                "not set, and the default http://localhost:${PORT} needs cmd to use ${PORT}; "
+                "set proxy to the address cmd listens on");
+            free(key);
+        }
+    }
+    if (!m->check_endpoint)
+        m->check_endpoint = gs_mem_strdup("/health");
+    if (!strcmp(m->check_endpoint, "none")) {
+        free(m->check_endpoint);
+        m->check_endpoint = NULL;
+    }
+    m->ttl = ml->ttl_raw == -1 ? L->c->global_ttl : ml->ttl_raw;
+
+out:
+    free(cmd_raw);
+    free(cmd1);
+    macros_free(mv, nmv);
+    kvs_free(&items);
+    free(path);
+}
+
+/* ---------------------------------------------------------------- whole config */
+
+static int model_cmp(const void *a, const void *b)
+{
+    return strcmp(((const mload *)a)->m.id, ((const mload *)b)->m.id);
+}
+
+typedef struct name_ref {
+    const char *name;
+    int model;
+    int alias; /* -1 for the model id itself */
+} name_ref;
+
+static int name_ref_cmp(const void *a, const void *b)
+{
+    const name_ref *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    if (x->model != y->model)
+        return x->model < y->model ? -1 : 1;
+    return x->alias < y->alias ? -1 : x->alias > y->alias;
+}
+
+/* Every id and alias names exactly one model. */
+static void check_names(ld *L)
+{
+    gs_config *c = L->c;
+    size_t n = (size_t)c->nmodels;
+    for (int i = 0; i < c->nmodels; i++)
+        n += (size_t)c->models[i].naliases;
+    name_ref *v = gs_mem_calloc(n + 1, sizeof(*v));
+    size_t k = 0;
+    for (int i = 0; i < c->nmodels; i++) {
+        v[k++] = (name_ref){c->models[i].id, i, -1};
+        for (int j = 0; j < c->models[i].naliases; j++)
+            v[k++] = (name_ref){c->models[i].aliases[j], i, j};
+    }
+    qsort(v, k, sizeof(*v), name_ref_cmp);
+    for (size_t i = 1; i < k; i++) {
+        if (strcmp(v[i - 1].name, v[i].name))
+            continue;
+        const name_ref *a = &v[i - 1], *b = &v[i];
+        if (b->alias < 0) {
+            /* ids sort before aliases of later models only by index; report on the alias */
+            const name_ref *t = a;
+            a = b;
+            b = t;
+        }
+        if (b->alias < 0) {
+            err(L, c->models[b->model].line, "models", "duplicate model id %s", b->name);
+            continue;
+        }
+        gs_model_cfg *mb = &c->models[b->model];
+        char *key = gs_mem_printf("models.%s.aliases[%d]", mb->id, b->alias);
+        if (a->model == b->model)
+            err(L, mb->line, key, "alias %s is listed twice", b->name);
+        else
+            err(L, mb->line, key, "duplicate alias %s in models %s and %s", b->name,
+                c->models[a->model].id, mb->id);
+        free(key);
+    }
+    free(v);
+}
+
+int gs_config_find(const gs_config *c, const char *name)
+{
+    if (!c || !name)
+        return -1;
+    int lo = 0, hi = c->nmodels - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        int r = strcmp(name, c->models[mid].id);
+        if (!r)
+            return mid;
+        if (r < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
+    }
+    for (int i = 0; i < c->nmodels; i++)
+        for (int j = 0; j < c->models[i].naliases; j++)
+            if (!strcmp(name, c->models[i].aliases[j]))
+                return i;
+    return -1;
+}
+
+static const char *const top_unsupported[] = {
+    "logTimeFormat", "logToStdout", "logRequests", "metricsMaxInMemory", "captureBuffer",
+    "sendLoadingState", "includeAliasesInList", "unloadTimeout", "profiles", "selectors",
+    "routing", "peers", "matrix", "store", "ui", "performance", "upstream",
+};
+
+static void group_add_member(gs_group_cfg *g, int idx)
+{
+    g->members = gs_mem_realloc(g->members, (size_t)(g->nmembers + 1) * sizeof(int));
+    g->members[g->nmembers++] = idx;
+}
+
+static void load_groups(ld *L, kv *gkv, int *owner)
+{
+    gs_config *c = L->c;
+    struct fy_node *n = gkv ? deref(L, gkv->val, gkv->line, "groups") : NULL;
+    if (n && !is_null(n) && !fy_node_is_mapping(n)) {
+        err(L, gkv->line, "groups", "expected a mapping of group names to groups");
+        n = NULL;
+    }
+    kvs items = {0};
+    if (n && !is_null(n))
+        map_items(L, n, "groups", 0, &items);
+    c->groups = gs_mem_calloc((size_t)items.n + 1, sizeof(*c->groups));
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *path = path_join("groups", e->key);
+        gs_group_cfg *g = &c->groups[c->ngroups++];
+        g->id = gs_mem_strdup(e->key);
+        g->swap = true;
+        g->exclusive = true;
+        g->persistent = false;
+        if (!strcmp(e->key, "(default)"))
+            err(L, e->line, path, "the name (default) is reserved for models in no group");
+        struct fy_node *gn = deref(L, e->val, e->line, path);
+        if (is_null(gn)) {
+            free(path);
+            continue;
+        }
+        if (!fy_node_is_mapping(gn)) {
+            err(L, e->line, path, "expected a mapping with members");
+            free(path);
+            continue;
+        }
+        kvs gi = {0};
+        map_items(L, gn, path, 0, &gi);
+        for (int j = 0; j < gi.n; j++) {
+            kv *f = &gi.v[j];
+            char *key = path_join(path, f->key);
+            if (!strcmp(f->key, "swap")) {
+                get_bool(L, f->val, f->line, key, &g->swap);
+            } else if (!strcmp(f->key, "exclusive")) {
+                get_bool(L, f->val, f->line, key, &g->exclusive);
+            } else if (!strcmp(f->key, "persistent")) {
+                get_bool(L, f->val, f->line, key, &g->persistent);
+            } else if (!strcmp(f->key, "members")) {
+                char **list;
+                int nl;
+                get_strlist(L, f->val, f->line, key, &list, &nl);
+                for (int m = 0; m < nl; m++) {
+                    char *ik = path_index(key, m);
+                    int idx = gs_config_find(c, list[m]);
+                    if (idx < 0) {
+                        err(L, f->line, ik, "unknown model %s", list[m]);
+                    } else if (owner[idx] == c->ngroups - 1) {
+                        err(L, f->line, ik, "duplicate member %s in group %s", list[m], g->id);
+                    } else if (owner[idx] >= 0) {
+                        err(L, f->line, ik, "model %s is in two groups: %s and %s",
+                            c->models[idx].id, c->groups[owner[idx]].id, g->id);
+                    } else {
+                        owner[idx] = c->ngroups - 1;
+                        group_add_member(g, idx);
+                    }
+                    free(ik);
+                }
+                strv_free(list, nl);
+            } else {
+                warn(L, f->line, key, "unknown key, ignored");
+            }
+            free(key);
+        }
+        kvs_free(&gi);
+        free(path);
+    }
+    kvs_free(&items);
+
+    /* As llama-swap: all models that name no group share one "(default)" group, swap and
+     * exclusive, so only one of them runs at a time. */
+    int ungrouped = 0;
+    for (int i = 0; i < c->nmodels; i++)
+        ungrouped += owner[i] < 0;
+    if (ungrouped) {
+        c->groups = gs_mem_realloc(c->groups, (size_t)(c->ngroups + 1) * sizeof(*c->groups));
+        gs_group_cfg *g = &c->groups[c->ngroups++];
+        memset(g, 0, sizeof(*g));
+        g->id = gs_mem_strdup("(default)");
+        g->swap = true;
+        g->exclusive = true;
+        for (int i = 0; i < c->nmodels; i++)
+            if (owner[i] < 0) {
+                owner[i] = c->ngroups - 1;
+                group_add_member(g, i);
+            }
+    }
+    for (int i = 0; i < c->nmodels; i++)
+        c->models[i].group = owner[i];
+}
+
+static void load_hooks(ld *L, kv *hkv)
+{
+    gs_config *c = L->c;
+    struct fy_node *n = deref(L, hkv->val, hkv->line, "hooks");
+    if (is_null(n))
+        return;
+    if (!fy_node_is_mapping(n)) {
+        err(L, hkv->line, "hooks", "expected a mapping");
+        return;
+    }
+    kvs items = {0};
+    map_items(L, n, "hooks", 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *key = path_join("hooks", e->key);
+        struct fy_node *on = strcmp(e->key, "on_startup") ? NULL : deref(L, e->val, e->line, key);
+        if (strcmp(e->key, "on_startup")) {
+            warn(L, e->line, key, "unknown key, ignored");
+        } else if (is_null(on)) {
+            /* nothing */
+        } else if (!fy_node_is_mapping(on)) {
+            err(L, e->line, key, "expected a mapping");
+        } else {
+            kvs oi = {0};
+            map_items(L, on, key, 0, &oi);
+            for (int j = 0; j < oi.n; j++) {
+                kv *f = &oi.v[j];
+                char *pk = path_join(key, f->key);
+                if (strcmp(f->key, "preload")) {
+                    warn(L, f->line, pk, "unknown key, ignored");
+                    free(pk);
+                    continue;
+                }
+                char **list;
+                int nl;
+                get_strlist(L, f->val, f->line, pk, &list, &nl);
+                for (int k = 0; k < nl; k++) {
+                    char *s = list[k], *e2 = s + strlen(s);
+                    while (*s == ' ' || *s == '\t')
+                        s++;
+                    while (e2 > s && (e2[-1] == ' ' || e2[-1] == '\t'))
+                        *--e2 = 0;
+                    int idx = gs_config_find(c, s);
+                    char *ik = path_index(pk, k);
+                    if (idx < 0) {
+                        warn(L, f->line, ik, "unknown model %s, ignored", s);
+                    } else {
+                        bool dup = false;
+                        for (int q = 0; q < c->npreload && !dup; q++)
+                            dup = !strcmp(c->preload[q], c->models[idx].id);
+                        if (!dup) {
+                            c->preload = gs_mem_realloc(c->preload,
+                                                        (size_t)(c->npreload + 1) * sizeof(char *));
+                            c->preload[c->npreload++] = gs_mem_strdup(c->models[idx].id);
+                        }
+                    }
+                    free(ik);
+                }
+                strv_free(list, nl);
+                free(pk);
+            }
+            kvs_free(&oi);
+        }
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+static void load_api_keys(ld *L, kv *e)
+{
+    gs_config *c = L->c;
+    char **list;
+    int n;
+    get_strlist(L, e->val, e->line, "apiKeys", &list, &n);
+    for (int i = 0; i < n; i++) {
+        char *ik = path_index("apiKeys", i);
+        if (!*list[i])
+            err(L, e->line, ik, "empty api key");
+        else if (strpbrk(list[i], " \t\r\n"))
+            err(L, e->line, ik, "api key cannot contain spaces");
+        free(ik);
+    }
+    c->api_keys = list;
+    c->napi_keys = n;
+}
+
+static void load_root(ld *L, struct fy_node *root)
+{
+    gs_config *c = L->c;
+    kvs items = {0};
+    kv *models_kv = NULL, *groups_kv = NULL, *hooks_kv = NULL;
+    macro *gmac = NULL, *gres = NULL;
+    int ngmac = 0;
+    mload *ml = NULL;
+    int nml = 0;
+    int *owner = NULL;
+
+    if (!fy_node_is_mapping(root)) {
+        err(L, node_line(root), NULL, "the file must be a mapping of keys (models:, groups:, ...)");
+        goto out;
+    }
+    map_items(L, root, "", 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        const char *k = e->key;
+        int v;
+        if (!strcmp(k, "healthCheckTimeout")) {
+            if (get_int(L, e->val, e->line, k, INT_MIN, INT_MAX, &v) > 0)
+                c->health_check_timeout = v < 15 ? 15 : v;
+        } else if (!strcmp(k, "logLevel")) {
+            char *s;
+            if (get_str(L, e->val, e->line, k, &s) > 0) {
+                if (strcmp(s, "debug") && strcmp(s, "info") && strcmp(s, "warn") &&
+                    strcmp(s, "error")) {
+                    warn(L, e->line, k, "unknown level '%s' (debug, info, warn, error), using info",
+                         s);
+                    free(s);
+                } else {
+                    free(c->log_level);
+                    c->log_level = s;
+                }
+            }
+        } else if (!strcmp(k, "startPort")) {
+            if (get_int(L, e->val, e->line, k, 1, 65535, &v) > 0)
+                c->start_port = v;
+        } else if (!strcmp(k, "globalTTL")) {
+            if (get_int(L, e->val, e->line, k, 0, INT_MAX, &v) > 0)
+                c->global_ttl = v;
+        } else if (!strcmp(k, "macros")) {
+            macros_read(L, e->val, e->line, "macros", &gmac, &ngmac, 0);
+        } else if (!strcmp(k, "models")) {
+            models_kv = e;
+        } else if (!strcmp(k, "groups")) {
+            groups_kv = e;
+        } else if (!strcmp(k, "hooks")) {
+            hooks_kv = e;
+        } else if (!strcmp(k, "apiKeys")) {
+            strv_free(c->api_keys, c->napi_keys);
+            load_api_keys(L, e);
+        } else {
+            bool known = false;
+            for (size_t j = 0; j < GS_ARRAY_LEN(top_unsupported); j++)
+                known = known || !strcmp(k, top_unsupported[j]);
+            warn(L, e->line, k, "%s",
+                 known ? "not supported by ggswap, ignored" : "unknown key, ignored");
+        }
+    }
+    gres = macros_copy(gmac, ngmac);
+    macros_resolve(L, gres, ngmac, "macros");
+
+    /* Models: collected, sorted by id (${PORT} goes in that order), then loaded. */
+    struct fy_node *mn = models_kv ? deref(L, models_kv->val, models_kv->line, "models") : NULL;
+    if (!is_null(mn) && !fy_node_is_mapping(mn)) {
+        err(L, models_kv->line, "models", "expected a mapping of model ids to models");
+        mn = NULL;
+    }
+    if (!is_null(mn)) {
+        kvs mi = {0};
+        map_items(L, mn, "models", 0, &mi);
+        ml = gs_mem_calloc((size_t)mi.n + 1, sizeof(*ml));
+        for (int i = 0; i < mi.n; i++) {
+            if (!mi.v[i].klen || memchr(mi.v[i].key, 0, mi.v[i].klen) ||
+                !utf8_valid((const unsigned char *)mi.v[i].key, mi.v[i].klen)) {
+                err(L, mi.v[i].line, "models", "a model id must be non-empty UTF-8 text");
+                continue;
+            }
+            ml[nml].m.id = gs_mem_strdup(mi.v[i].key);
+            ml[nml].m.line = mi.v[i].line;
+            ml[nml].node = mi.v[i].val;
+            nml++;
+        }
+        kvs_free(&mi);
+        qsort(ml, (size_t)nml, sizeof(*ml), model_cmp);
+        int next_port = c->start_port;
+        for (int i = 0; i < nml; i++)
+            model_load(L, &ml[i], gmac, gres, ngmac, &next_port);
+    }
+    c->models = gs_mem_calloc((size_t)nml + 1, sizeof(*c->models));
+    for (int i = 0; i < nml; i++)
+        c->models[i] = ml[i].m;
+    c->nmodels = nml;
+    check_names(L);
+
+    owner = gs_mem_alloc(((size_t)nml + 1) * sizeof(int));
+    for (int i = 0; i < nml; i++)
+        owner[i] = -1;
+    load_groups(L, groups_kv, owner);
+    if (hooks_kv)
+        load_hooks(L, hooks_kv);
+
+out:
+    free(owner);
+    free(ml);
+    macros_free(gmac, ngmac);
+    macros_free(gres, ngmac);
+    kvs_free(&items);
+}
+
+void gs_config_free(gs_config *c)
+{
+    if (!c)
+        return;
+    free(c->path);
+    free(c->log_level);
+    strv_free(c->api_keys, c->napi_keys);
+    strv_free(c->preload, c->npreload);
+    for (int i = 0; i < c->nmodels; i++)
+        model_free(&c->models[i]);
+    free(c->models);
+    for (int i = 0; i < c->ngroups; i++) {
+        free(c->groups[i].id);
+        free(c->groups[i].members);
+    }
+    free(c->groups);
+    free(c);
+}
+
+int gs_config_parse(const char *text, size_t len, const char *name, gs_config **out, gs_diag *d)
+{
+    *out = NULL;
+    int errors_before = d->errors;
+    ld L = {.file = name, .d = d};
+    gs_config *c = gs_mem_calloc(1, sizeof(*c));
+    c->path = gs_mem_strdup(name);
+    c->health_check_timeout = 120;
+    c->log_level = gs_mem_strdup("info");
+    c->start_port = 5800;
+    L.c = c;
+
+    if (len > MAX_FILE) {
+        err(&L, 0, NULL, "the file is larger than 16 MiB; this is not a config");
+        gs_config_free(c);
+        return -EFBIG;
+    }
+
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = NULL;
+    dcfg.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (!diag) {
+        err(&L, 0, NULL, "cannot start the YAML parser");
+        gs_config_free(c);
+        return -ENOMEM;
+    }
+    fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG, .diag = diag};
+    struct fy_document *doc = fy_document_build_from_string(&pcfg, text, len);
+    bool syntax = false;
+    void *it = NULL;
+    struct fy_diag_error *de;
+    while ((de = fy_diag_errors_iterate(diag, &it))) {
+        if (de->type < FYET_ERROR)
+            continue;
+        gs_diag_add(d, true, name, de->line > 0 ? de->line : 1, "yaml: %s",
+                    de->msg ? de->msg : "syntax error");
+        syntax = true;
+    }
+    /* No document and no error: the file is empty or only comments, a config with no models. */
+    if (doc && !syntax) {
+        struct fy_node *root = fy_document_root(doc);
+        if (root && !is_null(root))
+            load_root(&L, root);
+    }
+    if (doc)
+        fy_document_destroy(doc);
+    fy_diag_destroy(diag);
+
+    if (syntax || d->errors > errors_before) {
+        gs_config_free(c);
+        return -EINVAL;
+    }
+    if (!c->groups)
+        c->groups = gs_mem_calloc(1, sizeof(*c->groups));
+    if (!c->models)
+        c->models = gs_mem_calloc(1, sizeof(*c->models));
+    *out = c;
+    return 0;
+}
+
+int gs_config_load(const char *path, gs_config **out, gs_diag *d)
+{
+    *out = NULL;
+    int rc = 0;
+    char *text = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        gs_diag_add(d, true, path, 0, "cannot open: %s", strerror(-rc));
+        return rc;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        gs_diag_add(d, true, path, 0, "cannot read: %s", strerror(-rc));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = -EISDIR;
+        gs_diag_add(d, true, path, 0, "is a directory, not a config file");
+        goto out;
+    }
+    if (st.st_size > (off_t)MAX_FILE) {
+        rc = -EFBIG;
+        gs_diag_add(d, true, path, 0, "the file is larger than 16 MiB; this is not a config");
+        goto out;
+    }
+    /* Read to EOF with the limit, in case the size changed (or st_size means nothing). */
+    gs_buf b;
+    gs_buf_init(&b, MAX_FILE);
+    gs_buf_append(&b, "", 0);
+    for (;;) {
+        char chunk[65536];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            gs_diag_add(d, true, path, 0, "cannot read: %s", strerror(-rc));
+            gs_buf_free(&b);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (gs_buf_append(&b, chunk, (size_t)n) < 0) {
+            rc = -EFBIG;
+            gs_diag_add(d, true, path, 0, "the file is larger than 16 MiB; this is not a config");
+            gs_buf_free(&b);
+            goto out;
+        }
+    }
+    size_t len = b.len;
+    text = gs_buf_steal(&b);
+    rc = gs_config_parse(text, len, path, out, d);
+out:
+    free(text);
+    close(fd);
+    return rc;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+bool gs_config_model_same_process(const gs_model_cfg *a, const gs_model_cfg *b)
+{
+    if (!str_eq(a->cmd, b->cmd) || !str_eq(a->cmd_stop, b->cmd_stop) ||
+        !str_eq(a->proxy, b->proxy) || !str_eq(a->check_endpoint, b->check_endpoint) ||
+        a->nenv != b->nenv)
+        return false;
+    for (int i = 0; i < a->nenv; i++)
+        if (!str_eq(a->env[i], b->env[i]))
+            return false;
+    return true;
+}
+
+int gs_config_check_main(int argc, char **argv)
+{
+    if (argc != 2 || !argv[1] || !*argv[1]) {
+        fprintf(stderr, "usage: ggswap config check FILE\n");
+        return 2;
+    }
+    gs_diag d = {0};
+    gs_config *c = NULL;
+    int rc = gs_config_load(argv[1], &c, &d);
+    for (int i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.msgs[i]);
+    if (rc == 0)
+        printf("%s: ok (%d models, %d groups)\n", argv[1], c->nmodels, c->ngroups);
+    fflush(stdout);
+    gs_config_free(c);
+    gs_diag_free(&d);
+    return rc == 0 ? 0 : 2;
+}
