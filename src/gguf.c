@@ -349,6 +349,27 @@ static int skip_value(cur *c, uint32_t type, int depth)
     return skip(c, type_size(type), "value");
 }
 
+/* Bytes per block and elements per block of the ggml tensor types (ggml.c's type_traits);
+ * 0 for ids that were removed or are newer than this table, whose size is then not checked. */
+static const struct { uint16_t size, blck; } ggml_types[] = {
+    [0] = {4, 1},      /* F32 */     [1] = {2, 1},       /* F16 */
+    [2] = {18, 32},    /* Q4_0 */    [3] = {20, 32},     /* Q4_1 */
+    [6] = {22, 32},    /* Q5_0 */    [7] = {24, 32},     /* Q5_1 */
+    [8] = {34, 32},    /* Q8_0 */    [9] = {36, 32},     /* Q8_1 */
+    [10] = {84, 256},  /* Q2_K */    [11] = {110, 256},  /* Q3_K */
+    [12] = {144, 256}, /* Q4_K */    [13] = {176, 256},  /* Q5_K */
+    [14] = {210, 256}, /* Q6_K */    [15] = {292, 256},  /* Q8_K */
+    [16] = {66, 256},  /* IQ2_XXS */ [17] = {74, 256},   /* IQ2_XS */
+    [18] = {98, 256},  /* IQ3_XXS */ [19] = {50, 256},   /* IQ1_S */
+    [20] = {18, 32},   /* IQ4_NL */  [21] = {110, 256},  /* IQ3_S */
+    [22] = {82, 256},  /* IQ2_S */   [23] = {136, 256},  /* IQ4_XS */
+    [24] = {1, 1},     /* I8 */      [25] = {2, 1},      /* I16 */
+    [26] = {4, 1},     /* I32 */     [27] = {8, 1},      /* I64 */
+    [28] = {8, 1},     /* F64 */     [29] = {56, 256},   /* IQ1_M */
+    [30] = {2, 1},     /* BF16 */    [34] = {54, 256},   /* TQ1_0 */
+    [35] = {66, 256},  /* TQ2_0 */   [39] = {17, 32},    /* MXFP4 */
+};
+
 /* "<arch>.context_length" can come before general.architecture, so every candidate is kept
  * until the end of the metadata. */
 typedef struct candidate {
@@ -363,6 +384,10 @@ typedef struct parse {
     int n_ctx_len;
     candidate pooling[MAX_CANDIDATES];
     int n_pooling;
+    uint64_t alignment;
+    uint64_t data_end;     /* end of the furthest tensor's data, relative to the data start */
+    uint64_t data_end_at;  /* offset of that tensor's info, for the message */
+    char data_end_ctx[sizeof ((cur *)0)->ctx];
 } parse;
 
 static void remember(candidate *list, int *n, const char *key, size_t prefix_len, uint64_t v)
@@ -429,7 +454,11 @@ static int read_kv(parse *p, uint64_t idx)
     if (!v.is_int || v.negative)
         return 0;
     size_t plen;
-    if (!strcmp(key, "general.file_type"))
+    if (!strcmp(key, "general.alignment")) {
+        if (!v.u || v.u & (v.u - 1) || v.u > (1u << 30))
+            return fail(c, -EINVAL, at, "alignment %" PRIu64 " is not a power of 2", v.u);
+        p->alignment = v.u;
+    } else if (!strcmp(key, "general.file_type"))
         info->file_type = v.u > INT32_MAX ? -1 : (int)v.u;
     else if (ends_with(key, klen, ".context_length", &plen))
         remember(p->ctx_len, &p->n_ctx_len, key, plen, v.u);
@@ -470,12 +499,28 @@ static int read_tensor(parse *p, uint64_t idx)
             return fail(c, -EINVAL, at, "dimensions overflow a 64-bit element count");
         elems *= dim;
     }
-    /* ggml type and data offset: not needed, and the data itself is never read. */
-    if ((rc = skip(c, 4 + 8, "type and offset")))
-        return rc;
     if (elems > UINT64_MAX - p->info->param_count)
         return fail(c, -EINVAL, at, "parameter count overflows 64 bits");
     p->info->param_count += elems;
+    /* Type and offset only serve to check that the data lies inside the file (a truncated
+     * download is caught here); the data itself is never read. */
+    uint32_t type;
+    uint64_t offset;
+    at = c->pos;
+    if ((rc = get_u32(c, &type, "type")) || (rc = get_u64(c, &offset, "data offset")))
+        return rc;
+    if (type < GS_ARRAY_LEN(ggml_types) && ggml_types[type].size) {
+        uint64_t blocks = elems / ggml_types[type].blck + (elems % ggml_types[type].blck != 0);
+        if (blocks > UINT64_MAX / ggml_types[type].size ||
+            blocks * ggml_types[type].size > UINT64_MAX - offset)
+            return fail(c, -EINVAL, at, "data size overflows 64 bits");
+        uint64_t end = offset + blocks * ggml_types[type].size;
+        if (end > p->data_end) {
+            p->data_end = end;
+            p->data_end_at = at;
+            memcpy(p->data_end_ctx, c->ctx, sizeof c->ctx);
+        }
+    }
     return 0;
 }
 
@@ -484,6 +529,8 @@ static int parse_all(parse *p)
     cur *c = &p->c;
     gs_gguf_info *info = p->info;
     uint8_t head[4];
+    if (!c->size)
+        return fail(c, -EINVAL, 0, "the file is empty (an interrupted download?)");
     int rc = get(c, head, 4, "magic");
     if (rc)
         return rc;
@@ -529,6 +576,13 @@ static int parse_all(parse *p)
     for (uint64_t i = 0; i < n_tensors; i++)
         if ((rc = read_tensor(p, i)))
             return rc;
+    uint64_t data_start = c->pos + (p->alignment - c->pos % p->alignment) % p->alignment;
+    if (n_tensors && (data_start > c->size || p->data_end > c->size - data_start)) {
+        memcpy(c->ctx, p->data_end_ctx, sizeof c->ctx);
+        return fail(c, -EINVAL, p->data_end_at, "tensor data ends at offset %" PRIu64
+                    ", past the end of the file (%" PRIu64 " bytes): truncated download?",
+                    data_start + p->data_end, c->size);
+    }
     c->ctx[0] = 0;
     /* The last value of a key wins, as a dictionary built from the kvs would have it. */
     const char *arch = info->architecture;
@@ -549,6 +603,7 @@ static int run(parse *p, gs_gguf_info *info, char **err)
     info->file_type = -1;
     info->file_size = p->c.size;
     p->info = info;
+    p->alignment = 32;
     int rc = parse_all(p);
     if (rc) {
         gs_gguf_info_free(info);
