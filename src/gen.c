@@ -1,0 +1,1246 @@
+#include "gen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libfyaml.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cmdline.h"
+#include "log.h"
+#include "mem.h"
+
+#define MAX_SETTINGS (1u << 20)   /* settings.yaml is a few lines; refuse anything huge */
+#define MAX_CONFIG (64u << 20)
+
+static void strv_push(char ***v, int *n, char *s)
+{
+    *v = gs_mem_realloc(*v, sizeof(**v) * (size_t)(*n + 2));
+    (*v)[(*n)++] = s;
+    (*v)[*n] = NULL;
+}
+
+static bool strv_has(char *const *v, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v[i], s))
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------ settings.yaml */
+
+void gs_settings_init(gs_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->ttl = GS_GEN_DEFAULT_TTL;
+    s->ctx_size_max = GS_GEN_DEFAULT_CTX_MAX;
+    s->health_check_timeout = GS_GEN_DEFAULT_HEALTH;
+    s->start_port = GS_GEN_DEFAULT_START_PORT;
+    s->log_level = gs_mem_strdup("info");
+}
+
+void gs_settings_free(gs_settings *s)
+{
+    if (!s)
+        return;
+    free(s->path);
+    free(s->listen);
+    gs_scan_strv_free(s->models_dirs);
+    free(s->llama_server);
+    gs_scan_strv_free(s->extra_args);
+    free(s->log_level);
+    for (int i = 0; i < s->nmodels; i++) {
+        free(s->models[i].name);
+        gs_scan_strv_free(s->models[i].extra_args);
+        gs_scan_strv_free(s->models[i].aliases);
+    }
+    free(s->models);
+    memset(s, 0, sizeof(*s));
+}
+
+const gs_model_settings *gs_settings_model(const gs_settings *s, const char *name)
+{
+    for (int i = 0; s && i < s->nmodels; i++)
+        if (!strcmp(s->models[i].name, name))
+            return &s->models[i];
+    return NULL;
+}
+
+typedef struct sp {
+    const char *file;
+    gs_diag *d;
+} sp;
+
+static int node_line(struct fy_node *n)
+{
+    struct fy_token *t = n ? fy_node_get_scalar_token(n) : NULL;
+    const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+    return m ? m->line + 1 : 0;
+}
+
+/* A scalar's text as a new string; NULL (after an error) for mappings and sequences. */
+static char *scalar_dup(sp *P, struct fy_node *v, int line, const char *key)
+{
+    if (!v || !fy_node_is_scalar(v)) {
+        gs_diag_add(P->d, true, P->file, line, "%s: must be a single value, not a list or mapping", key);
+        return NULL;
+    }
+    size_t len;
+    const char *t = fy_node_get_scalar(v, &len);
+    if (!t || memchr(t, 0, len)) {
+        gs_diag_add(P->d, true, P->file, line, "%s: contains a NUL character", key);
+        return NULL;
+    }
+    return gs_mem_strndup(t, len);
+}
+
+static bool is_null(struct fy_node *v)
+{
+    if (!v)
+        return true;
+    if (!fy_node_is_scalar(v) || fy_node_get_style(v) != FYNS_PLAIN)
+        return false;
+    size_t len;
+    const char *t = fy_node_get_scalar(v, &len);
+    return len == 0 || (len == 1 && t[0] == '~') || (len == 4 && !memcmp(t, "null", 4));
+}
+
+static bool get_long(sp *P, struct fy_node *v, int line, const char *key, long min, long max, long *out)
+{
+    char *s = scalar_dup(P, v, line, key);
+    if (!s)
+        return false;
+    char *e;
+    errno = 0;
+    long x = strtol(s, &e, 10);
+    bool ok = *s && !*e && !errno && x >= min && x <= max;
+    if (!ok)
+        gs_diag_add(P->d, true, P->file, line, "%s: '%s' is not a whole number from %ld to %ld", key, s, min, max);
+    else
+        *out = x;
+    free(s);
+    return ok;
+}
+
+static bool get_bool(sp *P, struct fy_node *v, int line, const char *key, bool *out)
+{
+    char *s = scalar_dup(P, v, line, key);
+    if (!s)
+        return false;
+    bool ok = true;
+    if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
+        *out = true;
+    else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
+        *out = false;
+    else {
+        gs_diag_add(P->d, true, P->file, line, "%s: '%s' is not true or false", key, s);
+        ok = false;
+    }
+    free(s);
+    return ok;
+}
+
+static bool has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* A list of words: a YAML sequence of scalars, or one string split like a shell line when
+ * `split`, else one word. */
+static bool get_words(sp *P, struct fy_node *v, int line, const char *key, bool split, char ***out, int *n)
+{
+    gs_scan_strv_free(*out);
+    *out = NULL;
+    *n = 0;
+    if (is_null(v))
+        return true;
+    if (fy_node_is_sequence(v)) {
+        void *it = NULL;
+        struct fy_node *e;
+        while ((e = fy_node_sequence_iterate(v, &it))) {
+            int el = node_line(e) ? node_line(e) : line;
+            char *w = scalar_dup(P, e, el, key);
+            if (!w)
+                return false;
+            if (has_ctl(w)) {
+                gs_diag_add(P->d, true, P->file, el, "%s: '%s' contains a control character (newline, tab)", key, w);
+                free(w);
+                return false;
+            }
+            strv_push(out, n, w);
+        }
+        return true;
+    }
+    char *s = scalar_dup(P, v, line, key);
+    if (!s)
+        return false;
+    if (has_ctl(s)) {
+        gs_diag_add(P->d, true, P->file, line, "%s: contains a control character (newline, tab)", key);
+        free(s);
+        return false;
+    }
+    if (!split) {
+        strv_push(out, n, s);
+        return true;
+    }
+    char **av = NULL;
+    int ac = 0;
+    const char *why = NULL;
+    if (gs_cmdline_split(s, &av, &ac, &why) < 0) {
+        gs_diag_add(P->d, true, P->file, line, "%s: %s", key, why ? why : "cannot be split into words");
+        free(s);
+        return false;
+    }
+    for (int i = 0; i < ac; i++)
+        strv_push(out, n, gs_mem_strdup(av[i]));
+    gs_cmdline_free(av);
+    free(s);
+    return true;
+}
+
+static bool alias_ok(sp *P, char **v, int n, int line, const char *key)
+{
+    for (int i = 0; i < n; i++) {
+        if (!*v[i] || strstr(v[i], "${") || strchr(v[i], ' ') || strchr(v[i], '/')) {
+            gs_diag_add(P->d, true, P->file, line,
+                        "%s: '%s' is not a usable alias (no spaces, '/' or '${' and not empty)", key, v[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void model_settings(sp *P, gs_settings *s, struct fy_node *key, struct fy_node *val)
+{
+    int line = node_line(key);
+    char *name = scalar_dup(P, key, line, "models");
+    if (!name)
+        return;
+    char *path = gs_mem_printf("models.%s", name);
+    if (gs_settings_model(s, name)) {
+        gs_diag_add(P->d, true, P->file, line, "%s: the model is listed twice", path);
+        goto out;
+    }
+    if (!is_null(val) && !fy_node_is_mapping(val)) {
+        gs_diag_add(P->d, true, P->file, line, "%s: must be a mapping like {ttl: 900, disabled: true}", path);
+        goto out;
+    }
+    s->models = gs_mem_realloc(s->models, sizeof(*s->models) * (size_t)(s->nmodels + 1));
+    gs_model_settings *m = &s->models[s->nmodels++];
+    memset(m, 0, sizeof(*m));
+    m->name = name;
+    name = NULL;
+    m->line = line;
+    m->ttl = -1;
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while (!is_null(val) && (p = fy_node_mapping_iterate(val, &it))) {
+        struct fy_node *k = fy_node_pair_key(p), *v = fy_node_pair_value(p);
+        int kl = node_line(k);
+        const char *kn = k && fy_node_is_scalar(k) ? fy_node_get_scalar0(k) : "";
+        char *kp = gs_mem_printf("%s.%s", path, kn ? kn : "");
+        long x;
+        if (!strcmp(kn, "ttl")) {
+            if (get_long(P, v, kl, kp, 0, 365L * 86400, &x))
+                m->ttl = (int)x;
+        } else if (!strcmp(kn, "ctxSize")) {
+            if (get_long(P, v, kl, kp, 0, 1L << 30, &x))
+                m->ctx_size = x;
+        } else if (!strcmp(kn, "disabled")) {
+            get_bool(P, v, kl, kp, &m->disabled);
+        } else if (!strcmp(kn, "extraArgs")) {
+            get_words(P, v, kl, kp, true, &m->extra_args, &m->nextra);
+        } else if (!strcmp(kn, "aliases")) {
+            if (get_words(P, v, kl, kp, false, &m->aliases, &m->naliases))
+                alias_ok(P, m->aliases, m->naliases, kl, kp);
+        } else {
+            gs_diag_add(P->d, false, P->file, kl,
+                        "%s: unknown key (known: ttl, extraArgs, aliases, disabled, ctxSize); ignored", kp);
+        }
+        free(kp);
+    }
+out:
+    free(name);
+    free(path);
+}
+
+int gs_settings_parse(const char *text, size_t len, const char *name, gs_settings *s, gs_diag *d)
+{
+    sp P = {name, d};
+    int errors_before = d->errors;
+    if (len > MAX_SETTINGS) {
+        gs_diag_add(d, true, name, 0, "the file is larger than 1 MiB; this is not a settings file");
+        return -EINVAL;
+    }
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (!diag) {
+        gs_diag_add(d, true, name, 0, "cannot start the YAML parser");
+        return -ENOMEM;
+    }
+    fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG, .diag = diag};
+    struct fy_document *doc = fy_document_build_from_string(&pcfg, text, len);
+    void *it = NULL;
+    struct fy_diag_error *de;
+    bool syntax = false;
+    while ((de = fy_diag_errors_iterate(diag, &it))) {
+        if (de->type < FYET_ERROR)
+            continue;
+        gs_diag_add(d, true, name, de->line > 0 ? de->line : 1, "yaml: %s", de->msg ? de->msg : "syntax error");
+        syntax = true;
+    }
+    struct fy_node *root = doc && !syntax ? fy_document_root(doc) : NULL;
+    if (root && !is_null(root) && !fy_node_is_mapping(root)) {
+        gs_diag_add(d, true, name, node_line(root) ? node_line(root) : 1,
+                    "settings must be a mapping of keys (listen, modelsDirs, llamaServer, ttl, ...)");
+        root = NULL;
+    }
+    it = NULL;
+    struct fy_node_pair *p;
+    while (root && !is_null(root) && (p = fy_node_mapping_iterate(root, &it))) {
+        struct fy_node *k = fy_node_pair_key(p), *v = fy_node_pair_value(p);
+        int kl = node_line(k);
+        const char *kn = k && fy_node_is_scalar(k) ? fy_node_get_scalar0(k) : NULL;
+        if (!kn) {
+            gs_diag_add(d, true, name, kl, "a key must be a plain word");
+            continue;
+        }
+        long x;
+        if (!strcmp(kn, "listen")) {
+            char *t = scalar_dup(&P, v, kl, kn);
+            if (t) {
+                free(s->listen);
+                s->listen = t;
+            }
+        } else if (!strcmp(kn, "llamaServer")) {
+            char *t = scalar_dup(&P, v, kl, kn);
+            if (t && !*t) {
+                free(t);
+                t = NULL;
+            }
+            if (t) {
+                free(s->llama_server);
+                s->llama_server = gs_scan_expand_home(t);
+                free(t);
+            }
+        } else if (!strcmp(kn, "modelsDirs")) {
+            if (get_words(&P, v, kl, kn, false, &s->models_dirs, &s->nmodels_dirs)) {
+                for (int i = 0; i < s->nmodels_dirs; i++) {
+                    char *e = gs_scan_expand_home(s->models_dirs[i]);
+                    free(s->models_dirs[i]);
+                    s->models_dirs[i] = e;
+                }
+            }
+        } else if (!strcmp(kn, "ttl")) {
+            if (get_long(&P, v, kl, kn, 0, 365L * 86400, &x))
+                s->ttl = (int)x;
+        } else if (!strcmp(kn, "ctxSizeMax")) {
+            if (get_long(&P, v, kl, kn, 0, 1L << 30, &x))
+                s->ctx_size_max = x;
+        } else if (!strcmp(kn, "healthCheckTimeout")) {
+            if (get_long(&P, v, kl, kn, 15, 86400, &x))
+                s->health_check_timeout = (int)x;
+        } else if (!strcmp(kn, "startPort")) {
+            if (get_long(&P, v, kl, kn, 1, 65535, &x))
+                s->start_port = (int)x;
+        } else if (!strcmp(kn, "logLevel")) {
+            char *t = scalar_dup(&P, v, kl, kn);
+            gs_log_level lv;
+            if (t && gs_log_parse_level(t, &lv) < 0) {
+                gs_diag_add(d, true, name, kl, "logLevel: '%s' is not debug, info, warn or error", t);
+                free(t);
+            } else if (t) {
+                free(s->log_level);
+                s->log_level = t;
+            }
+        } else if (!strcmp(kn, "extraArgs")) {
+            get_words(&P, v, kl, kn, true, &s->extra_args, &s->nextra);
+        } else if (!strcmp(kn, "models")) {
+            if (is_null(v))
+                continue;
+            if (!fy_node_is_mapping(v)) {
+                gs_diag_add(d, true, name, kl, "models: must be a mapping of model name to settings");
+                continue;
+            }
+            void *mit = NULL;
+            struct fy_node_pair *mp;
+            while ((mp = fy_node_mapping_iterate(v, &mit)))
+                model_settings(&P, s, fy_node_pair_key(mp), fy_node_pair_value(mp));
+        } else {
+            gs_diag_add(d, false, name, kl,
+                        "%s: unknown key (known: listen, modelsDirs, llamaServer, ttl, ctxSizeMax, "
+                        "extraArgs, healthCheckTimeout, startPort, logLevel, models); ignored", kn);
+        }
+    }
+    if (doc)
+        fy_document_destroy(doc);
+    fy_diag_destroy(diag);
+    return d->errors > errors_before ? -EINVAL : 0;
+}
+
+static int read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    gs_buf b;
+    gs_buf_init(&b, max);
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = gs_buf_append(&b, chunk, n);
+    if (!rc && ferror(f))
+        rc = -EIO;
+    fclose(f);
+    if (rc) {
+        gs_buf_free(&b);
+        return rc;
+    }
+    *len = b.len;
+    *out = gs_buf_steal(&b);
+    return 0;
+}
+
+int gs_settings_load(const char *path, gs_settings *s, gs_diag *d)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, MAX_SETTINGS, &text, &len);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0) {
+        gs_diag_add(d, true, path, 0, "cannot read: %s", rc == -E2BIG ? "larger than 1 MiB" : strerror(-rc));
+        return rc;
+    }
+    free(s->path);
+    s->path = gs_mem_strdup(path);
+    rc = gs_settings_parse(text, len, path, s, d);
+    free(text);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ places */
+
+char *gs_gen_home(const char *explicit_home)
+{
+    if (explicit_home && *explicit_home)
+        return gs_scan_expand_home(explicit_home);
+    const char *e = getenv("GGSWAP_HOME");
+    if (e && *e)
+        return gs_scan_expand_home(e);
+    return gs_scan_expand_home("~/.clara/ggswap");
+}
+
+static char *absolute(const char *p)
+{
+    char *e = gs_scan_expand_home(p);
+    if (e[0] == '/')
+        return e;
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return e;
+    const char *rel = e;
+    while (rel[0] == '.' && rel[1] == '/')
+        rel += 2;
+    char *a = gs_mem_printf("%s/%s", cwd, rel);
+    free(e);
+    return a;
+}
+
+static bool executable(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, char ***looked,
+                               int *nlooked)
+{
+    char **lk = NULL;
+    int nl = 0;
+    char *found = NULL;
+    const char *env = getenv("GGSWAP_LLAMA_SERVER");
+    const struct { const char *v, *why; } given[] = {
+        {explicit_path, "--llama-server"},
+        {env, "$GGSWAP_LLAMA_SERVER"},
+        {s ? s->llama_server : NULL, "llamaServer in settings.yaml"},
+    };
+    for (size_t i = 0; i < GS_ARRAY_LEN(given) && !found; i++) {
+        if (!given[i].v || !*given[i].v)
+            continue;
+        char *a = absolute(given[i].v);
+        strv_push(&lk, &nl, gs_mem_printf("%s (%s)", a, given[i].why));
+        if (executable(a))
+            found = a;
+        else
+            free(a);
+    }
+    if (!found) {
+        char *exe = gs_scan_exe_dir();
+        if (exe) {
+            char *a = gs_mem_printf("%s/llama-server", exe);
+            strv_push(&lk, &nl, gs_mem_strdup(a));
+            if (executable(a))
+                found = a;
+            else
+                free(a);
+            free(exe);
+        }
+    }
+    if (!found) {
+        const char *path = getenv("PATH");
+        char *pv = gs_mem_strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+        char *save = NULL;
+        for (char *dir = strtok_r(pv, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+            if (dir[0] != '/')
+                continue; /* a relative $PATH entry would make config.yaml depend on our cwd */
+            char *a = gs_mem_printf("%s/llama-server", dir);
+            if (!strv_has(lk, nl, a))
+                strv_push(&lk, &nl, gs_mem_strdup(a));
+            if (executable(a))
+                found = a;
+            else
+                free(a);
+        }
+        free(pv);
+    }
+    if (looked) {
+        *looked = lk;
+        if (nlooked)
+            *nlooked = nl;
+    } else {
+        gs_scan_strv_free(lk);
+    }
+    return found;
+}
+
+/* ------------------------------------------------------------------ config.yaml text */
+
+/* A YAML double-quoted scalar. */
+static void yq(gs_buf *b, const char *s)
+{
+    gs_buf_puts(b, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            gs_buf_printf(b, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            gs_buf_printf(b, "\\x%02x", c);
+        else
+            gs_buf_append(b, s, 1);
+    }
+    gs_buf_puts(b, "\"");
+}
+
+/* One word of `cmd`, quoted so that gs_cmdline_split gives it back and config.c's macro
+ * expansion never sees a "${": the word is cut between '$' and '{' and the pieces quoted
+ * separately ("a\$""{b}" is one word, a${b}). Paths (`path`) are always in double quotes, as
+ * in the seed. */
+static void cmd_word(gs_buf *b, const char *w, bool path)
+{
+    const char *plain_ok = "\"\\$`";
+    if (path && !strpbrk(w, plain_ok) && *w) {
+        gs_buf_printf(b, "\"%s\"", w);
+        return;
+    }
+    const char *p = w;
+    do {
+        const char *cut = strstr(p, "${");
+        size_t n = cut ? (size_t)(cut - p) + 1 : strlen(p);
+        char *piece = gs_mem_strndup(p, n);
+        char *q = gs_cmdline_quote(piece);
+        if (path && q[0] != '"' && q[0] != '\'')
+            gs_buf_printf(b, "\"%s\"", q);
+        else
+            gs_buf_puts(b, q);
+        free(q);
+        free(piece);
+        p += n;
+    } while (*p);
+}
+
+static void cmd_words(gs_buf *b, char *const *v, int n)
+{
+    if (n <= 0)
+        return;
+    gs_buf_puts(b, "      ");
+    for (int i = 0; i < n; i++) {
+        if (i)
+            gs_buf_puts(b, " ");
+        cmd_word(b, v[i], false);
+    }
+    gs_buf_puts(b, "\n");
+}
+
+/* A comment line must stay one line. */
+static void comment_text(gs_buf *b, const char *s)
+{
+    for (; *s; s++)
+        gs_buf_append(b, ((unsigned char)*s < 0x20 || *s == 0x7f) ? "?" : s, 1);
+}
+
+static bool in_group_chat(gs_kind k) { return k == GS_KIND_CHAT || k == GS_KIND_VISION; }
+
+char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *llama_server,
+                         const char *settings_path, gs_diag *d)
+{
+    gs_settings defaults;
+    gs_settings_init(&defaults);
+    if (!s)
+        s = &defaults;
+    const char *sname = s->path ? s->path : (settings_path ? settings_path : "settings.yaml");
+    int n = r->nmodels;
+    bool *skip = gs_mem_calloc((size_t)n + 1, sizeof(*skip));
+    const gs_model_settings **ms = gs_mem_calloc((size_t)n + 1, sizeof(*ms));
+    for (int i = 0; i < n; i++) {
+        ms[i] = gs_settings_model(s, r->models[i].name);
+        skip[i] = ms[i] && ms[i]->disabled;
+    }
+    for (int j = 0; j < s->nmodels; j++) {
+        bool hit = false;
+        for (int i = 0; i < n && !hit; i++)
+            hit = !strcmp(r->models[i].name, s->models[j].name);
+        if (!hit && d)
+            gs_diag_add(d, false, sname, s->models[j].line,
+                        "models.%s: no model of that name was found; its settings are not used",
+                        s->models[j].name);
+    }
+
+    /* User aliases first: each names one enabled model and is not a model name. */
+    char **ualias = NULL; /* flattened, per model: owner index in uowner */
+    int nualias = 0;
+    int *uowner = NULL;
+    for (int i = 0; i < n; i++) {
+        if (skip[i] || !ms[i])
+            continue;
+        for (int k = 0; k < ms[i]->naliases; k++) {
+            const char *a = ms[i]->aliases[k];
+            bool bad = false;
+            for (int j = 0; j < n && !bad; j++)
+                bad = !skip[j] && !strcmp(r->models[j].name, a);
+            if (bad) {
+                if (d)
+                    gs_diag_add(d, false, sname, ms[i]->line,
+                                "models.%s.aliases: '%s' is the name of a model; alias not used",
+                                ms[i]->name, a);
+                continue;
+            }
+            if (strv_has(ualias, nualias, a)) {
+                if (d)
+                    gs_diag_add(d, false, sname, ms[i]->line,
+                                "models.%s.aliases: '%s' already names another model; alias not used",
+                                ms[i]->name, a);
+                continue;
+            }
+            strv_push(&ualias, &nualias, gs_mem_strdup(a));
+            uowner = gs_mem_realloc(uowner, sizeof(*uowner) * (size_t)nualias);
+            uowner[nualias - 1] = i;
+        }
+    }
+    char **reserved = NULL;
+    int nres = 0;
+    for (int i = 0; i < nualias; i++)
+        strv_push(&reserved, &nres, gs_mem_strdup(ualias[i]));
+    for (int i = 0; i < n; i++)
+        strv_push(&reserved, &nres, gs_mem_strdup(r->models[i].name));
+    gs_scan_assign_aliases(r, skip, (const char *const *)reserved, nres);
+    for (int i = 0; i < nualias; i++) {
+        gs_scan_model *m = &r->models[uowner[i]];
+        m->aliases = gs_mem_realloc(m->aliases, sizeof(char *) * (size_t)(m->naliases + 2));
+        m->aliases[m->naliases++] = gs_mem_strdup(ualias[i]);
+        m->aliases[m->naliases] = NULL;
+    }
+
+    gs_buf b;
+    gs_buf_init(&b, MAX_CONFIG);
+    gs_buf_puts(&b, "# Generated by ggswap from the .gguf files in:");
+    for (int i = 0; i < r->ndirs; i++) {
+        gs_buf_puts(&b, i ? ", " : " ");
+        comment_text(&b, r->dirs[i]);
+    }
+    gs_buf_puts(&b, "\n# ggswap rewrites this file on every start and on Regenerate: do not edit it.\n"
+                    "# Your choices (ttl, extraArgs, aliases, disabled, ctxSizeMax, llamaServer) go in\n# ");
+    comment_text(&b, settings_path ? settings_path : sname);
+    gs_buf_puts(&b, "\n");
+    gs_buf_printf(&b, "healthCheckTimeout: %d\n", s->health_check_timeout);
+    gs_buf_printf(&b, "logLevel: %s\n", s->log_level ? s->log_level : "info");
+
+    int nenabled = 0;
+    for (int i = 0; i < n; i++)
+        nenabled += !skip[i];
+    gs_buf_puts(&b, nenabled ? "models:\n" : "models: {}\n");
+    int port = s->start_port;
+    for (int i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        gs_scan_model *m = &r->models[i];
+        const gs_model_settings *x = ms[i];
+        if (port > 65535) {
+            if (d)
+                gs_diag_add(d, false, sname, 0, "startPort: no port left for %s (past 65535); lower startPort", m->name);
+            skip[i] = true;
+            continue;
+        }
+        gs_buf_puts(&b, "  ");
+        yq(&b, m->name);
+        gs_buf_puts(&b, ":\n");
+        gs_buf_printf(&b, "    proxy: \"http://127.0.0.1:%d\"\n", port);
+        gs_buf_puts(&b, "    cmd: |\n      ");
+        cmd_word(&b, llama_server ? llama_server : "llama-server", true);
+        gs_buf_puts(&b, "\n      -m ");
+        cmd_word(&b, m->path, true);
+        gs_buf_printf(&b, "\n      --port %d\n", port);
+        long ctx = 0;
+        if (x && x->ctx_size > 0)
+            ctx = x->ctx_size;
+        else if (m->ctx > 0)
+            ctx = s->ctx_size_max > 0 && (uint64_t)s->ctx_size_max < m->ctx ? s->ctx_size_max : (long)m->ctx;
+        else
+            ctx = s->ctx_size_max;
+        if (ctx > 0)
+            gs_buf_printf(&b, "      --ctx-size %ld\n", ctx);
+        switch (m->kind) {
+        case GS_KIND_CHAT:
+        case GS_KIND_VISION:
+            gs_buf_puts(&b, "      --jinja\n");
+            break;
+        case GS_KIND_EMBEDDING:
+            gs_buf_printf(&b, "      --embeddings --pooling %s\n", m->pooling ? m->pooling : "mean");
+            break;
+        case GS_KIND_RERANKER:
+            gs_buf_puts(&b, "      --reranking\n");
+            break;
+        }
+        if (m->mmproj) {
+            gs_buf_puts(&b, "      --mmproj ");
+            cmd_word(&b, m->mmproj, true);
+            gs_buf_puts(&b, "\n");
+        }
+        cmd_words(&b, s->extra_args, s->nextra);
+        if (x)
+            cmd_words(&b, x->extra_args, x->nextra);
+        gs_buf_printf(&b, "    ttl: %d\n", x && x->ttl >= 0 ? x->ttl : s->ttl);
+        if (m->naliases) {
+            gs_buf_puts(&b, "    aliases:\n");
+            for (int k = 0; k < m->naliases; k++) {
+                gs_buf_puts(&b, "      - ");
+                yq(&b, m->aliases[k]);
+                gs_buf_puts(&b, "\n");
+            }
+        }
+        gs_buf_printf(&b, "    metadata:\n      kind: %s\n", gs_kind_name(m->kind));
+        if (m->params_label && *m->params_label) {
+            gs_buf_puts(&b, "      parameters: ");
+            yq(&b, m->params_label);
+            gs_buf_puts(&b, "\n");
+        }
+        if (m->quant) {
+            gs_buf_puts(&b, "      quantization: ");
+            yq(&b, m->quant);
+            gs_buf_puts(&b, "\n");
+        }
+        /* config.c expands ${...} in metadata too, with no escape: such a path stays only in cmd. */
+        if (!strstr(m->path, "${")) {
+            gs_buf_puts(&b, "      file: ");
+            yq(&b, m->path);
+            gs_buf_puts(&b, "\n");
+        }
+        if (m->mmproj && !strstr(m->mmproj, "${")) {
+            gs_buf_puts(&b, "      mmproj: ");
+            yq(&b, m->mmproj);
+            gs_buf_puts(&b, "\n");
+        }
+        gs_buf_printf(&b, "      size: %llu\n", (unsigned long long)m->file_size);
+        if (ctx > 0)
+            gs_buf_printf(&b, "      context: %ld\n", ctx);
+        if (m->info.architecture && !strstr(m->info.architecture, "${")) {
+            gs_buf_puts(&b, "      architecture: ");
+            yq(&b, m->info.architecture);
+            gs_buf_puts(&b, "\n");
+        }
+        port++;
+    }
+
+    int nchat = 0, nemb = 0;
+    for (int i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        if (in_group_chat(r->models[i].kind))
+            nchat++;
+        else
+            nemb++;
+    }
+    gs_buf_puts(&b, nchat || nemb ? "groups:\n" : "groups: {}\n");
+    if (nchat) {
+        gs_buf_puts(&b, "  \"default_group\":\n    swap: true\n    exclusive: true\n    members:\n");
+        for (int i = 0; i < n; i++)
+            if (!skip[i] && in_group_chat(r->models[i].kind)) {
+                gs_buf_puts(&b, "      - ");
+                yq(&b, r->models[i].name);
+                gs_buf_puts(&b, "\n");
+            }
+    }
+    if (nemb) {
+        gs_buf_puts(&b, "  \"embedding_group\":\n    swap: true\n    exclusive: false\n"
+                        "    persistent: true\n    members:\n");
+        for (int i = 0; i < n; i++)
+            if (!skip[i] && !in_group_chat(r->models[i].kind)) {
+                gs_buf_puts(&b, "      - ");
+                yq(&b, r->models[i].name);
+                gs_buf_puts(&b, "\n");
+            }
+    }
+    gs_scan_strv_free(ualias);
+    gs_scan_strv_free(reserved);
+    free(uowner);
+    free(skip);
+    free(ms);
+    gs_settings_free(&defaults);
+    return gs_buf_steal(&b);
+}
+
+/* ------------------------------------------------------------------ writing */
+
+static int mkdir_p(const char *dir)
+{
+    char *p = gs_mem_strdup(dir);
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == 0) {
+            char c = *s;
+            *s = 0;
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                rc = -errno;
+                break;
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+int gs_gen_write_atomic(const char *path, const char *text, size_t len)
+{
+    char *dir = gs_mem_strdup(path);
+    char *slash = strrchr(dir, '/');
+    int rc = 0, fd = -1;
+    char *tmp = NULL;
+    if (slash && slash != dir) {
+        *slash = 0;
+        if ((rc = mkdir_p(dir)) < 0)
+            goto out;
+    }
+    tmp = gs_mem_printf("%s.tmp.XXXXXX", path);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    fchmod(fd, 0644);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        rc = -errno;
+        fd = -1;
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        rc = -errno;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0 && tmp)
+        unlink(tmp);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ integrated mode */
+
+static const char default_settings[] =
+    "# ggswap settings: your choices for the generated config.yaml beside this file.\n"
+    "# ggswap reads this file and never rewrites it. Remove the '#' to use a line.\n"
+    "#listen: 127.0.0.1:8091\n"
+    "#modelsDirs: [~/.clara/llama-models]\n"
+    "#llamaServer: /usr/local/bin/llama-server\n"
+    "#ttl: 300              # seconds idle before a model is unloaded (0: never)\n"
+    "#ctxSizeMax: 8192      # cap on --ctx-size taken from the GGUF header\n"
+    "#extraArgs: [-ngl, \"99\"]\n"
+    "#healthCheckTimeout: 120\n"
+    "#startPort: 5800\n"
+    "#models:\n"
+    "#  \"llama3.2:1b-instruct\": {ttl: 900, extraArgs: [--temp, \"0.2\"], aliases: [my-small]}\n"
+    "#  \"phi2\": {disabled: true}\n";
+
+static char *join_list(char *const *v, int n)
+{
+    gs_buf b;
+    gs_buf_init(&b, 0);
+    gs_buf_append(&b, "", 0);
+    for (int i = 0; i < n; i++)
+        gs_buf_printf(&b, "%s%s", i ? ", " : "", v[i]);
+    return gs_buf_steal(&b);
+}
+
+int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
+{
+    gs_gen_opts none = {0};
+    if (!o)
+        o = &none;
+    memset(r, 0, sizeof(*r));
+    gs_settings s;
+    gs_settings_init(&s);
+    gs_diag d = {0};
+    gs_scan_result sr = {0};
+    char *text = NULL;
+    int rc = 0;
+
+    r->home = gs_gen_home(o->home);
+    r->settings_path = gs_mem_printf("%s/settings.yaml", r->home);
+    r->config_path = o->output ? gs_mem_strdup(o->output) : gs_mem_printf("%s/config.yaml", r->home);
+
+    rc = gs_settings_load(r->settings_path, &s, &d);
+    for (int i = 0; i < d.n; i++)
+        strv_push(&r->problems, &r->nproblems, gs_mem_strdup(d.msgs[i]));
+    if (rc < 0) {
+        char *j = gs_diag_join(&d);
+        r->error = gs_mem_printf("%s\nFix %s; nothing was generated.", j, r->settings_path);
+        free(j);
+        goto out;
+    }
+    for (int i = 0; i < d.n; i++)
+        gs_warn("%s", d.msgs[i]);
+    gs_diag_free(&d);
+    memset(&d, 0, sizeof(d));
+    if (s.listen)
+        r->listen = gs_mem_strdup(s.listen);
+
+    /* Given --models-dir or modelsDirs, only those (SPEC §1). */
+    if (o->nmodels_dirs > 0) {
+        gs_scan_dirs(o->models_dirs, o->nmodels_dirs, &sr);
+    } else if (s.nmodels_dirs > 0) {
+        gs_scan_dirs((const char *const *)s.models_dirs, s.nmodels_dirs, &sr);
+    } else {
+        int nd = 0;
+        char **dd = gs_scan_default_dirs(&nd);
+        gs_scan_dirs((const char *const *)dd, nd, &sr);
+        gs_scan_strv_free(dd);
+    }
+    for (int i = 0; i < sr.ndirs; i++)
+        strv_push(&r->dirs, &r->ndirs, gs_mem_strdup(sr.dirs[i]));
+    for (int i = 0; i < sr.nproblems; i++)
+        strv_push(&r->problems, &r->nproblems, gs_mem_strdup(sr.problems[i]));
+
+    r->llama_server = gs_gen_find_llama_server(o->llama_server, &s, &r->looked, &r->nlooked);
+    if (!r->llama_server) {
+        char *l = join_list(r->looked, r->nlooked);
+        strv_push(&r->problems, &r->nproblems,
+                  gs_mem_printf("No llama-server found: looked in %s. Install llama.cpp's llama-server, "
+                                "or set llamaServer in %s (or pass --llama-server, or set "
+                                "$GGSWAP_LLAMA_SERVER).", l, r->settings_path));
+        free(l);
+    }
+
+    text = gs_gen_config_text(&sr, &s, r->llama_server, r->settings_path, &d);
+    for (int i = 0; i < d.n; i++) {
+        gs_warn("%s", d.msgs[i]);
+        strv_push(&r->problems, &r->nproblems, gs_mem_strdup(d.msgs[i]));
+    }
+    for (int i = 0; i < sr.nmodels; i++) {
+        const gs_model_settings *x = gs_settings_model(&s, sr.models[i].name);
+        r->nmodels += !(x && x->disabled);
+    }
+    if (r->nmodels == 0) {
+        char *l = join_list(r->dirs, r->ndirs);
+        strv_push(&r->problems, &r->nproblems,
+                  gs_mem_printf("No .gguf models found in: %s. Put .gguf files there, or set "
+                                "modelsDirs in %s.", l, r->settings_path));
+        free(l);
+    }
+
+    if (!strcmp(r->config_path, "-")) {
+        size_t len = strlen(text);
+        if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
+            rc = -EIO;
+            r->error = gs_mem_printf("Cannot write the config to standard output: %s", strerror(errno));
+        }
+        goto out;
+    }
+    rc = gs_gen_write_atomic(r->config_path, text, strlen(text));
+    if (rc < 0) {
+        r->error = gs_mem_printf("Cannot write %s: %s. Check that the folder is writable, or use "
+                                 "--home DIR.", r->config_path, strerror(-rc));
+        goto out;
+    }
+    if (!s.path && !o->output) {
+        /* Make the knobs discoverable; a failure here changes nothing. */
+        int fd = open(r->settings_path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd >= 0) {
+            if (write(fd, default_settings, sizeof default_settings - 1) < 0)
+                gs_debug("cannot write %s: %s", r->settings_path, strerror(errno));
+            close(fd);
+        }
+    }
+    gs_info("wrote %s: %d models from %d folders", r->config_path, r->nmodels, r->ndirs);
+out:
+    free(text);
+    gs_diag_free(&d);
+    gs_scan_result_free(&sr);
+    gs_settings_free(&s);
+    return rc;
+}
+
+void gs_gen_result_free(gs_gen_result *r)
+{
+    if (!r)
+        return;
+    free(r->home);
+    free(r->config_path);
+    free(r->settings_path);
+    free(r->listen);
+    free(r->llama_server);
+    gs_scan_strv_free(r->looked);
+    gs_scan_strv_free(r->dirs);
+    gs_scan_strv_free(r->problems);
+    free(r->error);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ------------------------------------------------------------------ commands */
+
+static int usage_gen(FILE *f)
+{
+    fprintf(f, "usage: ggswap config generate [--home DIR] [--models-dir DIR]... "
+               "[--llama-server PATH] [--output FILE|-]\n");
+    return f == stdout ? 0 : 2;
+}
+
+/* "--opt VALUE" or "--opt=VALUE" at argv[*i]; NULL when argv[*i] is not opt. */
+static const char *opt_val(int argc, char **argv, int *i, const char *opt, bool *missing)
+{
+    size_t n = strlen(opt);
+    if (strncmp(argv[*i], opt, n))
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n])
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int gs_gen_main(int argc, char **argv)
+{
+    gs_gen_opts o = {0};
+    const char **dirs = gs_mem_calloc((size_t)argc + 1, sizeof(*dirs));
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        bool missing = false;
+        const char *v;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            rc = usage_gen(stdout);
+            goto done;
+        } else if ((v = opt_val(argc, argv, &i, "--home", &missing))) {
+            o.home = v;
+        } else if ((v = opt_val(argc, argv, &i, "--models-dir", &missing))) {
+            dirs[o.nmodels_dirs++] = v;
+        } else if ((v = opt_val(argc, argv, &i, "--llama-server", &missing))) {
+            o.llama_server = v;
+        } else if ((v = opt_val(argc, argv, &i, "--output", &missing))) {
+            o.output = v;
+        } else {
+            fprintf(stderr, missing ? "ggswap config generate: %s needs a value\n"
+                                    : "ggswap config generate: unknown argument '%s'\n", argv[i]);
+            rc = usage_gen(stderr);
+            goto done;
+        }
+    }
+    o.models_dirs = dirs;
+    gs_gen_result r;
+    int g = gs_gen_integrated(&o, &r);
+    for (int i = 0; i < r.nproblems; i++)
+        fprintf(stderr, "%s\n", r.problems[i]);
+    if (g < 0) {
+        fprintf(stderr, "%s\n", r.error ? r.error : "config generate failed");
+        rc = g == -EINVAL ? 2 : 1;
+    } else if (strcmp(r.config_path, "-")) {
+        fprintf(stderr, "Wrote %s: %d model%s from %d folder%s; llama-server: %s\n", r.config_path,
+                r.nmodels, r.nmodels == 1 ? "" : "s", r.ndirs, r.ndirs == 1 ? "" : "s",
+                r.llama_server ? r.llama_server : "not found");
+    }
+    gs_gen_result_free(&r);
+done:
+    free(dirs);
+    return rc;
+}
+
+static char *human_size(uint64_t n)
+{
+    if (n >= 1000000000ULL)
+        return gs_mem_printf("%.1f GB", (double)n / 1e9);
+    if (n >= 1000000ULL)
+        return gs_mem_printf("%.0f MB", (double)n / 1e6);
+    if (n >= 1000ULL)
+        return gs_mem_printf("%.0f kB", (double)n / 1e3);
+    return gs_mem_printf("%llu B", (unsigned long long)n);
+}
+
+static const char *file_base(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+int gs_scan_main(int argc, char **argv)
+{
+    const char **dirs = gs_mem_calloc((size_t)argc + 1, sizeof(*dirs));
+    int ndirs = 0, rc = 0;
+    bool json = false;
+    const char *home_opt = NULL;
+    for (int i = 1; i < argc; i++) {
+        bool missing = false;
+        const char *v;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: ggswap scan [--models-dir DIR]... [--home DIR] [--json]\n");
+            goto done;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if ((v = opt_val(argc, argv, &i, "--models-dir", &missing))) {
+            dirs[ndirs++] = v;
+        } else if ((v = opt_val(argc, argv, &i, "--home", &missing))) {
+            home_opt = v;
+        } else {
+            fprintf(stderr, missing ? "ggswap scan: %s needs a value\n" : "ggswap scan: unknown argument '%s'\n",
+                    argv[i]);
+            fprintf(stderr, "usage: ggswap scan [--models-dir DIR]... [--home DIR] [--json]\n");
+            rc = 2;
+            goto done;
+        }
+    }
+    char *home = gs_gen_home(home_opt);
+    char *spath = gs_mem_printf("%s/settings.yaml", home);
+    gs_settings s;
+    gs_settings_init(&s);
+    gs_diag d = {0};
+    if (gs_settings_load(spath, &s, &d) < 0) {
+        char *j = gs_diag_join(&d);
+        fprintf(stderr, "%s\n", j);
+        free(j);
+        rc = 2;
+        goto out_settings;
+    }
+    gs_scan_result r;
+    if (ndirs > 0) {
+        gs_scan_dirs(dirs, ndirs, &r);
+    } else if (s.nmodels_dirs > 0) {
+        gs_scan_dirs((const char *const *)s.models_dirs, s.nmodels_dirs, &r);
+    } else {
+        int nd = 0;
+        char **dd = gs_scan_default_dirs(&nd);
+        gs_scan_dirs((const char *const *)dd, nd, &r);
+        gs_scan_strv_free(dd);
+    }
+    /* The aliases and disabled models exactly as the generated config would have them. */
+    free(gs_gen_config_text(&r, &s, NULL, spath, &d));
+    for (int i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", d.msgs[i]);
+    for (int i = 0; i < r.nproblems; i++)
+        fprintf(stderr, "%s\n", r.problems[i]);
+    if (json) {
+        json_t *a = json_array();
+        for (int i = 0; i < r.nmodels; i++) {
+            gs_scan_model *m = &r.models[i];
+            const gs_model_settings *x = gs_settings_model(&s, m->name);
+            json_t *al = json_array();
+            for (int k = 0; k < m->naliases; k++)
+                json_array_append_new(al, json_string(m->aliases[k]));
+            json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:s*, s:I, s:s*, s:s*, s:o, s:I, s:b}",
+                                  "name", m->name, "file", m->path, "size", (json_int_t)m->file_size,
+                                  "parameters", m->params_label ? m->params_label : "",
+                                  "params", (json_int_t)m->params, "kind", gs_kind_name(m->kind),
+                                  "quantization", m->quant, "context", (json_int_t)m->ctx,
+                                  "architecture", m->info.architecture, "mmproj", m->mmproj,
+                                  "aliases", al, "parts", (json_int_t)m->split_total,
+                                  "disabled", x && x->disabled);
+            if (o)
+                json_array_append_new(a, o);
+        }
+        char *t = json_dumps(a, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+        if (t)
+            printf("%s\n", t);
+        free(t);
+        json_decref(a);
+    } else if (r.nmodels == 0) {
+        char *l = join_list(r.dirs, r.ndirs);
+        fprintf(stderr, "No .gguf models found in: %s. Put .gguf files there, or set modelsDirs in %s.\n", l, spath);
+        free(l);
+    } else {
+        int wn = 4, wf = 4;
+        for (int i = 0; i < r.nmodels; i++) {
+            int a = (int)strlen(r.models[i].name), b = (int)strlen(file_base(r.models[i].path));
+            wn = a > wn ? a : wn;
+            wf = b > wf ? b : wf;
+        }
+        wn = wn > 40 ? 40 : wn;
+        wf = wf > 50 ? 50 : wf;
+        printf("%-*s  %-*s  %8s  %6s  %-9s  %7s  %s\n", wn, "NAME", wf, "FILE", "SIZE", "PARAMS", "KIND",
+               "CONTEXT", "ALIASES");
+        for (int i = 0; i < r.nmodels; i++) {
+            gs_scan_model *m = &r.models[i];
+            const gs_model_settings *x = gs_settings_model(&s, m->name);
+            char *sz = human_size(m->file_size);
+            char *al = join_list(m->aliases, m->naliases);
+            printf("%-*s  %-*s  %8s  %6s  %-9s  %7llu  %s%s\n", wn, m->name, wf, file_base(m->path), sz,
+                   m->params_label && *m->params_label ? m->params_label : "?", gs_kind_name(m->kind),
+                   (unsigned long long)m->ctx, al, x && x->disabled ? " (disabled)" : "");
+            if (m->mmproj)
+                printf("%-*s  + mmproj %s\n", wn, "", m->mmproj);
+            if (m->split_total > 1)
+                printf("%-*s  + %d parts\n", wn, "", m->split_total);
+            free(sz);
+            free(al);
+        }
+        printf("%d model%s in %d folder%s\n", r.nmodels, r.nmodels == 1 ? "" : "s", r.ndirs,
+               r.ndirs == 1 ? "" : "s");
+    }
+    gs_scan_result_free(&r);
+out_settings:
+    gs_diag_free(&d);
+    gs_settings_free(&s);
+    free(spath);
+    free(home);
+done:
+    free(dirs);
+    return rc;
+}

@@ -1,0 +1,125 @@
+/* gen: the integrated mode's generated config.yaml, and the user's settings.yaml (SPEC §1, §3).
+ *
+ * In integrated mode ggswap owns config.yaml: every start and every "Regenerate" scans the model
+ * folders and rewrites it, so the user's own choices live in settings.yaml beside it (ttl,
+ * extra llama-server arguments, aliases, disabled models, the --ctx-size cap), which ggswap
+ * reads and never rewrites. This module reads settings.yaml, finds llama-server, turns a scan
+ * into llama-swap compatible YAML (the seed's shape, one fixed port per model, byte-for-byte
+ * the same when nothing changed, loading in gs_config_parse without warnings), writes it
+ * atomically into the home folder, and says in plain sentences what is missing (no
+ * llama-server, no models) and where it looked. It also holds the `scan` and `config generate`
+ * commands. */
+#ifndef GS_GEN_H
+#define GS_GEN_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "scan.h"
+
+#define GS_GEN_DEFAULT_TTL 300
+#define GS_GEN_DEFAULT_CTX_MAX 8192   /* keeps a 128k-context model from taking all memory */
+#define GS_GEN_DEFAULT_HEALTH 120     /* seconds; big models take longer than the seed's 30 */
+#define GS_GEN_DEFAULT_START_PORT 5800
+
+/* settings.yaml: `models: {"name": {...}}` */
+typedef struct gs_model_settings {
+    char *name;
+    int line;
+    int ttl;               /* -1 when unset */
+    char **extra_args;     /* NULL-terminated words, or NULL */
+    int nextra;
+    char **aliases;        /* NULL-terminated, or NULL */
+    int naliases;
+    bool disabled;
+    long ctx_size;         /* 0 when unset; not capped by ctxSizeMax (an explicit choice) */
+} gs_model_settings;
+
+typedef struct gs_settings {
+    char *path;            /* the file read; NULL when there was none */
+    char *listen;          /* NULL when unset */
+    char **models_dirs;    /* NULL-terminated, ~ expanded; NULL when unset */
+    int nmodels_dirs;
+    char *llama_server;    /* ~ expanded; NULL when unset */
+    int ttl;               /* default GS_GEN_DEFAULT_TTL; 0 = never unload */
+    long ctx_size_max;     /* default GS_GEN_DEFAULT_CTX_MAX; 0 = no cap */
+    char **extra_args;     /* NULL-terminated words for every model, or NULL */
+    int nextra;
+    int health_check_timeout;
+    int start_port;
+    char *log_level;       /* default "info" */
+    gs_model_settings *models;
+    int nmodels;
+} gs_settings;
+
+void gs_settings_init(gs_settings *s);
+/* Parse settings from text; `name` is used in messages ("FILE:LINE: error: KEY: what").
+ * Unknown keys are warnings. Returns 0, or -EINVAL with the reasons in d (s then holds the
+ * defaults plus whatever was valid). */
+int gs_settings_parse(const char *text, size_t len, const char *name, gs_settings *s, gs_diag *d);
+/* Read a file; a missing file is not an error (defaults, s->path NULL). */
+int gs_settings_load(const char *path, gs_settings *s, gs_diag *d);
+void gs_settings_free(gs_settings *s);
+const gs_model_settings *gs_settings_model(const gs_settings *s, const char *name);
+
+/* The home folder: explicit (--home), else $GGSWAP_HOME, else ~/.clara/ggswap. New string. */
+char *gs_gen_home(const char *explicit_home);
+
+/* Find llama-server in SPEC §1's order: explicit path, $GGSWAP_LLAMA_SERVER, settings'
+ * llamaServer, beside the ggswap binary, each $PATH folder. Returns the first executable
+ * file (new string) or NULL; every place looked at is appended to *looked (NULL-terminated,
+ * free with gs_scan_strv_free) when looked is not NULL. */
+char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, char ***looked,
+                               int *nlooked);
+
+/* The config.yaml text for a scan (disabled models omitted, aliases chosen, ports given out).
+ * Updates r's aliases. Problems with the settings (an alias that names two models, a settings
+ * entry for a model that was not found) go to d as warnings naming settings.yaml's lines.
+ * `llama_server` NULL writes the bare name "llama-server". Never NULL. */
+char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *llama_server,
+                         const char *settings_path, gs_diag *d);
+
+/* Write path atomically (temp file in the same folder, fsync, rename), creating the folder
+ * with its parents. Returns 0 or a negative errno. */
+int gs_gen_write_atomic(const char *path, const char *text, size_t len);
+
+typedef struct gs_gen_opts {
+    const char *home;                 /* NULL: gs_gen_home(NULL) */
+    const char *const *models_dirs;   /* --models-dir values; when given, only these */
+    int nmodels_dirs;
+    const char *llama_server;         /* --llama-server, or NULL */
+    const char *output;               /* NULL: <home>/config.yaml; "-": stdout */
+} gs_gen_opts;
+
+typedef struct gs_gen_result {
+    char *home;
+    char *config_path;        /* written file ("-" for stdout) */
+    char *settings_path;      /* <home>/settings.yaml (it may not exist) */
+    char *listen;             /* settings' listen, or NULL */
+    char *llama_server;       /* found, or NULL */
+    char **looked;            /* places looked for llama-server, NULL-terminated */
+    int nlooked;
+    char **dirs;              /* folders scanned, NULL-terminated */
+    int ndirs;
+    int nmodels;              /* models written (disabled ones excluded) */
+    char **problems;          /* human sentences, NULL-terminated: no llama-server, no models,
+                               * unreadable/corrupt files, settings problems */
+    int nproblems;
+    char *error;              /* when the return is < 0: why nothing was written */
+} gs_gen_result;
+
+/* Integrated mode: read settings, scan, write config.yaml. Returns 0 when config.yaml was
+ * written (even with problems, which go to r->problems), or a negative errno when settings.yaml
+ * has errors or the file cannot be written (r->error says which). Free r with
+ * gs_gen_result_free in both cases. */
+int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r);
+void gs_gen_result_free(gs_gen_result *r);
+
+/* `ggswap config generate [--home DIR] [--models-dir DIR]... [--llama-server PATH]
+ * [--output FILE|-]`: argv[0] is "generate". Returns the exit code (0, 1 runtime, 2 usage). */
+int gs_gen_main(int argc, char **argv);
+/* `ggswap scan [--models-dir DIR]... [--json]`: argv[0] is "scan". Uses settings.yaml's
+ * modelsDirs (home from $GGSWAP_HOME or ~/.clara/ggswap) when no --models-dir is given. */
+int gs_scan_main(int argc, char **argv);
+
+#endif
