@@ -21,7 +21,7 @@
 #define MAX_DIAGS 1000         /* stored messages; counting goes on */
 #define MAX_EXPAND (1u << 20)  /* one string after macro expansion */
 #define EXPAND_BUDGET (64u << 20) /* all macro output of one load: stops macro bombs */
-#define NODE_BUDGET 2000000L   /* nodes visited through aliases: stops billion laughs */
+#define NODE_BUDGET 100000L /* plus the file size: nodes visited, which aliases can multiply */
 #define MAX_MERGE 10000        /* keys gathered through `<<` merges into one mapping */
 
 /* ---------------------------------------------------------------- diagnostics */
@@ -109,6 +109,7 @@ typedef struct ld {
     gs_diag *d;
     gs_config *c;
     long nodes;
+    long max_nodes; /* a billion-laughs file stops here */
     size_t expanded;
     bool budget_hit;
 } ld;
@@ -186,8 +187,8 @@ static struct fy_node *deref(ld *L, struct fy_node *n, int line, const char *key
         }
         n = t;
     }
-    if (n && ++L->nodes > NODE_BUDGET) {
-        if (L->nodes == NODE_BUDGET + 1)
+    if (n && ++L->nodes > L->max_nodes) {
+        if (L->nodes == L->max_nodes + 1)
             err(L, line, key, "too many YAML nodes (alias expansion); simplify the file");
         return NULL;
     }
@@ -641,11 +642,19 @@ static char *subst_user(ld *L, const macro *v, int n, const char *s, int line, c
 
 /* Fully expand a model's string: user macros, then ${MODEL_ID}, ${PORT}, ${env.NAME}; ${PID}
  * stays where allow_pid. Anything left is an error naming the key. */
+static char *finish(ld *L, const mctx *mx, char *a, int line, const char *key, bool allow_pid);
+
 static char *expand(ld *L, const mctx *mx, const char *s, int line, const char *key,
                     bool allow_pid)
 {
     char *a = subst_user(L, mx->v, mx->n, s, line, key);
-    if (!a || !strstr(a, "${"))
+    return a ? finish(L, mx, a, line, key, allow_pid) : NULL;
+}
+
+/* The second half of expand(), for text whose user macros are already replaced: takes a. */
+static char *finish(ld *L, const mctx *mx, char *a, int line, const char *key, bool allow_pid)
+{
+    if (!strstr(a, "${"))
         return a;
     gs_buf b;
     gs_buf_init(&b, MAX_EXPAND);
@@ -1166,7 +1175,8 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
         }
     }
     if (cmd1) {
-        m->cmd = expand(L, &mx, cmd1, cmd_line, ckey, false);
+        m->cmd = finish(L, &mx, cmd1, cmd_line, ckey, false);
+        cmd1 = NULL;
         if (m->cmd) {
             const char *why;
             if (gs_cmdline_split(m->cmd, &m->argv, &m->argc, &why) < 0)
@@ -1754,7 +1764,7 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
 {
     *out = NULL;
     int errors_before = d->errors;
-    ld L = {.file = name, .d = d};
+    ld L = {.file = name, .d = d, .max_nodes = NODE_BUDGET + (long)len};
     gs_config *c = gs_mem_calloc(1, sizeof(*c));
     c->path = gs_mem_strdup(name);
     c->health_check_timeout = 120;

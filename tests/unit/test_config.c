@@ -1,0 +1,963 @@
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static gs_config *C;
+static gs_diag D;
+
+static void fini(void)
+{
+    gs_config_free(C);
+    C = NULL;
+    gs_diag_free(&D);
+}
+
+TestSuite(config, .fini = fini);
+
+static int parse(const char *yaml)
+{
+    gs_config_free(C);
+    C = NULL;
+    gs_diag_free(&D);
+    return gs_config_parse(yaml, strlen(yaml), "t.yaml", &C, &D);
+}
+
+static bool has(const char *line)
+{
+    for (int i = 0; i < D.n; i++)
+        if (strcmp(D.msgs[i], line) == 0)
+            return true;
+    return false;
+}
+
+static const char *all(void)
+{
+    static char buf[8192];
+    buf[0] = 0;
+    for (int i = 0; i < D.n; i++) {
+        strncat(buf, D.msgs[i], sizeof(buf) - strlen(buf) - 2);
+        strcat(buf, "\n");
+    }
+    return buf;
+}
+
+#define HAS(line) cr_assert(has(line), "missing diagnostic:\n  %s\ngot:\n%s", line, all())
+#define OK(yaml)                                                                        \
+    do {                                                                                \
+        int rc_ = parse(yaml);                                                          \
+        cr_assert_eq(rc_, 0, "parse failed (%d):\n%s", rc_, all());                     \
+        cr_assert_not_null(C);                                                          \
+    } while (0)
+#define FAILS(yaml)                                                                     \
+    do {                                                                                \
+        int rc_ = parse(yaml);                                                          \
+        cr_assert_eq(rc_, -EINVAL, "parse should fail, rc %d:\n%s", rc_, all());        \
+        cr_assert_null(C);                                                              \
+        cr_assert_gt(D.errors, 0);                                                      \
+    } while (0)
+
+static const gs_model_cfg *M(const char *id)
+{
+    int i = gs_config_find(C, id);
+    cr_assert_geq(i, 0, "no model %s", id);
+    return &C->models[i];
+}
+
+/* ------------------------------------------------------------------ defaults and keys */
+
+Test(config, defaults)
+{
+    OK("models:\n"
+       "  m:\n"
+       "    cmd: llama-server --port ${PORT} -m /x.gguf\n");
+    cr_assert_eq(D.n, 0, "%s", all());
+    cr_assert_str_eq(C->path, "t.yaml");
+    cr_assert_eq(C->health_check_timeout, 120);
+    cr_assert_str_eq(C->log_level, "info");
+    cr_assert_eq(C->start_port, 5800);
+    cr_assert_eq(C->global_ttl, 0);
+    cr_assert_eq(C->napi_keys, 0);
+    cr_assert_eq(C->npreload, 0);
+    cr_assert_eq(C->nmodels, 1);
+    const gs_model_cfg *m = &C->models[0];
+    cr_assert_str_eq(m->id, "m");
+    cr_assert_eq(m->line, 2);
+    cr_assert_str_eq(m->cmd, "llama-server --port 5800 -m /x.gguf");
+    cr_assert_eq(m->argc, 5);
+    cr_assert_str_eq(m->argv[0], "llama-server");
+    cr_assert_str_eq(m->argv[2], "5800");
+    cr_assert_null(m->argv[5]);
+    cr_assert_null(m->cmd_stop);
+    cr_assert_str_eq(m->proxy, "http://localhost:5800");
+    cr_assert_str_eq(m->proxy_host, "localhost");
+    cr_assert_eq(m->proxy_port, 5800);
+    cr_assert_str_eq(m->check_endpoint, "/health");
+    cr_assert_eq(m->ttl, 0);
+    cr_assert_eq(m->unlisted, false);
+    cr_assert_null(m->use_model_name);
+    cr_assert_eq(m->naliases, 0);
+    cr_assert_eq(m->nenv, 0);
+    cr_assert_eq(m->nstrip, 0);
+    cr_assert_null(m->set_params);
+    cr_assert_eq(m->concurrency_limit, 10);
+    cr_assert_null(m->name);
+    cr_assert_null(m->description);
+    cr_assert_null(m->metadata);
+    cr_assert_eq(C->ngroups, 1);
+    cr_assert_str_eq(C->groups[0].id, "(default)");
+    cr_assert(C->groups[0].swap);
+    cr_assert(C->groups[0].exclusive);
+    cr_assert_not(C->groups[0].persistent);
+    cr_assert_eq(C->groups[0].nmembers, 1);
+    cr_assert_eq(C->groups[0].members[0], 0);
+    cr_assert_eq(m->group, 0);
+}
+
+Test(config, empty_file_and_no_models)
+{
+    OK("");
+    cr_assert_eq(C->nmodels, 0);
+    cr_assert_eq(C->ngroups, 0);
+    OK("# only a comment\n");
+    cr_assert_eq(C->nmodels, 0);
+    OK("healthCheckTimeout: 60\nmodels:\n");
+    cr_assert_eq(C->nmodels, 0);
+    cr_assert_eq(C->health_check_timeout, 60);
+}
+
+Test(config, every_model_key)
+{
+    OK("models:\n"
+       "  full:\n"
+       "    cmd: |\n"
+       "      # comment line\n"
+       "      /bin/server \\\n"
+       "        --port ${PORT}\n"
+       "    cmdStop: kill -TERM ${PID}\n"
+       "    proxy: http://127.0.0.1:${PORT}/\n"
+       "    aliases: [f1, \"f 2\"]\n"
+       "    env:\n"
+       "      - CUDA_VISIBLE_DEVICES=0\n"
+       "      - EMPTY=\n"
+       "      - X=a=b\n"
+       "    checkEndpoint: /v1/models\n"
+       "    ttl: 300\n"
+       "    unlisted: true\n"
+       "    useModelName: upstream-name\n"
+       "    concurrencyLimit: 3\n"
+       "    name: Full Model\n"
+       "    description: does everything\n"
+       "    metadata: {a: 1}\n"
+       "    filters:\n"
+       "      stripParams: top_k\n"
+       "      setParams: {seed: 1}\n");
+    cr_assert_eq(D.n, 0, "%s", all());
+    const gs_model_cfg *m = M("full");
+    cr_assert_str_eq(m->cmd, "/bin/server    --port 5800");
+    cr_assert_eq(m->argc, 3);
+    cr_assert_str_eq(m->cmd_stop, "kill -TERM ${PID}");
+    cr_assert_str_eq(m->proxy, "http://127.0.0.1:5800");
+    cr_assert_str_eq(m->proxy_host, "127.0.0.1");
+    cr_assert_eq(m->proxy_port, 5800);
+    cr_assert_eq(m->naliases, 2);
+    cr_assert_str_eq(m->aliases[1], "f 2");
+    cr_assert_eq(m->nenv, 3);
+    cr_assert_str_eq(m->env[0], "CUDA_VISIBLE_DEVICES=0");
+    cr_assert_str_eq(m->env[1], "EMPTY=");
+    cr_assert_str_eq(m->env[2], "X=a=b");
+    cr_assert_str_eq(m->check_endpoint, "/v1/models");
+    cr_assert_eq(m->ttl, 300);
+    cr_assert(m->unlisted);
+    cr_assert_str_eq(m->use_model_name, "upstream-name");
+    cr_assert_eq(m->concurrency_limit, 3);
+    cr_assert_str_eq(m->name, "Full Model");
+    cr_assert_str_eq(m->description, "does everything");
+    cr_assert_eq(json_integer_value(json_object_get(m->metadata, "a")), 1);
+    cr_assert_eq(m->nstrip, 1);
+    cr_assert_str_eq(m->strip_params[0], "top_k");
+    cr_assert_eq(json_integer_value(json_object_get(m->set_params, "seed")), 1);
+    cr_assert_eq(gs_config_find(C, "f 2"), 0);
+}
+
+Test(config, top_level_keys)
+{
+    OK("healthCheckTimeout: 5\n"
+       "logLevel: debug\n"
+       "startPort: 9000\n"
+       "globalTTL: 600\n"
+       "apiKeys: [k1, \"sk-2\"]\n"
+       "models:\n"
+       "  a: {cmd: \"s --port ${PORT}\"}\n"
+       "  b: {cmd: \"s --port ${PORT}\", ttl: 0}\n"
+       "  c: {cmd: \"s --port ${PORT}\", ttl: -1}\n");
+    cr_assert_eq(D.n, 0, "values < 15 are raised silently: %s", all());
+    cr_assert_eq(C->health_check_timeout, 15);
+    cr_assert_str_eq(C->log_level, "debug");
+    cr_assert_eq(C->start_port, 9000);
+    cr_assert_eq(C->global_ttl, 600);
+    cr_assert_eq(C->napi_keys, 2);
+    cr_assert_str_eq(C->api_keys[1], "sk-2");
+    cr_assert_eq(M("a")->ttl, 600);
+    cr_assert_eq(M("b")->ttl, 0);
+    cr_assert_eq(M("c")->ttl, 600);
+    cr_assert_eq(M("a")->proxy_port, 9000);
+    OK("healthCheckTimeout: 300\n");
+    cr_assert_eq(C->health_check_timeout, 300);
+}
+
+Test(config, top_level_value_errors)
+{
+    FAILS("startPort: 0\n");
+    HAS("t.yaml:1: error: startPort: must be between 1 and 65535, not 0");
+    FAILS("globalTTL: -1\n");
+    HAS("t.yaml:1: error: globalTTL: must be at least 0, not -1");
+    FAILS("healthCheckTimeout: soon\n");
+    HAS("t.yaml:1: error: healthCheckTimeout: expected a whole number, not 'soon'");
+    FAILS("\napiKeys:\n  - good\n  - \"\"\n  - \"has space\"\n");
+    HAS("t.yaml:2: error: apiKeys[1]: empty api key");
+    HAS("t.yaml:2: error: apiKeys[2]: api key cannot contain spaces");
+    FAILS("models: [a, b]\n");
+    HAS("t.yaml:1: error: models: expected a mapping of model ids to models");
+    FAILS("- just\n- a list\n");
+    HAS("t.yaml:1: error: the file must be a mapping of keys (models:, groups:, ...)");
+}
+
+Test(config, log_level_unknown_warns)
+{
+    OK("logLevel: loud\n");
+    HAS("t.yaml:1: warning: logLevel: unknown level 'loud' (debug, info, warn, error), using info");
+    cr_assert_str_eq(C->log_level, "info");
+    cr_assert_eq(D.warnings, 1);
+}
+
+Test(config, model_ttl_and_limits)
+{
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    ttl: -5\n");
+    HAS("t.yaml:4: error: models.m.ttl: invalid TTL value -5: use seconds, 0 for never, or -1 "
+        "for globalTTL");
+    OK("models:\n  m:\n    cmd: s --port ${PORT}\n    concurrencyLimit: 0\n");
+    cr_assert_eq(M("m")->concurrency_limit, 10);
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    concurrencyLimit: -1\n");
+    HAS("t.yaml:4: error: models.m.concurrencyLimit: must be between 0 and 1000000, not -1");
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    unlisted: maybe\n");
+    HAS("t.yaml:4: error: models.m.unlisted: expected true or false, not 'maybe'");
+}
+
+Test(config, cmd_missing_or_bad)
+{
+    FAILS("models:\n  m:\n    proxy: http://localhost:8080\n");
+    HAS("t.yaml:2: error: models.m.cmd: missing");
+    FAILS("models:\n  m:\n    cmd: \"\"\n    proxy: http://localhost:8080\n");
+    HAS("t.yaml:3: error: models.m.cmd: missing");
+    FAILS("models:\n  m:\n    cmd: |\n      # only a comment\n    proxy: http://localhost:8080\n");
+    HAS("t.yaml:3: error: models.m.cmd: missing");
+    FAILS("models:\n  m:\n    cmd: server 'unterminated --port ${PORT}\n");
+    HAS("t.yaml:3: error: models.m.cmd: unterminated single quote");
+    FAILS("models:\n  m:\n");
+    HAS("t.yaml:2: error: models.m: expected a mapping with at least cmd");
+    FAILS("models:\n  m:\n    cmd: [a, b]\n");
+    HAS("t.yaml:3: error: models.m.cmd: expected a string");
+}
+
+Test(config, cmd_is_split_without_shell)
+{
+    OK("models:\n"
+       "  m:\n"
+       "    cmd: >-\n"
+       "      \"/opt/my llama/llama-server\" -m '/m/it''s.gguf' --port ${PORT}\n"
+       "      --chat-template \"a \\$HOME b\" $HOME *.gguf\n");
+    const gs_model_cfg *m = M("m");
+    cr_assert_eq(m->argc, 9, "%d", m->argc);
+    cr_assert_str_eq(m->argv[0], "/opt/my llama/llama-server");
+    cr_assert_str_eq(m->argv[2], "/m/its.gguf");
+    cr_assert_str_eq(m->argv[6], "a $HOME b");
+    cr_assert_str_eq(m->argv[7], "$HOME");
+    cr_assert_str_eq(m->argv[8], "*.gguf");
+}
+
+/* ------------------------------------------------------------------ ${PORT}, macros */
+
+Test(config, port_allocation_in_sorted_id_order)
+{
+    OK("startPort: 7000\n"
+       "models:\n"
+       "  zed: {cmd: \"s --port ${PORT}\"}\n"
+       "  fixed: {cmd: \"s --port 1234\", proxy: \"http://localhost:1234\"}\n"
+       "  beta: {cmd: \"s --port ${PORT}\"}\n"
+       "  Alpha: {cmd: \"s --port ${PORT}\"}\n");
+    cr_assert_eq(C->nmodels, 4);
+    cr_assert_str_eq(C->models[0].id, "Alpha");
+    cr_assert_str_eq(C->models[1].id, "beta");
+    cr_assert_str_eq(C->models[2].id, "fixed");
+    cr_assert_str_eq(C->models[3].id, "zed");
+    cr_assert_eq(M("Alpha")->proxy_port, 7000);
+    cr_assert_eq(M("beta")->proxy_port, 7001);
+    cr_assert_eq(M("fixed")->proxy_port, 1234);
+    cr_assert_eq(M("zed")->proxy_port, 7002);
+    cr_assert_str_eq(M("zed")->cmd, "s --port 7002");
+}
+
+Test(config, port_via_macro_counts)
+{
+    OK("macros:\n"
+       "  srv: \"server --port ${PORT}\"\n"
+       "models:\n"
+       "  a: {cmd: \"${srv} -m a\"}\n"
+       "  b: {cmd: \"${srv} -m b\", checkEndpoint: \"/h?p=${PORT}\"}\n");
+    cr_assert_str_eq(M("a")->cmd, "server --port 5800 -m a");
+    cr_assert_str_eq(M("b")->cmd, "server --port 5801 -m b");
+    cr_assert_str_eq(M("b")->check_endpoint, "/h?p=5801");
+}
+
+Test(config, proxy_rules)
+{
+    FAILS("models:\n  m:\n    cmd: s --port 8080\n    proxy: http://localhost:${PORT}\n");
+    HAS("t.yaml:4: error: models.m.proxy: uses ${PORT} but cmd does not; ${PORT} is only "
+        "available when cmd uses it");
+    FAILS("models:\n  m:\n    cmd: s --port 8080\n");
+    HAS("t.yaml:2: error: models.m.proxy: not set, and the default http://localhost:${PORT} "
+        "needs cmd to use ${PORT}; set proxy to the address cmd listens on");
+    FAILS("models:\n  m:\n    cmd: s\n    proxy: https://x:1\n");
+    HAS("t.yaml:4: error: models.m.proxy: only http:// upstreams are supported, not "
+        "'https://x:1'");
+    FAILS("models:\n  m:\n    cmd: s\n    proxy: localhost:8080\n");
+    HAS("t.yaml:4: error: models.m.proxy: invalid proxy URL: expected http://HOST:PORT, not "
+        "'localhost:8080'");
+    FAILS("models:\n  m:\n    cmd: s\n    proxy: http://h:99999\n");
+    HAS("t.yaml:4: error: models.m.proxy: invalid proxy URL: bad port, not 'http://h:99999'");
+    OK("models:\n  m:\n    cmd: s\n    proxy: http://[::1]:81/base/\n");
+    cr_assert_str_eq(M("m")->proxy, "http://[::1]:81/base");
+    cr_assert_str_eq(M("m")->proxy_host, "::1");
+    cr_assert_eq(M("m")->proxy_port, 81);
+    OK("models:\n  m:\n    cmd: s\n    proxy: http://example\n");
+    cr_assert_eq(M("m")->proxy_port, 80);
+}
+
+Test(config, model_id_macro)
+{
+    OK("macros:\n"
+       "  base: \"srv --alias ${MODEL_ID}\"\n"
+       "models:\n"
+       "  \"llama3.2:1b\":\n"
+       "    cmd: ${base} --port ${PORT}\n"
+       "    name: \"Model ${MODEL_ID}\"\n"
+       "    env: [\"ID=${MODEL_ID}\"]\n");
+    const gs_model_cfg *m = M("llama3.2:1b");
+    cr_assert_str_eq(m->cmd, "srv --alias llama3.2:1b --port 5800");
+    cr_assert_str_eq(m->name, "Model llama3.2:1b");
+    cr_assert_str_eq(m->env[0], "ID=llama3.2:1b");
+}
+
+Test(config, macros_refer_to_earlier_ones)
+{
+    OK("macros:\n"
+       "  bin: /usr/bin/llama-server\n"
+       "  ctx: 8192\n"
+       "  base: \"${bin} -c ${ctx}\"\n"
+       "  full: \"${base} --port ${PORT}\"\n"
+       "models:\n"
+       "  m: {cmd: \"${full} -m x\"}\n");
+    cr_assert_str_eq(M("m")->cmd, "/usr/bin/llama-server -c 8192 --port 5800 -m x");
+}
+
+Test(config, macro_forward_reference_is_unknown)
+{
+    FAILS("macros:\n"
+          "  first: \"${second} x\"\n"
+          "  second: y\n"
+          "models:\n"
+          "  m:\n"
+          "    cmd: \"s ${first} --port ${PORT}\"\n");
+    HAS("t.yaml:6: error: models.m.cmd: unknown macro ${second}");
+}
+
+Test(config, macro_errors)
+{
+    FAILS("macros:\n  me: \"a ${me}\"\n");
+    HAS("t.yaml:2: error: macros.me: macro refers to itself");
+    FAILS("macros:\n  PORT: 1\n");
+    HAS("t.yaml:2: error: macros.PORT: PORT is reserved and set by ggswap");
+    FAILS("macros:\n  MODEL_ID: x\n  PID: y\n");
+    HAS("t.yaml:2: error: macros.MODEL_ID: MODEL_ID is reserved and set by ggswap");
+    HAS("t.yaml:3: error: macros.PID: PID is reserved and set by ggswap");
+    FAILS("macros:\n  \"bad name\": 1\n");
+    HAS("t.yaml:2: error: macros.bad name: invalid macro name: use letters, digits, '_' and "
+        "'-', fewer than 64");
+    FAILS("macros:\n  "
+          "a123456789012345678901234567890123456789012345678901234567890123: 1\n");
+    cr_assert_eq(D.errors, 1);
+    FAILS("macros:\n  list: [1, 2]\n");
+    HAS("t.yaml:2: error: macros.list: a macro value must be a string, number or boolean");
+    FAILS("macros: [a]\n");
+    HAS("t.yaml:1: error: macros: expected a mapping of names to values");
+}
+
+Test(config, macro_value_types)
+{
+    OK("macros:\n  n: 42\n  f: 1.5\n  b: true\n  s: 'quoted'\n"
+       "models:\n  m: {cmd: \"s ${n} ${f} ${b} ${s} --port ${PORT}\"}\n");
+    cr_assert_str_eq(M("m")->cmd, "s 42 1.5 true quoted --port 5800");
+}
+
+Test(config, unknown_macro_names_the_key)
+{
+    FAILS("models:\n"
+          "  m:\n"
+          "    cmd: |\n"
+          "      s --port ${PORT}\n"
+          "      # ${in_comment} is fine\n"
+          "      -m ${nope}\n"
+          "    description: \"${what}\"\n"
+          "    metadata:\n"
+          "      deep: {x: \"${missing}\"}\n");
+    HAS("t.yaml:3: error: models.m.cmd: unknown macro ${nope}");
+    HAS("t.yaml:7: error: models.m.description: unknown macro ${what}");
+    HAS("t.yaml:9: error: models.m.metadata.deep.x: unknown macro ${missing}");
+    cr_assert_eq(D.errors, 3, "%s", all());
+}
+
+Test(config, model_macros_override_globals)
+{
+    OK("macros:\n"
+       "  q: q4\n"
+       "  file: \"/m/model-${q}.gguf\"\n"
+       "models:\n"
+       "  a:\n"
+       "    cmd: s -m ${file} --port ${PORT}\n"
+       "  b:\n"
+       "    macros:\n"
+       "      q: q8\n"
+       "      extra: \"${file} --x\"\n"
+       "    cmd: s -m ${extra} --port ${PORT}\n");
+    cr_assert_str_eq(M("a")->cmd, "s -m /m/model-q4.gguf --port 5800");
+    cr_assert_str_eq(M("b")->cmd, "s -m /m/model-q8.gguf --x --port 5801");
+}
+
+Test(config, pid_only_in_cmd_stop)
+{
+    OK("models:\n  m:\n    cmd: s --port ${PORT}\n    cmdStop: |\n      # stop it\n"
+       "      kill ${PID}\n");
+    cr_assert_str_eq(M("m")->cmd_stop, "kill ${PID}");
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT} --pid ${PID}\n");
+    HAS("t.yaml:3: error: models.m.cmd: ${PID} is only available in cmdStop");
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    cmdStop: \"kill 'x\"\n");
+    HAS("t.yaml:4: error: models.m.cmdStop: unterminated single quote");
+}
+
+Test(config, env_macros)
+{
+    setenv("GGSWAP_TEST_DIR", "/data dir", 1);
+    OK("models:\n  m: {cmd: \"s --port ${PORT} -m '${env.GGSWAP_TEST_DIR}/x'\"}\n");
+    cr_assert_str_eq(M("m")->argv[4], "/data dir/x");
+    unsetenv("GGSWAP_TEST_DIR_UNSET");
+    FAILS("models:\n  m: {cmd: \"s --port ${PORT} ${env.GGSWAP_TEST_DIR_UNSET}\"}\n");
+    HAS("t.yaml:2: error: models.m.cmd: environment variable 'GGSWAP_TEST_DIR_UNSET' is not "
+        "set");
+}
+
+/* ------------------------------------------------------------------ env, filters, metadata */
+
+Test(config, env_format)
+{
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    env:\n      - NOEQUALS\n"
+          "      - \"=v\"\n      - \"1X=v\"\n      - \"A B=v\"\n      - OK_1=v\n");
+    HAS("t.yaml:4: error: models.m.env[0]: expected NAME=value, not 'NOEQUALS'");
+    HAS("t.yaml:4: error: models.m.env[1]: expected NAME=value, not '=v'");
+    HAS("t.yaml:4: error: models.m.env[2]: expected NAME=value, not '1X=v'");
+    HAS("t.yaml:4: error: models.m.env[3]: expected NAME=value, not 'A B=v'");
+    cr_assert_eq(D.errors, 4);
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    env: A=1\n");
+    HAS("t.yaml:4: error: models.m.env: expected a list");
+}
+
+Test(config, strip_params)
+{
+    OK("models:\n"
+       "  a:\n"
+       "    cmd: s --port ${PORT}\n"
+       "    filters:\n"
+       "      stripParams: \" temperature, model ,top_p,,top_k , temperature\"\n"
+       "  b:\n"
+       "    cmd: s --port ${PORT}\n"
+       "    filters:\n"
+       "      strip_params: \"min_p\"\n");
+    const gs_model_cfg *a = M("a");
+    cr_assert_eq(a->nstrip, 3);
+    cr_assert_str_eq(a->strip_params[0], "temperature");
+    cr_assert_str_eq(a->strip_params[1], "top_p");
+    cr_assert_str_eq(a->strip_params[2], "top_k");
+    cr_assert_eq(M("b")->nstrip, 1);
+    cr_assert_str_eq(M("b")->strip_params[0], "min_p");
+}
+
+Test(config, set_params_typing)
+{
+    OK("macros:\n"
+       "  temp: 0.25\n"
+       "  label: hello\n"
+       "models:\n"
+       "  m:\n"
+       "    cmd: s --port ${PORT}\n"
+       "    filters:\n"
+       "      setParams:\n"
+       "        model: nope\n"
+       "        i: 42\n"
+       "        neg: -7\n"
+       "        f: 0.5\n"
+       "        e: 1e3\n"
+       "        t: true\n"
+       "        no: false\n"
+       "        n: null\n"
+       "        tilde: ~\n"
+       "        qs: \"5\"\n"
+       "        s: text\n"
+       "        big: 123456789012345678901234567890\n"
+       "        nested: {a: [1, \"two\", {b: false}]}\n"
+       "        temp: ${temp}\n"
+       "        port: ${PORT}\n"
+       "        mixed: \"${label} world\"\n"
+       "        typed_str: ${label}\n");
+    HAS("t.yaml:9: warning: models.m.filters.setParams.model: the model name cannot be set "
+        "here, ignored (see useModelName)");
+    json_t *p = M("m")->set_params;
+    cr_assert(json_is_object(p));
+    cr_assert_null(json_object_get(p, "model"));
+    cr_assert_eq(json_integer_value(json_object_get(p, "i")), 42);
+    cr_assert_eq(json_integer_value(json_object_get(p, "neg")), -7);
+    cr_assert(json_is_real(json_object_get(p, "f")));
+    cr_assert_float_eq(json_real_value(json_object_get(p, "f")), 0.5, 1e-9);
+    cr_assert_float_eq(json_real_value(json_object_get(p, "e")), 1000.0, 1e-9);
+    cr_assert(json_is_true(json_object_get(p, "t")));
+    cr_assert(json_is_false(json_object_get(p, "no")));
+    cr_assert(json_is_null(json_object_get(p, "n")));
+    cr_assert(json_is_null(json_object_get(p, "tilde")));
+    cr_assert_str_eq(json_string_value(json_object_get(p, "qs")), "5");
+    cr_assert_str_eq(json_string_value(json_object_get(p, "s")), "text");
+    cr_assert(json_is_real(json_object_get(p, "big")));
+    json_t *a = json_object_get(json_object_get(p, "nested"), "a");
+    cr_assert_eq(json_array_size(a), 3);
+    cr_assert_str_eq(json_string_value(json_array_get(a, 1)), "two");
+    cr_assert(json_is_false(json_object_get(json_array_get(a, 2), "b")));
+    cr_assert_float_eq(json_real_value(json_object_get(p, "temp")), 0.25, 1e-9);
+    cr_assert_eq(json_integer_value(json_object_get(p, "port")), 5800);
+    cr_assert_str_eq(json_string_value(json_object_get(p, "mixed")), "hello world");
+    cr_assert_str_eq(json_string_value(json_object_get(p, "typed_str")), "hello");
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    filters:\n      setParams: [1]\n");
+    HAS("t.yaml:5: error: models.m.filters.setParams: expected a mapping of parameter names to "
+        "values");
+}
+
+Test(config, metadata_any_json)
+{
+    OK("macros: {ctx: 4096}\n"
+       "models:\n"
+       "  m:\n"
+       "    cmd: s --port ${PORT}\n"
+       "    metadata:\n"
+       "      ctx: ${ctx}\n"
+       "      port: ${PORT}\n"
+       "      id: ${MODEL_ID}\n"
+       "      tags: [chat, \"v${ctx}\"]\n");
+    json_t *md = M("m")->metadata;
+    cr_assert_eq(json_integer_value(json_object_get(md, "ctx")), 4096);
+    cr_assert_eq(json_integer_value(json_object_get(md, "port")), 5800);
+    cr_assert_str_eq(json_string_value(json_object_get(md, "id")), "m");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(md, "tags"), 1)), "v4096");
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    metadata: 5\n");
+    HAS("t.yaml:4: error: models.m.metadata: expected a mapping");
+}
+
+Test(config, check_endpoint_none)
+{
+    OK("models:\n  m:\n    cmd: s --port ${PORT}\n    checkEndpoint: none\n"
+       "  n:\n    cmd: s --port ${PORT}\n    checkEndpoint: ready\n");
+    cr_assert_null(M("m")->check_endpoint);
+    cr_assert_str_eq(M("n")->check_endpoint, "/ready");
+}
+
+/* ------------------------------------------------------------------ names and groups */
+
+Test(config, duplicate_aliases)
+{
+    FAILS("models:\n"
+          "  a:\n"
+          "    cmd: s --port ${PORT}\n"
+          "    aliases: [shared]\n"
+          "  b:\n"
+          "    cmd: s --port ${PORT}\n"
+          "    aliases: [other, shared]\n");
+    HAS("t.yaml:5: error: models.b.aliases[1]: duplicate alias shared in models a and b");
+    cr_assert_eq(D.errors, 1);
+    FAILS("models:\n"
+          "  a:\n"
+          "    cmd: s --port ${PORT}\n"
+          "  b:\n"
+          "    cmd: s --port ${PORT}\n"
+          "    aliases: [a]\n");
+    HAS("t.yaml:4: error: models.b.aliases[0]: duplicate alias a in models a and b");
+    FAILS("models:\n"
+          "  z:\n"
+          "    cmd: s --port ${PORT}\n"
+          "    aliases: [y]\n"
+          "  y:\n"
+          "    cmd: s --port ${PORT}\n");
+    HAS("t.yaml:2: error: models.z.aliases[0]: duplicate alias y in models y and z");
+    FAILS("models:\n  a:\n    cmd: s --port ${PORT}\n    aliases: [x, x]\n");
+    HAS("t.yaml:2: error: models.a.aliases[1]: alias x is listed twice");
+}
+
+Test(config, find_by_id_and_alias)
+{
+    OK("models:\n"
+       "  b: {cmd: \"s --port ${PORT}\", aliases: [gpt-4, bee]}\n"
+       "  a: {cmd: \"s --port ${PORT}\"}\n"
+       "  c: {cmd: \"s --port ${PORT}\"}\n");
+    cr_assert_eq(gs_config_find(C, "a"), 0);
+    cr_assert_eq(gs_config_find(C, "b"), 1);
+    cr_assert_eq(gs_config_find(C, "c"), 2);
+    cr_assert_eq(gs_config_find(C, "gpt-4"), 1);
+    cr_assert_eq(gs_config_find(C, "bee"), 1);
+    cr_assert_eq(gs_config_find(C, "nope"), -1);
+    cr_assert_eq(gs_config_find(C, ""), -1);
+}
+
+Test(config, groups_and_default_group)
+{
+    OK("models:\n"
+       "  e1: {cmd: \"s --port ${PORT}\"}\n"
+       "  c2: {cmd: \"s --port ${PORT}\", aliases: [chat2]}\n"
+       "  c1: {cmd: \"s --port ${PORT}\"}\n"
+       "  lone2: {cmd: \"s --port ${PORT}\"}\n"
+       "  lone1: {cmd: \"s --port ${PORT}\"}\n"
+       "groups:\n"
+       "  chat:\n"
+       "    members: [c1, chat2]\n"
+       "  embed:\n"
+       "    swap: true\n"
+       "    exclusive: false\n"
+       "    persistent: true\n"
+       "    members: [e1]\n");
+    cr_assert_eq(D.n, 0, "%s", all());
+    cr_assert_eq(C->ngroups, 3);
+    const gs_group_cfg *g = &C->groups[0];
+    cr_assert_str_eq(g->id, "chat");
+    cr_assert(g->swap && g->exclusive && !g->persistent);
+    cr_assert_eq(g->nmembers, 2);
+    cr_assert_str_eq(C->models[g->members[0]].id, "c1");
+    cr_assert_str_eq(C->models[g->members[1]].id, "c2");
+    g = &C->groups[1];
+    cr_assert_str_eq(g->id, "embed");
+    cr_assert(g->swap && !g->exclusive && g->persistent);
+    cr_assert_eq(g->nmembers, 1);
+    cr_assert_str_eq(C->models[g->members[0]].id, "e1");
+    g = &C->groups[2];
+    cr_assert_str_eq(g->id, "(default)");
+    cr_assert(g->swap && g->exclusive && !g->persistent);
+    cr_assert_eq(g->nmembers, 2);
+    cr_assert_str_eq(C->models[g->members[0]].id, "lone1");
+    cr_assert_str_eq(C->models[g->members[1]].id, "lone2");
+    cr_assert_eq(M("c2")->group, 0);
+    cr_assert_eq(M("e1")->group, 1);
+    cr_assert_eq(M("lone1")->group, 2);
+    cr_assert_eq(M("lone2")->group, 2);
+}
+
+Test(config, no_default_group_when_all_grouped)
+{
+    OK("models:\n  a: {cmd: \"s --port ${PORT}\"}\ngroups:\n  g: {swap: false, members: [a]}\n");
+    cr_assert_eq(C->ngroups, 1);
+    cr_assert_not(C->groups[0].swap);
+}
+
+Test(config, group_errors)
+{
+    FAILS("models:\n"
+          "  a: {cmd: \"s --port ${PORT}\"}\n"
+          "  b: {cmd: \"s --port ${PORT}\"}\n"
+          "groups:\n"
+          "  g1:\n"
+          "    members: [a, a, ghost]\n"
+          "  g2:\n"
+          "    members:\n"
+          "      - b\n"
+          "      - a\n"
+          "  (default):\n"
+          "    members: []\n");
+    HAS("t.yaml:6: error: groups.g1.members[1]: duplicate member a in group g1");
+    HAS("t.yaml:6: error: groups.g1.members[2]: unknown model ghost");
+    HAS("t.yaml:8: error: groups.g2.members[1]: model a is in two groups: g1 and g2");
+    HAS("t.yaml:11: error: groups.(default): the name (default) is reserved for models in no "
+        "group");
+    cr_assert_eq(D.errors, 4, "%s", all());
+}
+
+Test(config, preload)
+{
+    OK("models:\n"
+       "  a: {cmd: \"s --port ${PORT}\", aliases: [al]}\n"
+       "  b: {cmd: \"s --port ${PORT}\"}\n"
+       "hooks:\n"
+       "  on_startup:\n"
+       "    preload:\n"
+       "      - \" al \"\n"
+       "      - b\n"
+       "      - ghost\n"
+       "      - a\n");
+    HAS("t.yaml:6: warning: hooks.on_startup.preload[2]: unknown model ghost, ignored");
+    cr_assert_eq(D.errors, 0);
+    cr_assert_eq(C->npreload, 2);
+    cr_assert_str_eq(C->preload[0], "a");
+    cr_assert_str_eq(C->preload[1], "b");
+}
+
+/* ------------------------------------------------------------------ warnings and syntax */
+
+Test(config, unknown_keys_warn_with_lines)
+{
+    OK("logLevel: info\n"
+       "mystery: 1\n"
+       "logToStdout: both\n"
+       "sendLoadingState: true\n"
+       "models:\n"
+       "  m:\n"
+       "    cmd: s --port ${PORT}\n"
+       "    typo_ttl: 5\n"
+       "    unloadTimeout: 3\n"
+       "    filters:\n"
+       "      stripParms: x\n"
+       "groups:\n"
+       "  g:\n"
+       "    members: [m]\n"
+       "    exclusve: false\n"
+       "hooks:\n"
+       "  on_shutdown: {}\n");
+    HAS("t.yaml:2: warning: mystery: unknown key, ignored");
+    HAS("t.yaml:3: warning: logToStdout: not supported by ggswap, ignored");
+    HAS("t.yaml:4: warning: sendLoadingState: not supported by ggswap, ignored");
+    HAS("t.yaml:8: warning: models.m.typo_ttl: unknown key, ignored");
+    HAS("t.yaml:9: warning: models.m.unloadTimeout: not supported by ggswap, ignored");
+    HAS("t.yaml:11: warning: models.m.filters.stripParms: unknown key, ignored");
+    HAS("t.yaml:15: warning: groups.g.exclusve: unknown key, ignored");
+    HAS("t.yaml:17: warning: hooks.on_shutdown: unknown key, ignored");
+    cr_assert_eq(D.warnings, 8, "%s", all());
+    cr_assert_eq(D.errors, 0);
+    cr_assert(C->groups[0].exclusive);
+}
+
+Test(config, yaml_syntax_errors_have_lines)
+{
+    FAILS("models:\n  a:\n    cmd: [unclosed\n  b: 1\n");
+    cr_assert_eq(D.n, 1, "%s", all());
+    cr_assert(strncmp(D.msgs[0], "t.yaml:", 7) == 0 && strstr(D.msgs[0], ": error: yaml: "),
+              "%s", all());
+    FAILS("a: 1\nb: \"unterminated\n");
+    HAS("t.yaml:2: error: yaml: double-quoted scalar without closing quote");
+    FAILS("models:\n  a: 1\n  a: 2\n");
+    HAS("t.yaml:3: error: yaml: duplicate key");
+}
+
+Test(config, yaml_anchors_and_merges)
+{
+    OK("x-base: &base\n"
+       "  cmd: s --port ${PORT}\n"
+       "  ttl: 60\n"
+       "models:\n"
+       "  a:\n"
+       "    <<: *base\n"
+       "  b:\n"
+       "    <<: *base\n"
+       "    ttl: 5\n"
+       "    aliases: &al [bee]\n");
+    HAS("t.yaml:1: warning: x-base: unknown key, ignored");
+    cr_assert_eq(M("a")->ttl, 60);
+    cr_assert_eq(M("b")->ttl, 5);
+    cr_assert_str_eq(M("b")->cmd, "s --port 5801");
+    FAILS("models:\n  a:\n    cmd: *nowhere\n");
+    cr_assert_gt(D.errors, 0);
+}
+
+Test(config, invalid_utf8_and_nul)
+{
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    name: a\xc3(b\n");
+    HAS("t.yaml:4: error: yaml: plain scalar is malformed UTF8");
+    FAILS("models:\n  m:\n    cmd: \"s\\0x --port ${PORT}\"\n");
+    HAS("t.yaml:3: error: models.m.cmd: contains a NUL character");
+}
+
+/* ------------------------------------------------------------------ limits (hostile input) */
+
+Test(config, deep_nesting_is_refused)
+{
+    char buf[4096] = "models:\n  m:\n    cmd: s --port ${PORT}\n    metadata:\n      a: ";
+    for (int i = 0; i < 100; i++)
+        strcat(buf, "[");
+    for (int i = 0; i < 100; i++)
+        strcat(buf, "]");
+    strcat(buf, "\n");
+    int rc = parse(buf);
+    cr_assert_neq(rc, 0);
+    cr_assert_gt(D.errors, 0);
+}
+
+Test(config, billion_laughs_terminates)
+{
+    const char *y = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                    "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                    "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                    "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                    "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                    "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                    "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+                    "models:\n"
+                    "  m:\n"
+                    "    cmd: s --port ${PORT}\n"
+                    "    metadata: {boom: *h}\n";
+    int rc = parse(y);
+    cr_assert_neq(rc, 0);
+    bool found = false;
+    for (int i = 0; i < D.n; i++)
+        found = found || (strncmp(D.msgs[i], "t.yaml:12: error: models.m.metadata.boom[", 41) == 0 &&
+                          strstr(D.msgs[i], "]: too many YAML nodes (alias expansion); simplify the file"));
+    cr_assert(found, "%s", all());
+    cr_assert_eq(D.errors, 1, "%s", all());
+}
+
+Test(config, macro_bomb_terminates)
+{
+    const char *y = "macros:\n"
+                    "  a: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"
+                    "  b: ${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}\n"
+                    "  c: ${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}\n"
+                    "  d: ${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}\n"
+                    "  e: ${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}\n"
+                    "  f: ${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}\n"
+                    "models:\n"
+                    "  m: {cmd: \"${f} --port ${PORT}\"}\n";
+    cr_assert_neq(parse(y), 0);
+    cr_assert_gt(D.errors, 0);
+}
+
+Test(config, file_over_16_mib_is_refused)
+{
+    size_t n = (16u << 20) + 1;
+    char *big = malloc(n + 1);
+    memset(big, '#', n);
+    big[n] = 0;
+    int rc = gs_config_parse(big, n, "big.yaml", &C, &D);
+    free(big);
+    cr_assert_eq(rc, -EFBIG);
+    HAS("big.yaml: error: the file is larger than 16 MiB; this is not a config");
+}
+
+/* ------------------------------------------------------------------ same process */
+
+Test(config, same_process)
+{
+    OK("models:\n"
+       "  a: {cmd: \"s --port ${PORT}\", env: [A=1], ttl: 5}\n"
+       "  b: {cmd: \"s --port ${PORT}\", env: [A=1], ttl: 9, aliases: [x]}\n");
+    gs_model_cfg a = C->models[0], b = C->models[1];
+    /* different ports make different processes */
+    cr_assert_not(gs_config_model_same_process(&a, &b));
+    b.cmd = a.cmd;
+    b.proxy = a.proxy;
+    cr_assert(gs_config_model_same_process(&a, &b), "ttl and aliases do not matter");
+    b.check_endpoint = NULL;
+    cr_assert_not(gs_config_model_same_process(&a, &b));
+    b.check_endpoint = a.check_endpoint;
+    b.cmd_stop = "kill ${PID}";
+    cr_assert_not(gs_config_model_same_process(&a, &b));
+    b.cmd_stop = a.cmd_stop;
+    b.nenv = 0;
+    cr_assert_not(gs_config_model_same_process(&a, &b));
+}
+
+/* ------------------------------------------------------------------ files and `config check` */
+
+static char *write_tmp(const char *text)
+{
+    char *path = strdup("/tmp/ggswap-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+Test(config, load_file)
+{
+    char *p = write_tmp("models:\n  m: {cmd: \"s --port ${PORT}\"}\n");
+    cr_assert_eq(gs_config_load(p, &C, &D), 0);
+    cr_assert_str_eq(C->path, p);
+    cr_assert_eq(C->nmodels, 1);
+    unlink(p);
+    free(p);
+    gs_config_free(C);
+    C = NULL;
+    cr_assert_eq(gs_config_load("/nonexistent/ggswap.yaml", &C, &D), -ENOENT);
+    HAS("/nonexistent/ggswap.yaml: error: cannot open: No such file or directory");
+    cr_assert_eq(gs_config_load("/tmp", &C, &D), -EISDIR);
+    HAS("/tmp: error: is a directory, not a config file");
+}
+
+static void redirect(void)
+{
+    cr_redirect_stdout();
+    cr_redirect_stderr();
+}
+
+Test(config_check, ok_file, .init = redirect)
+{
+    char *p = write_tmp("models:\n  m: {cmd: \"s --port ${PORT}\"}\n  n: {cmd: \"s --port ${PORT}\"}\n"
+                        "junk: 1\n");
+    char *argv[] = {"check", p, NULL};
+    cr_assert_eq(gs_config_check_main(2, argv), 0);
+    fflush(stdout);
+    fflush(stderr);
+    char want[256], werr[256];
+    snprintf(want, sizeof(want), "%s: ok (2 models, 1 groups)\n", p);
+    snprintf(werr, sizeof(werr), "%s:4: warning: junk: unknown key, ignored\n", p);
+    cr_assert_stdout_eq_str(want);
+    cr_assert_stderr_eq_str(werr);
+    unlink(p);
+    free(p);
+}
+
+Test(config_check, errors_exit_2, .init = redirect)
+{
+    char *p = write_tmp("startPort: 0\nmodels:\n  m: {proxy: \"http://h:1\"}\n");
+    char *argv[] = {"check", p, NULL};
+    cr_assert_eq(gs_config_check_main(2, argv), 2);
+    fflush(stdout);
+    fflush(stderr);
+    char werr[512];
+    snprintf(werr, sizeof(werr),
+             "%s:1: error: startPort: must be between 1 and 65535, not 0\n"
+             "%s:3: error: models.m.cmd: missing\n",
+             p, p);
+    cr_assert_stdout_eq_str("");
+    cr_assert_stderr_eq_str(werr);
+    unlink(p);
+    free(p);
+}
+
+Test(config_check, usage_and_missing_file, .init = redirect)
+{
+    char *a1[] = {"check", NULL};
+    cr_assert_eq(gs_config_check_main(1, a1), 2);
+    char *a2[] = {"check", "/nonexistent/x.yaml", NULL};
+    cr_assert_eq(gs_config_check_main(2, a2), 2);
+    char *a3[] = {"check", "a", "b", NULL};
+    cr_assert_eq(gs_config_check_main(3, a3), 2);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("usage: ggswap config check FILE\n"
+                            "/nonexistent/x.yaml: error: cannot open: No such file or directory\n"
+                            "usage: ggswap config check FILE\n");
+}
