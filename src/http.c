@@ -1,0 +1,790 @@
+#include "http.h"
+
+#include <errno.h>
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "mem.h"
+
+#define HIGH_WATER (256 * 1024)
+#define LOW_WATER (64 * 1024)
+/* Bytes we accept beyond the current request (pipelining, or a client writing while we
+ * answer) before we stop reading from the socket. */
+#define MAX_PENDING_IN (64 * 1024)
+#define MAX_HEADERS 100
+
+typedef struct conn conn;
+
+struct gs_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    gs_http_limits lim;
+    gs_http_req_cb handler;
+    void *ud;
+    conn *conns;
+    int nconns;
+    bool listening;
+    bool listener_open;
+    bool closing;
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown;
+    gs_http_server *srv;
+    conn *next, *prev;
+    llhttp_t parser;
+    gs_http_req req;
+    gs_buf in;          /* received, not yet parsed */
+    gs_buf url;
+    gs_buf hname, hval;
+    size_t head_bytes;
+    size_t queued;      /* bytes handed to uv_write, not yet written */
+    int handles;        /* open libuv handles; freed when it drops to 0 */
+    int err_status;     /* set by a parser callback: answer with this status and close */
+    const char *err_msg;
+    bool closing;
+    bool reading;
+    bool congested;
+    bool reparse;       /* leftover pipelined bytes wait for the timer to be parsed */
+    bool shutting;
+    char peer[64];
+};
+
+typedef struct wreq {
+    uv_write_t w;
+    conn *c;
+    size_t len;
+    char data[];
+} wreq;
+
+static llhttp_settings_t g_settings;
+static void conn_close(conn *c);
+static void listener_closed(uv_handle_t *h);
+static void maybe_free_server(gs_http_server *s);
+static void parse_pending(conn *c);
+static void start_read(conn *c);
+
+const char *gs_http_status_text(int status)
+{
+    switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+/* ---- request lifecycle ---- */
+
+static void req_set_state(conn *c, gs_http_req_state st)
+{
+    /* Request transitions are too frequent for info logs; debug shows them. */
+    if (gs_log_get_level() == GS_LOG_DEBUG)
+        gs_debug("http %s: request %s %s state %d -> %d", c->peer, c->req.method,
+                 c->req.url ? c->req.url : "-", c->req.state, st);
+    c->req.state = st;
+}
+
+static void req_clear(gs_http_req *r)
+{
+    free(r->url);
+    free(r->path);
+    free(r->query);
+    for (int i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    gs_buf_free(&r->body);
+    size_t max = r->body.max;
+    memset(r, 0, sizeof *r);
+    gs_buf_init(&r->body, max);
+}
+
+static void arm_timer(conn *c, unsigned ms);
+
+static void timer_cb(uv_timer_t *t)
+{
+    conn *c = t->data;
+    if (c->closing)
+        return;
+    if (c->reparse) {
+        c->reparse = false;
+        arm_timer(c, c->srv->lim.head_timeout_ms);
+        parse_pending(c);
+        return;
+    }
+    if (c->req.state == GS_REQ_READING) {
+        /* Idle keep-alive connection, or a request that did not arrive in time (slowloris). */
+        gs_debug("http %s: closing: %s", c->peer, c->head_bytes ? "request timeout" : "idle");
+        conn_close(c);
+    }
+}
+
+static void arm_timer(conn *c, unsigned ms)
+{
+    uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
+/* ---- writing ---- */
+
+static void write_cb(uv_write_t *w, int status)
+{
+    wreq *wr = (wreq *)w;
+    conn *c = wr->c;
+    c->queued -= wr->len;
+    free(wr);
+    if (status < 0) {
+        if (!c->closing)
+            conn_close(c);
+        return;
+    }
+    if (c->congested && c->queued < LOW_WATER) {
+        c->congested = false;
+        if (!c->closing && c->req.state == GS_REQ_STREAMING && c->req.on_drain)
+            c->req.on_drain(&c->req, c->req.ud);
+    }
+}
+
+/* Queue bytes: a (prefix), b (payload), s (suffix) concatenated into one write. */
+static int write3(conn *c, const char *a, size_t alen, const void *b, size_t blen, const char *s,
+                  size_t slen)
+{
+    if (c->closing)
+        return -EPIPE;
+    size_t len = alen + blen + slen;
+    if (len == 0)
+        return 0;
+    wreq *wr = gs_mem_alloc(sizeof *wr + len);
+    wr->c = c;
+    wr->len = len;
+    if (alen)
+        memcpy(wr->data, a, alen);
+    if (blen)
+        memcpy(wr->data + alen, b, blen);
+    if (slen)
+        memcpy(wr->data + alen + blen, s, slen);
+    uv_buf_t buf = uv_buf_init(wr->data, (unsigned)len);
+    /* Most writes complete at once on loopback; try that first to skip a queue round trip. */
+    if (c->queued == 0) {
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+        if (n == (int)len) {
+            free(wr);
+            return 0;
+        }
+        if (n > 0) {
+            memmove(wr->data, wr->data + n, len - (size_t)n);
+            wr->len = len - (size_t)n;
+            buf = uv_buf_init(wr->data, (unsigned)wr->len);
+        } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+            free(wr);
+            conn_close(c);
+            return n;
+        }
+    }
+    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &buf, 1, write_cb);
+    if (rc < 0) {
+        free(wr);
+        conn_close(c);
+        return rc;
+    }
+    c->queued += wr->len;
+    if (c->queued > HIGH_WATER)
+        c->congested = true;
+    return 0;
+}
+
+bool gs_http_congested(const gs_http_req *req)
+{
+    const conn *c = GS_CONTAINER_OF(req, conn, req);
+    return c->congested;
+}
+
+const char *gs_http_peer(const gs_http_req *req)
+{
+    const conn *c = GS_CONTAINER_OF(req, conn, req);
+    return c->peer;
+}
+
+static void shutdown_cb(uv_shutdown_t *s, int status)
+{
+    conn_close(s->data);
+}
+
+/* After a response: next request on the same connection, or close. */
+static void finish(conn *c)
+{
+    if (c->closing)
+        return;
+    req_set_state(c, GS_REQ_DONE);
+    if (!c->req.keep_alive || c->srv->closing) {
+        if (!c->shutting) {
+            c->shutting = true;
+            c->shutdown.data = c;
+            if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) < 0)
+                conn_close(c);
+        }
+        return;
+    }
+    req_clear(&c->req);
+    req_set_state(c, GS_REQ_READING);
+    c->head_bytes = 0;
+    c->congested = false;
+    llhttp_resume(&c->parser);
+    if (!c->reading)
+        start_read(c);
+    if (c->in.len) {
+        /* Pipelined bytes: parse them from the loop, not from inside the handler's call. */
+        c->reparse = true;
+        arm_timer(c, 0);
+    } else {
+        arm_timer(c, c->srv->lim.idle_timeout_ms);
+    }
+}
+
+static int send_head(conn *c, int status, const char *ctype, const char *extra, int64_t clen)
+{
+    gs_http_req *r = &c->req;
+    gs_buf h;
+    gs_buf_init(&h, 0);
+    gs_buf_printf(&h, "HTTP/1.1 %d %s\r\n", status, gs_http_status_text(status));
+    if (ctype)
+        gs_buf_printf(&h, "Content-Type: %s\r\n", ctype);
+    if (extra)
+        gs_buf_puts(&h, extra);
+    if (clen >= 0) {
+        gs_buf_printf(&h, "Content-Length: %lld\r\n", (long long)clen);
+    } else if (r->keep_alive) {
+        /* keep_alive implies HTTP/1.1 here (llhttp_should_keep_alive). */
+        gs_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
+        r->chunked_out = true;
+    }
+    gs_buf_puts(&h, r->keep_alive && !c->srv->closing ? "Connection: keep-alive\r\n\r\n"
+                                                      : "Connection: close\r\n\r\n");
+    r->status = status;
+    int rc = write3(c, h.data, h.len, NULL, 0, NULL, 0);
+    gs_buf_free(&h);
+    return rc;
+}
+
+int gs_http_respond(gs_http_req *req, int status, const char *content_type, const void *body,
+                    size_t len, const char *extra)
+{
+    conn *c = GS_CONTAINER_OF(req, conn, req);
+    if (c->closing || req->state != GS_REQ_HANDLING)
+        return -EINVAL;
+    int rc = send_head(c, status, content_type, extra, (int64_t)len);
+    if (rc == 0 && len && !req->head_only)
+        rc = write3(c, NULL, 0, body, len, NULL, 0);
+    finish(c);
+    return rc;
+}
+
+int gs_http_start(gs_http_req *req, int status, const char *headers, int64_t content_length)
+{
+    conn *c = GS_CONTAINER_OF(req, conn, req);
+    if (c->closing || req->state != GS_REQ_HANDLING)
+        return -EINVAL;
+    if (content_length < 0 && !req->keep_alive)
+        req->keep_alive = false; /* close-delimited */
+    int rc = send_head(c, status, NULL, headers, content_length);
+    req_set_state(c, GS_REQ_STREAMING);
+    return rc;
+}
+
+int gs_http_write(gs_http_req *req, const void *data, size_t len)
+{
+    conn *c = GS_CONTAINER_OF(req, conn, req);
+    if (c->closing || req->state != GS_REQ_STREAMING)
+        return -EPIPE;
+    if (len == 0 || req->head_only)
+        return 0;
+    if (!req->chunked_out)
+        return write3(c, NULL, 0, data, len, NULL, 0);
+    char pre[24];
+    int n = snprintf(pre, sizeof pre, "%zx\r\n", len);
+    return write3(c, pre, (size_t)n, data, len, "\r\n", 2);
+}
+
+int gs_http_end(gs_http_req *req)
+{
+    conn *c = GS_CONTAINER_OF(req, conn, req);
+    if (c->closing || req->state != GS_REQ_STREAMING)
+        return -EPIPE;
+    int rc = 0;
+    if (req->chunked_out && !req->head_only)
+        rc = write3(c, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
+    finish(c);
+    return rc;
+}
+
+void gs_http_abort(gs_http_req *req)
+{
+    conn *c = GS_CONTAINER_OF(req, conn, req);
+    req->on_abort = NULL; /* the handler asked for it; it needs no notice */
+    if (!c->closing) {
+        req_set_state(c, GS_REQ_DONE);
+        /* Let what was written reach the client (e.g. an error event), then close. */
+        if (!c->shutting) {
+            c->shutting = true;
+            c->shutdown.data = c;
+            if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) < 0)
+                conn_close(c);
+        }
+    }
+}
+
+const char *gs_http_header_get(const gs_http_req *req, const char *name)
+{
+    for (int i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+/* ---- errors found while parsing ---- */
+
+static void fail_request(conn *c, int status, const char *msg)
+{
+    char body[512];
+    const char *type = status == 408 ? "timeout_error" : "invalid_request_error";
+    int n = snprintf(body, sizeof body,
+                     "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":%d}}\n", msg, type,
+                     status);
+    c->req.keep_alive = false;
+    req_set_state(c, GS_REQ_HANDLING);
+    gs_http_respond(&c->req, status, "application/json", body, (size_t)n, NULL);
+}
+
+/* ---- parsing ---- */
+
+static int cb_message_begin(llhttp_t *p)
+{
+    conn *c = p->data;
+    if (c->req.state != GS_REQ_READING)
+        return -1;
+    c->req.start_ns = now_ns();
+    gs_buf_reset(&c->url);
+    gs_buf_reset(&c->hname);
+    gs_buf_reset(&c->hval);
+    return 0;
+}
+
+static int head_limit(conn *c, size_t n, const char *what)
+{
+    c->head_bytes += n;
+    if (c->head_bytes > c->srv->lim.max_head) {
+        c->err_status = 431;
+        c->err_msg = what;
+        return -1;
+    }
+    return 0;
+}
+
+static int cb_url(llhttp_t *p, const char *at, size_t len)
+{
+    conn *c = p->data;
+    if (head_limit(c, len, "request line too long") || gs_buf_append(&c->url, at, len))
+        return -1;
+    return 0;
+}
+
+static int cb_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    conn *c = p->data;
+    if (head_limit(c, len, "request headers too large") || gs_buf_append(&c->hname, at, len))
+        return -1;
+    return 0;
+}
+
+static int cb_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    conn *c = p->data;
+    if (head_limit(c, len, "request headers too large") || gs_buf_append(&c->hval, at, len))
+        return -1;
+    return 0;
+}
+
+static int cb_header_value_complete(llhttp_t *p)
+{
+    conn *c = p->data;
+    gs_http_req *r = &c->req;
+    if (r->nheaders >= MAX_HEADERS) {
+        c->err_status = 431;
+        c->err_msg = "too many request headers";
+        return -1;
+    }
+    r->headers = gs_mem_realloc(r->headers, sizeof *r->headers * (size_t)(r->nheaders + 1));
+    r->headers[r->nheaders].name = gs_buf_steal(&c->hname);
+    r->headers[r->nheaders].value = gs_buf_steal(&c->hval);
+    r->nheaders++;
+    return 0;
+}
+
+static int cb_headers_complete(llhttp_t *p)
+{
+    conn *c = p->data;
+    gs_http_req *r = &c->req;
+    const char *m = llhttp_method_name((llhttp_method_t)p->method);
+    snprintf(r->method, sizeof r->method, "%s", m);
+    r->head_only = p->method == HTTP_HEAD;
+    r->url = gs_buf_steal(&c->url);
+    char *q = strchr(r->url, '?');
+    r->path = q ? gs_mem_strndup(r->url, (size_t)(q - r->url)) : gs_mem_strdup(r->url);
+    r->query = gs_mem_strdup(q ? q + 1 : "");
+    r->keep_alive = llhttp_should_keep_alive(p);
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body) {
+        c->err_status = 413;
+        c->err_msg = "request body too large";
+        return -1;
+    }
+    if (p->upgrade) {
+        c->err_status = 501;
+        c->err_msg = "protocol upgrades are not supported";
+        return -1;
+    }
+    return 0;
+}
+
+static int cb_body(llhttp_t *p, const char *at, size_t len)
+{
+    conn *c = p->data;
+    if (gs_buf_append(&c->req.body, at, len)) {
+        c->err_status = 413;
+        c->err_msg = "request body too large";
+        return -1;
+    }
+    return 0;
+}
+
+static int cb_message_complete(llhttp_t *p)
+{
+    /* Stop here: the next pipelined request waits until this one is answered. */
+    return HPE_PAUSED;
+}
+
+static void dispatch(conn *c)
+{
+    uv_timer_stop(&c->timer);
+    req_set_state(c, GS_REQ_HANDLING);
+    c->srv->handler(&c->req, c->srv->ud);
+}
+
+static void parse_pending(conn *c)
+{
+    if (c->closing || c->req.state != GS_REQ_READING || c->in.len == 0)
+        return;
+    llhttp_errno_t e = llhttp_execute(&c->parser, c->in.data, c->in.len);
+    if (e == HPE_OK) {
+        gs_buf_reset(&c->in);
+        return;
+    }
+    if (e == HPE_PAUSED) {
+        const char *pos = llhttp_get_error_pos(&c->parser);
+        gs_buf_consume(&c->in, (size_t)(pos - c->in.data));
+        dispatch(c);
+        return;
+    }
+    gs_buf_reset(&c->in);
+    if (c->err_status) {
+        fail_request(c, c->err_status, c->err_msg);
+    } else {
+        char msg[160];
+        snprintf(msg, sizeof msg, "malformed HTTP request: %s", llhttp_errno_name(e));
+        fail_request(c, 400, msg);
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char slab[64 * 1024];
+    /* One static slab is enough: data is copied into the connection's buffer before the
+     * next read callback can run (single thread). */
+    buf->base = slab;
+    buf->len = sizeof slab;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    conn *c = s->data;
+    if (n == 0)
+        return;
+    if (n < 0) {
+        if (n != UV_EOF && n != UV_ECONNRESET)
+            gs_debug("http %s: read error: %s", c->peer, uv_strerror((int)n));
+        conn_close(c);
+        return;
+    }
+    if (c->req.state == GS_REQ_READING && c->in.len == 0) {
+        /* Fast path: parse straight from the read buffer, keep only what is left over. */
+        llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)n);
+        if (e == HPE_OK)
+            return;
+        if (e == HPE_PAUSED) {
+            const char *pos = llhttp_get_error_pos(&c->parser);
+            size_t used = (size_t)(pos - buf->base);
+            gs_buf_append(&c->in, buf->base + used, (size_t)n - used);
+            dispatch(c);
+            return;
+        }
+        if (c->err_status) {
+            fail_request(c, c->err_status, c->err_msg);
+        } else {
+            char msg[160];
+            snprintf(msg, sizeof msg, "malformed HTTP request: %s", llhttp_errno_name(e));
+            fail_request(c, 400, msg);
+        }
+        return;
+    }
+    if (gs_buf_append(&c->in, buf->base, (size_t)n) < 0 || c->in.len > MAX_PENDING_IN) {
+        /* The client sends faster than we answer: stop reading until this request is done. */
+        uv_read_stop(s);
+        c->reading = false;
+    }
+    if (c->req.state == GS_REQ_READING)
+        parse_pending(c);
+}
+
+static void start_read(conn *c)
+{
+    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
+        c->reading = true;
+}
+
+/* ---- connection lifetime ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    if (--c->handles > 0)
+        return;
+    gs_http_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    req_clear(&c->req);
+    gs_buf_free(&c->req.body);
+    gs_buf_free(&c->in);
+    gs_buf_free(&c->url);
+    gs_buf_free(&c->hname);
+    gs_buf_free(&c->hval);
+    free(c);
+    maybe_free_server(s);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    gs_http_req *r = &c->req;
+    if ((r->state == GS_REQ_HANDLING || r->state == GS_REQ_STREAMING) && r->on_abort) {
+        gs_http_req_cb cb = r->on_abort;
+        r->on_abort = NULL;
+        cb(r, r->ud);
+    }
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, handle_closed);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    gs_http_server *s = ls->data;
+    if (status < 0) {
+        gs_warn("http: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    conn *c = gs_mem_calloc(1, sizeof *c);
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    gs_buf_init(&c->in, MAX_PENDING_IN + 64 * 1024);
+    gs_buf_init(&c->url, 0);
+    gs_buf_init(&c->hname, 0);
+    gs_buf_init(&c->hval, 0);
+    gs_buf_init(&c->req.body, s->lim.max_body);
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[48] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &g_settings);
+    c->parser.data = c;
+    c->req.state = GS_REQ_READING;
+    start_read(c);
+    arm_timer(c, s->lim.idle_timeout_ms);
+}
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return -EINVAL;
+    int port = atoi(colon + 1);
+    if (port <= 0 || port > 65535)
+        return -EINVAL;
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= sizeof host)
+        return -EINVAL;
+    memcpy(host, addr, hl);
+    host[hl] = 0;
+    if (hl == 0)
+        snprintf(host, sizeof host, "0.0.0.0");
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    if (host[0] == '[') {
+        size_t l = strlen(host);
+        if (l < 2 || host[l - 1] != ']')
+            return -EINVAL;
+        host[l - 1] = 0;
+        return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss);
+    }
+    if (strchr(host, ':'))
+        return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+}
+
+int gs_http_server_start(uv_loop_t *loop, const char *addr, const gs_http_limits *limits,
+                         gs_http_req_cb handler, void *ud, gs_http_server **out)
+{
+    int rc;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if ((rc = parse_addr(addr, &ss)) < 0)
+        return rc;
+    if (!g_settings.on_message_complete) {
+        llhttp_settings_init(&g_settings);
+        g_settings.on_message_begin = cb_message_begin;
+        g_settings.on_url = cb_url;
+        g_settings.on_header_field = cb_header_field;
+        g_settings.on_header_value = cb_header_value;
+        g_settings.on_header_value_complete = cb_header_value_complete;
+        g_settings.on_headers_complete = cb_headers_complete;
+        g_settings.on_body = cb_body;
+        g_settings.on_message_complete = cb_message_complete;
+    }
+    gs_http_server *s = gs_mem_calloc(1, sizeof *s);
+    s->loop = loop;
+    s->handler = handler;
+    s->ud = ud;
+    s->lim.max_head = limits && limits->max_head ? limits->max_head : 64 * 1024;
+    s->lim.max_body = limits && limits->max_body ? limits->max_body : 64u * 1024 * 1024;
+    s->lim.head_timeout_ms = limits && limits->head_timeout_ms ? limits->head_timeout_ms : 30000;
+    s->lim.idle_timeout_ms = limits && limits->idle_timeout_ms ? limits->idle_timeout_ms : 120000;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->listener_open = true;
+    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0)) < 0)
+        goto out;
+    if ((rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection)) < 0)
+        goto out;
+    s->listening = true;
+    *out = s;
+    return 0;
+out:
+    /* The listener was never used: free the server once libuv lets go of the handle. */
+    s->closing = true;
+    s->listening = true;
+    gs_http_server_stop_listening(s);
+    return rc;
+}
+
+static void maybe_free_server(gs_http_server *s)
+{
+    if (s->closing && !s->listener_open && s->nconns == 0)
+        free(s);
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    gs_http_server *s = h->data;
+    s->listener_open = false;
+    maybe_free_server(s);
+}
+
+void gs_http_server_stop_listening(gs_http_server *s)
+{
+    if (s->listening) {
+        s->listening = false;
+        uv_close((uv_handle_t *)&s->listener, listener_closed);
+    }
+}
+
+void gs_http_server_close(gs_http_server *s)
+{
+    /* Connections point at the server until their close callbacks run; the last of those
+     * (or the listener's) frees it. */
+    s->closing = true;
+    for (conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+    gs_http_server_stop_listening(s);
+    maybe_free_server(s);
+}
+
+int gs_http_server_connections(const gs_http_server *s)
+{
+    return s->nconns;
+}

@@ -1,0 +1,15 @@
+#include "router.h"
+
+bool gs_router_must_evict(const gs_config *c, int target, int running)
+{
+    if (target == running || target < 0 || running < 0 || target >= c->nmodels ||
+        running >= c->nmodels)
+        return false;
+    int gt = c->models[target].group, gr = c->models[running].group;
+    if (gt < 0 || gt >= c->ngroups || gr < 0 || gr >= c->ngroups)
+        return false;
+    const gs_group_cfg *g = &c->groups[gt];
+    if (gt == gr)
+        return g->swap;
+    return g->exclusive && !c->groups[gr].persistent;
+}

@@ -1,0 +1,118 @@
+/* server: the running daemon: config in force, one gs_proc per model, the HTTP listener, the
+ * service state (running / stopped) and reloads.
+ *
+ * Everything the request handlers need hangs off one gs_server. Reload builds the new config
+ * first and only then swaps it in: models whose process definition did not change keep their
+ * running process; changed or removed ones are retired, finish their requests in flight, and
+ * stop; a replacement for the same model waits until the old process is gone (same port). */
+#ifndef GS_SERVER_H
+#define GS_SERVER_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "http.h"
+#include "proc.h"
+
+typedef struct gs_pending gs_pending;
+typedef struct gs_events gs_events;
+typedef struct gs_server gs_server;
+
+typedef enum gs_service_state {
+    GS_SERVICE_STOPPED = 0,
+    GS_SERVICE_RUNNING,
+} gs_service_state;
+
+/* Integrated mode: rescan the model folders and write a new config file. Returns 0 or a
+ * negative errno with a message in *msg (caller frees); fills problems for the page. */
+typedef int (*gs_regenerate_fn)(gs_server *s, char **msg);
+
+/* One finished request, for the page's "recent requests" and /metrics. */
+typedef struct gs_request_log {
+    uint64_t id;
+    uint64_t time_ms;        /* wall clock, ms since the epoch */
+    char model[128];
+    char method[16];
+    char path[96];
+    int status;
+    double duration_ms;
+    long tokens;             /* -1 when unknown */
+} gs_request_log;
+
+#define GS_REQUEST_HISTORY 200
+
+struct gs_server {
+    uv_loop_t *loop;
+    gs_config *cfg;
+    gs_proc **procs;         /* parallel to cfg->models */
+    gs_proc **retired;       /* replaced or removed by a reload, on their way out */
+    int nretired;
+    gs_http_server *http;
+    char *listen;
+    char *config_path;
+    bool integrated;
+    gs_service_state state;
+    uint64_t started_ms;     /* when the service last started (monotonic) */
+    gs_pending *queue_head, *queue_tail;
+    gs_pending *active;      /* requests being proxied */
+    bool pumping;            /* gs_proxy_pump is running: re-entrant calls just ask again */
+    bool pump_again;
+    gs_events *events;
+    /* integrated mode facts for /api/service and the page */
+    char **models_dirs;
+    int nmodels_dirs;
+    char *llama_server;
+    char **problems;
+    int nproblems;
+    gs_regenerate_fn regenerate;
+    void *regenerate_ud;
+    /* recent requests */
+    gs_request_log history[GS_REQUEST_HISTORY];
+    uint64_t nhistory;
+    uint64_t requests_total;
+    uint64_t responses_by_class[6];
+    bool shutting_down;
+    bool log_level_forced;   /* --log-level given: the config's logLevel does not apply */
+    gs_config **old_configs; /* still read by retired processes */
+    int nold_configs;
+    int shutdown_ticks;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_fs_poll_t watch;
+    bool watching;
+    uv_timer_t watch_timer;
+    uv_timer_t shutdown_timer;
+};
+
+/* Start serving cfg (ownership passes) on listen. Returns 0 or a negative errno. */
+int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *listen);
+/* Replace the config (ownership passes), keeping unchanged models running. */
+void gs_server_apply_config(gs_server *s, gs_config *cfg);
+/* Reload from s->config_path (after regenerate in integrated mode). Returns 0 or -errno, with
+ * the reasons in *msg (caller frees) when not NULL. */
+int gs_server_reload(gs_server *s, char **msg);
+/* Service control (the page's buttons). */
+void gs_server_service_stop(gs_server *s);
+void gs_server_service_start(gs_server *s);
+/* Graceful shutdown: stop listening, let requests in flight finish (bounded), stop children. */
+void gs_server_shutdown(gs_server *s);
+void gs_server_watch_config(gs_server *s);
+/* Free what the server owns, after the loop has ended. */
+void gs_server_cleanup(gs_server *s);
+
+/* The proc of a model id or alias, or NULL; *idx gets its index when not NULL. */
+gs_proc *gs_server_find(gs_server *s, const char *name, int *idx);
+void gs_server_set_problems(gs_server *s, char **problems, int n);
+/* Record a finished request (history, metrics, events). */
+void gs_server_log_request(gs_server *s, const gs_request_log *r);
+/* OpenAI-shaped error response. */
+void gs_server_error(gs_http_req *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* JSON of a model for /api/service and events (new reference). */
+struct json_t *gs_server_model_json(gs_server *s, int idx);
+struct json_t *gs_server_service_json(gs_server *s);
+
+/* The request handler (routes). */
+void gs_server_handle(gs_http_req *req, void *ud);
+
+#endif

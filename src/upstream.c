@@ -1,0 +1,468 @@
+#include "upstream.h"
+
+#include <errno.h>
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "mem.h"
+
+#define MAX_IDLE 64
+#define MAX_RESP_HEAD (64 * 1024)
+
+typedef struct uconn uconn;
+
+/* Connection states. A connection carries at most one request at a time. */
+typedef enum ustate {
+    U_CONNECTING,
+    U_SENDING,   /* request written (or queued), waiting for the response head */
+    U_RECEIVING, /* response head seen, body arriving */
+    U_IDLE,      /* in the pool */
+    U_CLOSED,
+} ustate;
+
+struct gs_upstream_pool {
+    uv_loop_t *loop;
+    struct sockaddr_storage addr;
+    char *host;
+    int port;
+    uconn *idle;             /* singly linked through next */
+    int nidle;
+    int nconns;              /* all connections alive (idle, busy, closing) */
+    bool freeing;
+};
+
+struct gs_upstream_req {
+    uconn *c;                /* NULL once finished */
+    const gs_upstream_cbs *cbs;
+    void *ud;
+    char *out;               /* what to send, kept for one retry */
+    size_t out_len;
+    bool retried;
+    bool paused;
+};
+
+struct uconn {
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    uv_timer_t defer;        /* reports a connect that failed synchronously, from the loop */
+    gs_upstream_pool *pool;
+    uconn *next;
+    gs_upstream_req *req;
+    llhttp_t parser;
+    ustate state;
+    int handles;
+    bool reused;
+    bool got_bytes;
+    bool keep;               /* the connection may go back to the pool */
+    int deferred_err;
+    gs_buf hname, hval;
+    gs_http_header *headers;
+    int nheaders;
+    size_t head_bytes;
+};
+
+static llhttp_settings_t g_settings;
+static void conn_close(uconn *c);
+static void dispatch(gs_upstream_pool *p, gs_upstream_req *r, bool fresh);
+static void send_now(uconn *c);
+static void connect_cb(uv_connect_t *cr, int status);
+static void deferred_cb(uv_timer_t *t);
+
+/* ---- pool ---- */
+
+gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int port)
+{
+    gs_upstream_pool *p = gs_mem_calloc(1, sizeof *p);
+    p->loop = loop;
+    p->host = gs_mem_strdup(host);
+    p->port = port;
+    const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+    if (uv_ip4_addr(h, port, (struct sockaddr_in *)&p->addr) != 0)
+        uv_ip6_addr(h, port, (struct sockaddr_in6 *)&p->addr);
+    return p;
+}
+
+static void maybe_free_pool(gs_upstream_pool *p)
+{
+    if (p->freeing && p->nconns == 0) {
+        free(p->host);
+        free(p);
+    }
+}
+
+void gs_upstream_pool_drain(gs_upstream_pool *p)
+{
+    while (p->idle)
+        conn_close(p->idle);
+}
+
+void gs_upstream_pool_free(gs_upstream_pool *p)
+{
+    if (!p)
+        return;
+    p->freeing = true;
+    gs_upstream_pool_drain(p);
+    maybe_free_pool(p);
+}
+
+int gs_upstream_pool_active(const gs_upstream_pool *p)
+{
+    return p->nconns - p->nidle;
+}
+
+static void remove_idle(uconn *c)
+{
+    gs_upstream_pool *p = c->pool;
+    for (uconn **pp = &p->idle; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            p->nidle--;
+            c->next = NULL;
+            return;
+        }
+    }
+}
+
+/* ---- connection ---- */
+
+static void clear_headers(uconn *c)
+{
+    for (int i = 0; i < c->nheaders; i++) {
+        free(c->headers[i].name);
+        free(c->headers[i].value);
+    }
+    free(c->headers);
+    c->headers = NULL;
+    c->nheaders = 0;
+    c->head_bytes = 0;
+    gs_buf_reset(&c->hname);
+    gs_buf_reset(&c->hval);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    uconn *c = h->data;
+    if (--c->handles > 0)
+        return;
+    gs_upstream_pool *p = c->pool;
+    clear_headers(c);
+    gs_buf_free(&c->hname);
+    gs_buf_free(&c->hval);
+    free(c);
+    p->nconns--;
+    maybe_free_pool(p);
+}
+
+static void conn_close(uconn *c)
+{
+    if (c->state == U_CLOSED)
+        return;
+    if (c->state == U_IDLE)
+        remove_idle(c);
+    c->state = U_CLOSED;
+    if (c->req)
+        c->req->c = NULL;
+    c->req = NULL;
+    uv_close((uv_handle_t *)&c->defer, handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, handle_closed);
+}
+
+static void req_free(gs_upstream_req *r)
+{
+    free(r->out);
+    free(r);
+}
+
+/* The request on c ended (well or not): tell the caller, then pool or close c. */
+static void finish(uconn *c, int err, const char *msg)
+{
+    gs_upstream_req *r = c->req;
+    bool keep = err == 0 && c->keep && !c->pool->freeing && c->pool->nidle < MAX_IDLE;
+    c->req = NULL;
+    if (r) {
+        r->c = NULL;
+        r->cbs->on_done(r, err, msg, r->ud);
+        req_free(r);
+    }
+    if (c->state == U_CLOSED)
+        return;
+    if (!keep) {
+        conn_close(c);
+        return;
+    }
+    clear_headers(c);
+    c->state = U_IDLE;
+    c->got_bytes = false;
+    /* Keep reading while idle so that a close by the server is noticed at once. */
+    c->next = c->pool->idle;
+    c->pool->idle = c;
+    c->pool->nidle++;
+}
+
+/* A reused keep-alive connection may have been closed by the server just as we wrote to it;
+ * then nothing was processed, and one more try on a fresh connection is safe. */
+static void fail(uconn *c, int err, const char *msg)
+{
+    gs_upstream_req *r = c->req;
+    if (r && c->reused && !c->got_bytes && !r->retried) {
+        gs_upstream_pool *p = c->pool;
+        r->retried = true;
+        conn_close(c);
+        dispatch(p, r, true);
+        return;
+    }
+    c->keep = false;
+    finish(c, err, msg);
+}
+
+/* ---- response parsing ---- */
+
+static int cb_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    uconn *c = p->data;
+    c->head_bytes += len;
+    if (c->head_bytes > MAX_RESP_HEAD)
+        return -1;
+    return gs_buf_append(&c->hname, at, len) ? -1 : 0;
+}
+
+static int cb_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    uconn *c = p->data;
+    c->head_bytes += len;
+    if (c->head_bytes > MAX_RESP_HEAD)
+        return -1;
+    return gs_buf_append(&c->hval, at, len) ? -1 : 0;
+}
+
+static int cb_header_value_complete(llhttp_t *p)
+{
+    uconn *c = p->data;
+    if (c->nheaders >= 200)
+        return -1;
+    c->headers = gs_mem_realloc(c->headers, sizeof *c->headers * (size_t)(c->nheaders + 1));
+    c->headers[c->nheaders].name = gs_buf_steal(&c->hname);
+    c->headers[c->nheaders].value = gs_buf_steal(&c->hval);
+    c->nheaders++;
+    return 0;
+}
+
+static int cb_headers_complete(llhttp_t *p)
+{
+    uconn *c = p->data;
+    c->state = U_RECEIVING;
+    int64_t clen = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
+    if (p->status_code == 204 || p->status_code == 304)
+        clen = 0;
+    c->keep = llhttp_should_keep_alive(p);
+    if (c->req)
+        c->req->cbs->on_head(c->req, p->status_code, c->headers, c->nheaders, clen, c->req->ud);
+    return c->state == U_CLOSED ? -1 : 0;
+}
+
+static int cb_body(llhttp_t *p, const char *at, size_t len)
+{
+    uconn *c = p->data;
+    if (c->req)
+        c->req->cbs->on_body(c->req, at, len, c->req->ud);
+    return c->state == U_CLOSED ? -1 : 0;
+}
+
+static int cb_message_complete(llhttp_t *p)
+{
+    uconn *c = p->data;
+    c->keep = c->keep && llhttp_should_keep_alive(p);
+    return HPE_PAUSED;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    /* Data is consumed before the next read callback (single thread), so one slab does. */
+    static char slab[64 * 1024];
+    buf->base = slab;
+    buf->len = sizeof slab;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    uconn *c = s->data;
+    if (n == 0 || c->state == U_CLOSED)
+        return;
+    if (c->state == U_IDLE) {
+        /* The server closed (or spoke on) an idle connection: it is no use any more. */
+        conn_close(c);
+        return;
+    }
+    if (n < 0) {
+        if (c->state == U_RECEIVING && n == UV_EOF && llhttp_finish(&c->parser) == HPE_OK) {
+            /* A close-delimited body ends with EOF. */
+            c->keep = false;
+            finish(c, 0, NULL);
+            return;
+        }
+        fail(c, (int)n,
+             c->state == U_RECEIVING ? "upstream closed the connection mid-response"
+                                     : "upstream closed the connection before answering");
+        return;
+    }
+    c->got_bytes = true;
+    llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)n);
+    if (c->state == U_CLOSED)
+        return;
+    if (e == HPE_PAUSED) {
+        finish(c, 0, NULL);
+        return;
+    }
+    if (e != HPE_OK)
+        fail(c, -EPROTO, "upstream sent a malformed HTTP response");
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+    uconn *c = w->data;
+    free(w);
+    if (status < 0 && status != UV_ECANCELED && c->state != U_CLOSED)
+        fail(c, status, "could not send the request upstream");
+}
+
+static void send_now(uconn *c)
+{
+    gs_upstream_req *r = c->req;
+    c->state = U_SENDING;
+    llhttp_init(&c->parser, HTTP_RESPONSE, &g_settings);
+    c->parser.data = c;
+    uv_write_t *w = gs_mem_alloc(sizeof *w);
+    w->data = c;
+    uv_buf_t b = uv_buf_init(r->out, (unsigned)r->out_len);
+    int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+    if (rc < 0) {
+        free(w);
+        fail(c, rc, "could not send the request upstream");
+        return;
+    }
+    if (r->paused)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    else
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
+
+static void connect_failed(uconn *c, int status)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "cannot connect to %s:%d: %s", c->pool->host, c->pool->port,
+             uv_strerror(status));
+    c->keep = false;
+    finish(c, status, msg);
+}
+
+static void connect_cb(uv_connect_t *cr, int status)
+{
+    uconn *c = cr->data;
+    if (c->state == U_CLOSED)
+        return;
+    if (status < 0) {
+        connect_failed(c, status);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    send_now(c);
+}
+
+static void deferred_cb(uv_timer_t *t)
+{
+    uconn *c = t->data;
+    if (c->state != U_CLOSED)
+        connect_failed(c, c->deferred_err);
+}
+
+static uconn *new_conn(gs_upstream_pool *p)
+{
+    uconn *c = gs_mem_calloc(1, sizeof *c);
+    c->pool = p;
+    uv_tcp_init(p->loop, &c->tcp);
+    uv_timer_init(p->loop, &c->defer);
+    c->tcp.data = c->defer.data = c->connect.data = c;
+    c->handles = 2;
+    gs_buf_init(&c->hname, MAX_RESP_HEAD);
+    gs_buf_init(&c->hval, MAX_RESP_HEAD);
+    p->nconns++;
+    return c;
+}
+
+/* Put r on an idle connection of the pool, or on a new one. */
+static void dispatch(gs_upstream_pool *p, gs_upstream_req *r, bool fresh)
+{
+    uconn *c = fresh ? NULL : p->idle;
+    if (c) {
+        remove_idle(c);
+        c->reused = true;
+    } else {
+        c = new_conn(p);
+    }
+    c->req = r;
+    r->c = c;
+    c->got_bytes = false;
+    if (c->reused) {
+        send_now(c); /* uv_write never calls back from inside the call */
+        return;
+    }
+    c->state = U_CONNECTING;
+    int rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&p->addr, connect_cb);
+    if (rc < 0) {
+        c->deferred_err = rc;
+        uv_timer_start(&c->defer, deferred_cb, 0, 0);
+    }
+}
+
+gs_upstream_req *gs_upstream_send(gs_upstream_pool *p, const char *head, size_t head_len,
+                                  const void *body, size_t body_len, const gs_upstream_cbs *cbs,
+                                  void *ud)
+{
+    if (!g_settings.on_message_complete) {
+        llhttp_settings_init(&g_settings);
+        g_settings.on_header_field = cb_header_field;
+        g_settings.on_header_value = cb_header_value;
+        g_settings.on_header_value_complete = cb_header_value_complete;
+        g_settings.on_headers_complete = cb_headers_complete;
+        g_settings.on_body = cb_body;
+        g_settings.on_message_complete = cb_message_complete;
+    }
+    gs_upstream_req *r = gs_mem_calloc(1, sizeof *r);
+    r->cbs = cbs;
+    r->ud = ud;
+    r->out_len = head_len + body_len;
+    r->out = gs_mem_alloc(r->out_len);
+    memcpy(r->out, head, head_len);
+    if (body_len)
+        memcpy(r->out + head_len, body, body_len);
+    dispatch(p, r, false);
+    return r;
+}
+
+void gs_upstream_pause(gs_upstream_req *r)
+{
+    r->paused = true;
+    if (r->c && r->c->state != U_CONNECTING)
+        uv_read_stop((uv_stream_t *)&r->c->tcp);
+}
+
+void gs_upstream_resume(gs_upstream_req *r)
+{
+    if (!r->paused)
+        return;
+    r->paused = false;
+    if (r->c && r->c->state != U_CONNECTING)
+        uv_read_start((uv_stream_t *)&r->c->tcp, alloc_cb, read_cb);
+}
+
+void gs_upstream_cancel(gs_upstream_req *r)
+{
+    if (r->c)
+        conn_close(r->c);
+    req_free(r);
+}
