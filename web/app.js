@@ -116,7 +116,7 @@ function renderActions() {
   for (const [action, [label, progress]] of Object.entries(ACTIONS)) {
     const b = $(`btn-${action}`);
     const off = !known || !!S.busy ||
-      (action === 'start' && running()) || ((action === 'stop' || action === 'restart') && !running());
+      (action === 'start' && S.svc.state !== 'stopped') || ((action === 'stop' || action === 'restart') && !running());
     b.disabled = off;
     const mine = S.busy === action;
     b.classList.toggle('busy', mine);
@@ -332,7 +332,9 @@ function renderEmpty() {
   if (box.hidden) return;
   const dirs = s.models_dirs || [];
   const kids = [h('p', { class: 'empty-title', text: s.state === 'running' ? 'No models yet' : 'No models (the service is stopped)' })];
-  if (s.mode === 'config') {
+  if (s.state !== 'running') {
+    kids.push(h('p', { text: 'Press Start: ggswap reads its config and lists the models it defines.' }));
+  } else if (s.mode === 'config') {
     kids.push(h('p', { text: `The config file ${s.config || ''} defines no models. Add some under "models:" and press Restart.` }));
   } else {
     kids.push(h('p', { text: 'Put .gguf model files in one of these folders (subfolders are scanned too):' }),
@@ -399,13 +401,12 @@ async function unloadAll() {
 
 // ---- the event stream ---------------------------------------------------------------------
 function setService(s) {
-  const models = Array.isArray(s.models) ? s.models : [];
   S.svc = { ...s };
   delete S.svc.models;
   S.svcAt = performance.now();
-  S.models = models;
+  if (Array.isArray(s.models)) S.models = s.models;
   S.deadlines.clear();
-  for (const m of models) setDeadline(m);
+  for (const m of S.models) setDeadline(m);
   renderService();
   renderModels();
 }
