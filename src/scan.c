@@ -126,7 +126,11 @@ static void walk_dir(walk *w, const char *dir, int depth)
         char *path = join(dir, names[i]);
         struct stat st;
         if (stat(path, &st) != 0) {
-            if (is_gguf(names[i]))
+            struct stat lst;
+            if (is_gguf(names[i]) && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+                problem(w->r, gs_mem_printf("%s is a symbolic link to a file that does not exist; "
+                                            "skipped.", path));
+            else if (is_gguf(names[i]))
                 problem(w->r, gs_mem_printf("Cannot open %s (%s); skipped.", path, strerror(errno)));
             free(path);
             continue;
@@ -306,10 +310,15 @@ int gs_scan_dirs(const char *const *dirs, int ndirs, gs_scan_result *r)
             if (rc == -EACCES || rc == -EPERM)
                 problem(r, gs_mem_printf("Cannot read %s (%s); skipped. Check its permissions.",
                                          f->path, strerror(-rc)));
-            else
+            else {
+                /* The reader's message may start with the path already. */
+                const char *why = err ? err : strerror(-rc);
+                size_t pl = strlen(f->path);
+                if (!strncmp(why, f->path, pl) && why[pl] == ':' && why[pl + 1] == ' ')
+                    why += pl + 2;
                 problem(r, gs_mem_printf("%s is not a valid GGUF file (%s); skipped. It may be "
-                                         "truncated or still downloading.",
-                                         f->path, err ? err : strerror(-rc)));
+                                         "truncated or still downloading.", f->path, why));
+            }
             free(err);
             continue;
         }
