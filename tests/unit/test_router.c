@@ -1,0 +1,95 @@
+/* The group rules of llama-swap, as gs_router_must_evict decides them. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "config.h"
+#include "router.h"
+
+static gs_config *load(const char *yaml)
+{
+    gs_config *c = NULL;
+    gs_diag d = {0};
+    int rc = gs_config_parse(yaml, strlen(yaml), "t.yaml", &c, &d);
+    char *all = gs_diag_join(&d);
+    cr_assert_eq(rc, 0, "config failed: %s", all);
+    free(all);
+    gs_diag_free(&d);
+    return c;
+}
+
+static int idx(gs_config *c, const char *id)
+{
+    int i = gs_config_find(c, id);
+    cr_assert_geq(i, 0, "no model %s", id);
+    return i;
+}
+
+static const char *two_groups = "models:\n"
+                                "  a: {cmd: \"x --port ${PORT}\"}\n"
+                                "  b: {cmd: \"x --port ${PORT}\"}\n"
+                                "  e: {cmd: \"x --port ${PORT}\"}\n"
+                                "  r: {cmd: \"x --port ${PORT}\"}\n"
+                                "  solo: {cmd: \"x --port ${PORT}\"}\n"
+                                "groups:\n"
+                                "  chat: {swap: true, exclusive: true, members: [a, b]}\n"
+                                "  emb: {swap: true, exclusive: false, persistent: true, members: [e]}\n"
+                                "  side: {swap: false, exclusive: false, members: [r]}\n";
+
+Test(router, swap_group_runs_one_member)
+{
+    gs_config *c = load(two_groups);
+    cr_assert(gs_router_must_evict(c, idx(c, "a"), idx(c, "b")));
+    cr_assert(gs_router_must_evict(c, idx(c, "b"), idx(c, "a")));
+    gs_config_free(c);
+}
+
+Test(router, exclusive_spares_persistent_groups)
+{
+    gs_config *c = load(two_groups);
+    cr_assert_not(gs_router_must_evict(c, idx(c, "a"), idx(c, "e")), "persistent e survives");
+    cr_assert(gs_router_must_evict(c, idx(c, "a"), idx(c, "r")), "exclusive chat evicts side");
+    gs_config_free(c);
+}
+
+Test(router, exclusivity_is_one_way)
+{
+    gs_config *c = load(two_groups);
+    /* Loading the embedding model (non-exclusive group) never evicts chat models. */
+    cr_assert_not(gs_router_must_evict(c, idx(c, "e"), idx(c, "a")));
+    cr_assert_not(gs_router_must_evict(c, idx(c, "r"), idx(c, "a")));
+    gs_config_free(c);
+}
+
+Test(router, non_swap_group_keeps_members_together)
+{
+    const char *y = "models:\n"
+                    "  x: {cmd: \"s --port ${PORT}\"}\n"
+                    "  y: {cmd: \"s --port ${PORT}\"}\n"
+                    "groups:\n"
+                    "  g: {swap: false, exclusive: true, members: [x, y]}\n";
+    gs_config *c = load(y);
+    cr_assert_not(gs_router_must_evict(c, idx(c, "x"), idx(c, "y")));
+    gs_config_free(c);
+}
+
+Test(router, ungrouped_models_share_the_default_group)
+{
+    gs_config *c = load(two_groups);
+    int solo = idx(c, "solo");
+    /* (default) swaps and is exclusive: loading solo evicts chat and side, not persistent e. */
+    cr_assert(gs_router_must_evict(c, solo, idx(c, "a")));
+    cr_assert(gs_router_must_evict(c, solo, idx(c, "r")));
+    cr_assert_not(gs_router_must_evict(c, solo, idx(c, "e")));
+    /* and chat (exclusive) evicts solo */
+    cr_assert(gs_router_must_evict(c, idx(c, "a"), solo));
+    gs_config_free(c);
+}
+
+Test(router, no_groups_means_one_model_at_a_time)
+{
+    gs_config *c = load("models:\n  p: {cmd: \"s --port ${PORT}\"}\n  q: {cmd: \"s --port ${PORT}\"}\n");
+    cr_assert(gs_router_must_evict(c, idx(c, "p"), idx(c, "q")));
+    cr_assert(gs_router_must_evict(c, idx(c, "q"), idx(c, "p")));
+    cr_assert_not(gs_router_must_evict(c, idx(c, "q"), idx(c, "q")));
+    gs_config_free(c);
+}
