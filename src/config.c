@@ -114,7 +114,9 @@ typedef struct ld {
     bool budget_hit;
 } ld;
 
-static void vreport(ld *L, bool is_error, int line, const char *key, const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void vreport(ld *L, bool is_error, int line,
+                                                         const char *key, const char *fmt,
+                                                         va_list ap)
 {
     char buf[512];
     vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -357,7 +359,7 @@ static void map_items(ld *L, struct fy_node *n, const char *path, int depth, kvs
 }
 
 /* Scalar readers. Each returns 0 when the value is null/empty (nothing set), 1 when a value
- * was read, -1 after reporting an error. */
+ * was read, -EINVAL after reporting an error. */
 
 static int get_str(ld *L, struct fy_node *raw, int line, const char *key, char **out)
 {
@@ -367,17 +369,17 @@ static int get_str(ld *L, struct fy_node *raw, int line, const char *key, char *
         return 0;
     if (!fy_node_is_scalar(n)) {
         err(L, line, key, "expected a string");
-        return -1;
+        return -EINVAL;
     }
     size_t len;
     const char *s = scalar(n, &len);
     if (memchr(s, 0, len)) {
         err(L, line, key, "contains a NUL character");
-        return -1;
+        return -EINVAL;
     }
     if (!utf8_valid((const unsigned char *)s, len)) {
         err(L, line, key, "is not valid UTF-8");
-        return -1;
+        return -EINVAL;
     }
     *out = gs_mem_strndup(s, len);
     return 1;
@@ -391,7 +393,7 @@ static int get_int(ld *L, struct fy_node *raw, int line, const char *key, long m
         return 0;
     if (!fy_node_is_scalar(n)) {
         err(L, line, key, "expected a whole number");
-        return -1;
+        return -EINVAL;
     }
     size_t len;
     const char *s = scalar(n, &len);
@@ -410,13 +412,13 @@ static int get_int(ld *L, struct fy_node *raw, int line, const char *key, long m
             err(L, line, key, "must be at least %ld, not %ld", min, v);
         else
             err(L, line, key, "must be between %ld and %ld, not %ld", min, max, v);
-        return -1;
+        return -EINVAL;
     }
     *out = (int)v;
     return 1;
 bad:
     err(L, line, key, "expected a whole number, not '%.*s'", (int)(len > 40 ? 40 : len), s);
-    return -1;
+    return -EINVAL;
 }
 
 static int get_bool(ld *L, struct fy_node *raw, int line, const char *key, bool *out)
@@ -439,13 +441,13 @@ static int get_bool(ld *L, struct fy_node *raw, int line, const char *key, bool 
             }
         }
         err(L, line, key, "expected true or false, not '%.*s'", (int)(len > 40 ? 40 : len), s);
-        return -1;
+        return -EINVAL;
     }
     err(L, line, key, "expected true or false");
-    return -1;
+    return -EINVAL;
 }
 
-/* A list of strings; a null value is an empty list. Returns -1 after an error. */
+/* A list of strings; a null value is an empty list. Returns -EINVAL after an error. */
 static int get_strlist(ld *L, struct fy_node *raw, int line, const char *key, char ***out,
                        int *nout)
 {
@@ -456,7 +458,7 @@ static int get_strlist(ld *L, struct fy_node *raw, int line, const char *key, ch
         return 0;
     if (!fy_node_is_sequence(n)) {
         err(L, line, key, "expected a list");
-        return -1;
+        return -EINVAL;
     }
     int rc = 0, i = 0;
     void *it = NULL;
@@ -467,7 +469,7 @@ static int get_strlist(ld *L, struct fy_node *raw, int line, const char *key, ch
         char *s;
         int r = get_str(L, e, el ? el : line, ik, &s);
         if (r < 0) {
-            rc = -1;
+            rc = -EINVAL;
         } else {
             *out = gs_mem_realloc(*out, (size_t)(*nout + 2) * sizeof(**out));
             (*out)[(*nout)++] = s ? s : gs_mem_strdup("");
@@ -1022,7 +1024,7 @@ static void add_strip(gs_model_cfg *m, const char *list)
     }
 }
 
-/* An expanded string value of a model; 0 unset, 1 set, -1 error. */
+/* An expanded string value of a model; 0 unset, 1 set, -EINVAL error. */
 static int model_str(ld *L, const mctx *mx, kv *e, const char *key, bool allow_pid, char **out)
 {
     char *raw;
@@ -1203,14 +1205,14 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
                 free(m->cmd_stop);
                 m->cmd_stop = expand(L, &mx, clean, e->line, key, true);
                 free(clean);
-                char **av;
-                int ac;
+                char **av = NULL;
+                int ac = 0;
                 const char *why;
                 if (m->cmd_stop && gs_cmdline_split(m->cmd_stop, &av, &ac, &why) < 0)
                     err(L, e->line, key, "%s", why);
-                else if (m->cmd_stop)
-                    gs_cmdline_free(av);
-                if (m->cmd_stop && !*m->cmd_stop) {
+                gs_cmdline_free(av);
+                /* blank (or only comments): no cmdStop, the default SIGTERM */
+                if (m->cmd_stop && ac == 0) {
                     free(m->cmd_stop);
                     m->cmd_stop = NULL;
                 }
@@ -1258,10 +1260,10 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
             if (model_str(L, &mx, e, key, false, &s) > 0) {
                 free(m->check_endpoint);
                 m->check_endpoint = NULL;
-                if (!strcmp(s, "none")) {
-                    free(s);
-                    s = gs_mem_strdup("none");
-                } else if (s[0] != '/') {
+                if (!*s) {
+                    free(s); /* empty: the default */
+                    s = NULL;
+                } else if (s[0] != '/' && strcmp(s, "none")) {
                     char *t = gs_mem_printf("/%s", s);
                     free(s);
                     s = t;
