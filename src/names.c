@@ -490,19 +490,27 @@ void gs_names_resolve(gs_names_entry *e, size_t n, const char *const *reserved, 
     }
     /* That gave out names in path order, so a later duplicate was refused above. Number the rest
      * without ever taking a name another file would get. */
+    int *used = gs_mem_calloc(n, sizeof(*used)); /* the number an entry got, so that 1,000
+                                                   * copies of one name stay quadratic, not cubic */
     for (size_t k = 0; k < n; k++) {
         size_t i = ord[k];
         if (e[i].name)
             continue;
-        for (int m = 2;; m++) {
+        int m = 2;
+        for (size_t j = 0; j < k; j++)
+            if (used[ord[j]] >= m && !strcmp(cand[ord[j]], cand[i]))
+                m = used[ord[j]] + 1;
+        for (;; m++) {
             char *s = gs_mem_printf("%s-%d", cand[i], m);
             if (!taken(s, e, n, i, reserved, nreserved, cand, true)) {
                 e[i].name = s;
+                used[i] = m;
                 break;
             }
             free(s);
         }
     }
+    free(used);
     for (size_t i = 0; i < n; i++)
         free(cand[i]);
     free(cand);
