@@ -138,7 +138,8 @@ async function serviceAction(action) {
       detail = `${(r.added || []).length} added, ${(r.removed || []).length} removed, ${(r.changed || []).length} changed`;
     }
     if (action === 'regenerate' && r.added?.length) detail += ` New: ${r.added.join(', ')}.`;
-    toast('ok', done, detail.trim());
+    const same = (a, b) => a.toLowerCase().replace(/[.!\s]+$/, '') === b.toLowerCase();
+    toast('ok', done, same(detail.trim(), done) ? '' : detail.trim());
     if (r.state && S.svc && r.state !== S.svc.state) {
       S.svc.state = r.state;
       if (r.state === 'running') { S.svc.uptime = 0; S.svcAt = performance.now(); }
@@ -161,7 +162,8 @@ function renderService() {
   $('service-state-text').textContent = !s ? (S.everConnected ? 'unknown' : 'connecting…')
     : st === 'running' ? 'Running' : st === 'stopped' ? 'Stopped' : st;
   if (!s) { renderActions(); return; }
-  $('version').textContent = s.version ? `v${String(s.version).replace(/^v/, '')}` : '';
+  const ver = String(s.version || '');
+  $('version').textContent = /^v?\d/.test(ver) ? `v${ver.replace(/^v/, '')}` : '';
   $('f-listen').textContent = s.listen || '—';
   $('f-api').textContent = s.api_url || '—';
   $('btn-copy').disabled = !s.api_url;
@@ -265,7 +267,7 @@ function fillRow(tr, m) {
   c[2].replaceChildren(m.kind ? h('span', { class: `kind k-${m.kind}`, 'data-testid': 'model-kind', text: m.kind })
     : h('span', { class: 'muted', text: '—' }));
   c[3].textContent = m.parameters || '—';
-  c[4].textContent = m.quantization || '—';
+  c[4].textContent = m.quantization ? String(m.quantization).toUpperCase() : '—';
   c[5].textContent = fmtBytes(m.size);
   c[6].replaceChildren(h('span', { class: `badge s-${st}`, 'data-testid': 'model-state', 'data-state': st },
     h('span', { class: 'dot', 'aria-hidden': 'true' }), STATE_LABEL[st] || st));
@@ -475,7 +477,7 @@ function flushLogs() {
   const frag = document.createDocumentFragment();
   for (const [src, line, cls] of logQ) {
     const d = h('div', { class: `ln${cls ? ` ${cls}` : ''}`, 'data-source': src },
-      h('span', { class: `src${src === 'proxy' ? ' proxy' : ''}`, text: src }), line);
+      h('span', { class: `src${src === 'proxy' ? ' proxy' : ''}`, text: src }), h('span', { class: 'tx', text: line }));
     if (filter && src !== filter) d.hidden = true;
     frag.append(d);
   }

@@ -142,7 +142,7 @@ export async function startMock(opts = {}) {
       config: `${HOME}/ggswap/config.yaml`, mode: 'integrated', models_dirs: st.dirs,
       llama_server: st.llamaServer, problems: st.problems,
       uptime: st.state === 'running' ? (Date.now() - st.startedAt) / 1000 : 0,
-      version: '0.1.0-mock', models: st.models.map(modelJson),
+      version: '0.1.0', models: st.models.map(modelJson),
     };
   }
 
