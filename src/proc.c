@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -344,6 +347,28 @@ static char **build_env(const gs_model_cfg *cfg)
     return env;
 }
 
+/* Something else already listening on the model's port would answer its health check and
+ * its requests: refuse to start instead of silently talking to a stranger. */
+static bool port_in_use(const gs_model_cfg *cfg)
+{
+    const char *h = cfg->proxy_host;
+    if (!h || (strcmp(h, "127.0.0.1") != 0 && strcmp(h, "localhost") != 0))
+        return false;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)cfg->proxy_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool busy = bind(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno == EADDRINUSE;
+    close(fd);
+    return busy;
+}
+
 int gs_proc_start(gs_proc *p)
 {
     int rc = 0;
@@ -361,6 +386,16 @@ int gs_proc_start(gs_proc *p)
     gs_ring_init(&p->log, LOG_RING_SIZE);
     free(p->error);
     p->error = NULL;
+    if (port_in_use(cfg)) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "model %s: port %d is already in use by another program; free it or give the "
+                 "model another port (startPort in the config or settings.yaml)",
+                 p->id, cfg->proxy_port);
+        set_state(p, GS_PROC_STARTING, NULL);
+        fail_start(p, msg);
+        return -EADDRINUSE;
+    }
 
     int extra = g_shim ? 3 : 0;
     args = gs_mem_calloc((size_t)cfg->argc + (size_t)extra + 1, sizeof *args);
