@@ -229,7 +229,8 @@ static bool is_null(struct fy_node *n)
            sceq(s, len, "NULL");
 }
 
-static bool utf8_valid(const unsigned char *s, size_t n)
+/* Offset of the first byte that does not start a valid UTF-8 sequence, or n. */
+static size_t utf8_prefix(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -246,20 +247,25 @@ static bool utf8_valid(const unsigned char *s, size_t n)
         } else if ((c & 0xf8) == 0xf0) {
             k = 3, min = 0x10000, c &= 0x07;
         } else {
-            return false;
+            return i;
         }
         if (n - i <= k)
-            return false;
+            return i;
         for (size_t j = 1; j <= k; j++) {
             if ((s[i + j] & 0xc0) != 0x80)
-                return false;
+                return i;
             c = (c << 6) | (s[i + j] & 0x3f);
         }
         if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return false;
+            return i;
         i += k + 1;
     }
-    return true;
+    return n;
+}
+
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    return utf8_prefix(s, n) == n;
 }
 
 static void kvs_free(kvs *m)
@@ -1778,6 +1784,18 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
         err(&L, 0, NULL, "the file is larger than 16 MiB; this is not a config");
         gs_config_free(c);
         return -EFBIG;
+    }
+
+    /* Checked before libfyaml sees the text: besides giving a clear message, libfyaml 0.7
+     * loops forever on some invalid bytes (a directive "%\xff"). */
+    size_t good = utf8_prefix((const unsigned char *)text, len);
+    if (good < len) {
+        int line = 1;
+        for (size_t i = 0; i < good; i++)
+            line += text[i] == '\n';
+        gs_diag_add(d, true, name, line, "yaml: the file is not valid UTF-8 text");
+        gs_config_free(c);
+        return -EINVAL;
     }
 
     struct fy_diag_cfg dcfg;
