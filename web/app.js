@@ -542,7 +542,7 @@ function addRequest(r) {
     h('td', { 'data-label': 'Endpoint', class: 'ellip', title: `${r.method || ''} ${r.path || ''}`.trim(), text: r.path || '' }),
     h('td', { 'data-label': 'Status' }, h('span', { class: `status ${ok ? 'ok' : 'bad'}`, text: String(r.status ?? '—') })),
     h('td', { 'data-label': 'Duration', class: 'num', text: fmtMs(r.duration_ms) }),
-    h('td', { 'data-label': 'Tok/s', class: 'num', text: r.tps != null ? Number(r.tps).toFixed(1) : '—',
+    h('td', { 'data-label': 'Tok/s', class: `num tps${r.tps != null ? ' has' : ''}`, text: r.tps != null ? Number(r.tps).toFixed(1) : '—',
       title: r.tokens != null ? `${r.tokens} tokens` : null }));
   const body = $('req-body');
   // Newest first; replayed history arrives oldest first, so insert by time.
