@@ -1,9 +1,750 @@
+/* ctl: `ggswap ctl`, a blocking HTTP/1.1 client for the daemon's service endpoints. */
 #include "ctl.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <llhttp.h>
+#include <math.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "mem.h"
+
+#define DEFAULT_URL "http://127.0.0.1:8091"
+#define CONNECT_TIMEOUT_MS 10000
+#define REQUEST_TIMEOUT_MS 60000
+/* Loading waits for the model's health check; big models on slow disks take minutes. */
+#define LOAD_TIMEOUT_MS (10 * 60 * 1000)
+#define RESPONSE_MAX (16u << 20)
+
+static void usage(FILE *f)
+{
+    fputs("usage: ggswap ctl [--url URL] [--json] COMMAND\n"
+          "commands:\n"
+          "  status          the service, its settings and every model\n"
+          "  models          the models table only\n"
+          "  start | stop | restart | regenerate\n"
+          "                  control the service (as the page's buttons do)\n"
+          "  load MODEL      start MODEL and wait until it is ready\n"
+          "  unload [MODEL]  stop MODEL, or every model\n"
+          "options:\n"
+          "  --url URL       the daemon (default $GGSWAP_URL, else " DEFAULT_URL ")\n"
+          "  --json          print the daemon's JSON answer instead of a summary\n"
+          "environment:\n"
+          "  GGSWAP_URL      default for --url\n"
+          "  GGSWAP_API_KEY  sent as 'Authorization: Bearer ...' when the config has apiKeys\n",
+          f);
+}
+
+/* ---- the URL ---- */
+
+typedef struct url {
+    char *host;   /* without IPv6 brackets */
+    char *port;
+    char *prefix; /* path before the API routes, "" or "/something" without a trailing '/' */
+    char *shown;  /* scheme://host:port[prefix], for messages */
+} url;
+
+static void url_free(url *u)
+{
+    free(u->host);
+    free(u->port);
+    free(u->prefix);
+    free(u->shown);
+}
+
+/* Accepts http://host[:port][/prefix], host[:port] and [v6][:port]. */
+static int url_parse(const char *s, url *u, char **err)
+{
+    memset(u, 0, sizeof *u);
+    const char *p = s;
+    if (strncasecmp(p, "http://", 7) == 0) {
+        p += 7;
+    } else if (strstr(p, "://")) {
+        *err = gs_mem_printf("unsupported URL '%s': ggswap serves plain HTTP, use http://", s);
+        return -EINVAL;
+    }
+    const char *host, *hend, *after;
+    if (*p == '[') {
+        host = p + 1;
+        hend = strchr(host, ']');
+        if (!hend) {
+            *err = gs_mem_printf("bad URL '%s': missing ']' after the IPv6 address", s);
+            return -EINVAL;
+        }
+        after = hend + 1;
+    } else {
+        host = p;
+        hend = p + strcspn(p, ":/?#");
+        after = hend;
+    }
+    if (hend == host) {
+        *err = gs_mem_printf("bad URL '%s': no host", s);
+        return -EINVAL;
+    }
+    const char *port = "80";
+    size_t port_len = 2;
+    if (*after == ':') {
+        port = after + 1;
+        port_len = strcspn(port, "/?#");
+        char *end;
+        long n = strtol(port, &end, 10);
+        if (port_len == 0 || end != port + port_len || n < 1 || n > 65535) {
+            *err = gs_mem_printf("bad URL '%s': the port must be a number from 1 to 65535", s);
+            return -EINVAL;
+        }
+        after = port + port_len;
+    } else if (*after && *after != '/') {
+        *err = gs_mem_printf("bad URL '%s'", s);
+        return -EINVAL;
+    }
+    size_t plen = strcspn(after, "?#");
+    while (plen && after[plen - 1] == '/')
+        plen--;
+    /* People paste the API URL that `status` shows; its /v1 belongs to the OpenAI routes. */
+    if (plen >= 3 && strncmp(after + plen - 3, "/v1", 3) == 0)
+        plen -= 3;
+    while (plen && after[plen - 1] == '/')
+        plen--;
+    u->host = gs_mem_strndup(host, (size_t)(hend - host));
+    u->port = gs_mem_strndup(port, port_len);
+    u->prefix = gs_mem_strndup(after, plen);
+    bool v6 = strchr(u->host, ':') != NULL;
+    u->shown = gs_mem_printf("http://%s%s%s:%s%s", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port,
+                             u->prefix);
+    return 0;
+}
+
+/* ---- the HTTP client ---- */
+
+typedef struct response {
+    int status;
+    gs_buf body;
+    bool complete;
+    bool too_big;
+} response;
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    response *r = p->data;
+    if (gs_buf_append(&r->body, at, n) < 0) {
+        r->too_big = true;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_complete(llhttp_t *p)
+{
+    response *r = p->data;
+    r->status = p->status_code;
+    r->complete = true;
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for `events` on fd until the deadline. Returns 0, or -ETIMEDOUT / -errno. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int n = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+        if (n > 0)
+            return 0;
+        if (n == 0)
+            return -ETIMEDOUT;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static int connect_one(const struct addrinfo *ai, int64_t deadline)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    ai->ai_protocol);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        if (errno != EINPROGRESS) {
+            rc = -errno;
+            goto out;
+        }
+        rc = wait_fd(fd, POLLOUT, deadline);
+        if (rc < 0)
+            goto out;
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+            rc = -errno;
+        else if (soerr)
+            rc = -soerr;
+    }
+out:
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+/* Lower-cases strerror's first letter so it reads inside a sentence. */
+static const char *reason(int err)
+{
+    static char b[256];
+    if (err == ETIMEDOUT)
+        return "timed out";
+    snprintf(b, sizeof b, "%s", strerror(err));
+    if (b[0] >= 'A' && b[0] <= 'Z' && !(b[1] >= 'A' && b[1] <= 'Z'))
+        b[0] = (char)(b[0] - 'A' + 'a');
+    return b;
+}
+
+static char *unreachable(const url *u, const char *why)
+{
+    return gs_mem_printf("cannot reach %s: %s — is ggswap running? (start it with `ggswap "
+                         "serve`)",
+                         u->shown, why);
+}
+
+/* One request on a fresh connection. On failure *err says what went wrong; the return is -1 for
+ * "could not reach / talk to the daemon". */
+static int http_do(const url *u, const char *method, const char *path, int timeout_ms,
+                   response *r, char **err)
+{
+    int fd = -1, rc = -1;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    gs_buf req;
+    gs_buf_init(&req, 0);
+    llhttp_t parser;
+    llhttp_settings_t settings;
+    memset(r, 0, sizeof *r);
+    gs_buf_init(&r->body, RESPONSE_MAX);
+
+    int gai = getaddrinfo(u->host, u->port, &hints, &res);
+    if (gai != 0) {
+        char *why = gs_mem_printf("cannot resolve %s: %s", u->host, gai_strerror(gai));
+        *err = unreachable(u, why);
+        free(why);
+        goto out;
+    }
+    int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
+    int cerr = ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = connect_one(ai, deadline);
+        if (fd < 0)
+            cerr = -fd;
+    }
+    if (fd < 0) {
+        char *why = cerr == ETIMEDOUT
+                        ? gs_mem_printf("no connection within %d s", CONNECT_TIMEOUT_MS / 1000)
+                        : gs_mem_strdup(reason(cerr));
+        *err = unreachable(u, why);
+        free(why);
+        goto out;
+    }
+
+    bool v6 = strchr(u->host, ':') != NULL;
+    gs_buf_printf(&req, "%s %s%s HTTP/1.1\r\nHost: %s%s%s%s%s\r\n", method, u->prefix, path,
+                  v6 ? "[" : "", u->host, v6 ? "]" : "", strcmp(u->port, "80") ? ":" : "",
+                  strcmp(u->port, "80") ? u->port : "");
+    gs_buf_puts(&req, "User-Agent: ggswap-ctl\r\nAccept: application/json\r\n"
+                      "Connection: close\r\n");
+    const char *key = getenv("GGSWAP_API_KEY");
+    if (key && *key)
+        gs_buf_printf(&req, "Authorization: Bearer %s\r\n", key);
+    if (strcmp(method, "POST") == 0)
+        gs_buf_puts(&req, "Content-Length: 0\r\n");
+    gs_buf_puts(&req, "\r\n");
+
+    deadline = now_ms() + timeout_ms;
+    for (size_t off = 0; off < req.len;) {
+        ssize_t n = send(fd, req.data + off, req.len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        int e = n < 0 ? errno : EPIPE;
+        if (e == EINTR)
+            continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            e = -wait_fd(fd, POLLOUT, deadline);
+            if (e == 0)
+                continue;
+        }
+        *err = gs_mem_printf("sending the request to %s failed: %s", u->shown, reason(e));
+        goto out;
+    }
+
+    llhttp_settings_init(&settings);
+    settings.on_body = on_body;
+    settings.on_message_complete = on_complete;
+    llhttp_init(&parser, HTTP_RESPONSE, &settings);
+    parser.data = r;
+    char chunk[65536];
+    while (!r->complete) {
+        ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+        if (n < 0) {
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            if (e == EAGAIN || e == EWOULDBLOCK) {
+                int w = wait_fd(fd, POLLIN, deadline);
+                if (w == -ETIMEDOUT) {
+                    *err = gs_mem_printf("%s did not answer %s %s within %d s", u->shown, method,
+                                         path, timeout_ms / 1000);
+                    goto out;
+                }
+                if (w == 0)
+                    continue;
+                e = -w;
+            }
+            *err = gs_mem_printf("reading the answer from %s failed: %s", u->shown, reason(e));
+            goto out;
+        }
+        llhttp_errno_t pe = n == 0 ? llhttp_finish(&parser) : llhttp_execute(&parser, chunk, (size_t)n);
+        if (r->too_big) {
+            *err = gs_mem_printf("the answer from %s is larger than %u MiB", u->shown,
+                                 RESPONSE_MAX >> 20);
+            goto out;
+        }
+        if (pe != HPE_OK) {
+            *err = gs_mem_printf("%s sent a malformed HTTP answer (%s)", u->shown,
+                                 llhttp_get_error_reason(&parser));
+            goto out;
+        }
+        if (n == 0 && !r->complete) {
+            *err = gs_mem_printf("%s closed the connection before answering %s %s", u->shown,
+                                 method, path);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (res)
+        freeaddrinfo(res);
+    gs_buf_free(&req);
+    return rc;
+}
+
+/* Unreserved characters, ':' and '/' stay; everything else is %XX. */
+static char *pct_encode(const char *s)
+{
+    gs_buf b;
+    gs_buf_init(&b, 0);
+    gs_buf_puts(&b, "");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '/')
+            gs_buf_append(&b, p, 1);
+        else
+            gs_buf_printf(&b, "%%%02X", c);
+    }
+    return gs_buf_steal(&b);
+}
+
+/* ---- output ---- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* Display width in characters (UTF-8 continuation bytes do not count). */
+static int width(const char *s)
+{
+    int w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+static void print_padded(const char *s, int w, bool last)
+{
+    fputs(s, stdout);
+    if (!last)
+        for (int i = width(s); i < w + 2; i++)
+            putchar(' ');
+}
+
+static char *fmt_duration(double secs)
+{
+    if (!isfinite(secs) || secs < 0)
+        return gs_mem_strdup("-");
+    long t = (long)(secs + 0.5);
+    if (t < 60)
+        return gs_mem_printf("%lds", t);
+    if (t < 3600)
+        return gs_mem_printf("%ldm%02lds", t / 60, t % 60);
+    if (t < 86400)
+        return gs_mem_printf("%ldh%02ldm", t / 3600, (t % 3600) / 60);
+    return gs_mem_printf("%ldd%02ldh", t / 86400, (t % 86400) / 3600);
+}
+
+enum { COL_ID, COL_STATE, COL_KIND, COL_PARAMS, COL_ALIASES, COL_TTL, NCOLS };
+
+static void print_models(const json_t *models)
+{
+    static const char *head[NCOLS] = {"MODEL", "STATE", "KIND", "PARAMS", "ALIASES", "TTL LEFT"};
+    size_t n = json_array_size(models);
+    if (n == 0) {
+        puts("no models in the config");
+        return;
+    }
+    char **cells = gs_mem_calloc(n * NCOLS, sizeof *cells);
+    int w[NCOLS];
+    for (int c = 0; c < NCOLS; c++)
+        w[c] = width(head[c]);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *m = json_array_get(models, i);
+        char **row = cells + i * NCOLS;
+        const char *s;
+        row[COL_ID] = gs_mem_strdup((s = jstr(m, "id")) ? s : "?");
+        row[COL_STATE] = gs_mem_strdup((s = jstr(m, "state")) ? s : "?");
+        row[COL_KIND] = gs_mem_strdup((s = jstr(m, "kind")) ? s : "-");
+        row[COL_PARAMS] = gs_mem_strdup((s = jstr(m, "parameters")) ? s : "-");
+        gs_buf al;
+        gs_buf_init(&al, 0);
+        const json_t *a = json_object_get(m, "aliases");
+        for (size_t k = 0; k < json_array_size(a); k++)
+            if (json_string_value(json_array_get(a, k)))
+                gs_buf_printf(&al, "%s%s", al.len ? ", " : "",
+                              json_string_value(json_array_get(a, k)));
+        row[COL_ALIASES] = al.len ? gs_buf_steal(&al) : gs_mem_strdup("-");
+        gs_buf_free(&al);
+        const json_t *tl = json_object_get(m, "ttl_left");
+        row[COL_TTL] = json_is_number(tl) ? fmt_duration(json_number_value(tl)) : gs_mem_strdup("-");
+        for (int c = 0; c < NCOLS; c++)
+            if (width(row[c]) > w[c])
+                w[c] = width(row[c]);
+    }
+    for (int c = 0; c < NCOLS; c++)
+        print_padded(head[c], w[c], c == NCOLS - 1);
+    putchar('\n');
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < NCOLS; c++)
+            print_padded(cells[i * NCOLS + c], w[c], c == NCOLS - 1);
+        putchar('\n');
+    }
+    /* A failed model's reason is the tail of its log; its last line says the most. */
+    for (size_t i = 0; i < n; i++) {
+        const json_t *m = json_array_get(models, i);
+        const char *e = jstr(m, "error");
+        if (!e || !*e)
+            continue;
+        size_t len = strlen(e);
+        while (len && (e[len - 1] == '\n' || e[len - 1] == '\r'))
+            len--;
+        size_t start = len;
+        while (start && e[start - 1] != '\n')
+            start--;
+        printf("! %s failed: %.*s\n", cells[i * NCOLS + COL_ID], (int)(len - start), e + start);
+    }
+    for (size_t i = 0; i < n * NCOLS; i++)
+        free(cells[i]);
+    free(cells);
+}
+
+static void print_status(const json_t *o)
+{
+    const char *s;
+    const json_t *v;
+    printf("ggswap is %s\n", (s = jstr(o, "state")) ? s : "?");
+    printf("  listen:        %s\n", (s = jstr(o, "listen")) ? s : "-");
+    printf("  API URL:       %s\n", (s = jstr(o, "api_url")) ? s : "-");
+    const char *mode = jstr(o, "mode");
+    printf("  config:        %s%s%s%s\n", (s = jstr(o, "config")) ? s : "-",
+           mode ? " (" : "", mode ? mode : "", mode ? ")" : "");
+    v = json_object_get(o, "models_dirs");
+    if (json_array_size(v) > 0) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            printf("  %-15s%s\n", i == 0 ? "model folders:" : "",
+                   (s = json_string_value(json_array_get(v, i))) ? s : "?");
+    } else {
+        printf("  model folders: -\n");
+    }
+    /* A hand-written config names its servers in each cmd; only the integrated mode looks. */
+    bool integrated = !mode || strcmp(mode, "integrated") == 0;
+    v = json_object_get(o, "llama_server");
+    if (json_is_string(v))
+        printf("  llama-server:  %s\n", json_string_value(v));
+    else
+        printf("  llama-server:  %s\n", integrated ? "not found" : "- (each model's cmd)");
+    v = json_object_get(o, "uptime");
+    s = jstr(o, "state");
+    if (json_is_number(v) && s && strcmp(s, "running") == 0) {
+        char *d = fmt_duration(json_number_value(v));
+        printf("  uptime:        %s\n", d);
+        free(d);
+    }
+    if ((s = jstr(o, "version")))
+        printf("  version:       %s\n", s);
+    v = json_object_get(o, "problems");
+    for (size_t i = 0; i < json_array_size(v); i++)
+        if ((s = json_string_value(json_array_get(v, i))))
+            printf("! %s\n", s);
+    putchar('\n');
+    print_models(json_object_get(o, "models"));
+}
+
+/* The daemon's error: the OpenAI shape, else whatever text it sent. */
+static void print_http_error(const response *r)
+{
+    json_error_t je;
+    json_t *o = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
+    const char *msg = NULL;
+    if (o) {
+        json_t *e = json_object_get(o, "error");
+        msg = json_is_object(e) ? jstr(e, "message") : json_string_value(e);
+        if (!msg)
+            msg = jstr(o, "message");
+    }
+    if (msg) {
+        fprintf(stderr, "ggswap ctl: %s\n", msg);
+    } else {
+        size_t len = r->body.len;
+        while (len && (r->body.data[len - 1] == '\n' || r->body.data[len - 1] == '\r'))
+            len--;
+        if (len)
+            fprintf(stderr, "ggswap ctl: HTTP %d: %.*s\n", r->status, (int)len, r->body.data);
+        else
+            fprintf(stderr, "ggswap ctl: HTTP %d\n", r->status);
+    }
+    if (r->status == 401)
+        fprintf(stderr, "ggswap ctl: set GGSWAP_API_KEY to one of the config's apiKeys\n");
+    json_decref(o);
+}
+
+static void print_raw(const response *r)
+{
+    if (!r->body.len)
+        return;
+    fwrite(r->body.data, 1, r->body.len, stdout);
+    if (r->body.data[r->body.len - 1] != '\n')
+        putchar('\n');
+}
+
+/* ---- commands ---- */
+
+typedef enum { CMD_STATUS, CMD_MODELS, CMD_ACTION, CMD_LOAD, CMD_UNLOAD } cmd_kind;
 
 int gs_ctl_main(int argc, char **argv)
 {
-    fprintf(stderr, "ggswap ctl: not built yet\n");
-    return 1;
+    static const struct option lo[] = {
+        {"url", required_argument, 0, 'u'},
+        {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *url_arg = NULL;
+    bool as_json = false;
+    int rc = 2, c;
+    url u;
+    memset(&u, 0, sizeof u);
+    response r;
+    memset(&r, 0, sizeof r);
+    char *err = NULL, *path = NULL, *enc = NULL;
+    json_t *body = NULL;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":u:jh", lo, NULL)) != -1) {
+        switch (c) {
+        case 'u': url_arg = optarg; break;
+        case 'j': as_json = true; break;
+        case 'h': usage(stdout); rc = 0; goto out;
+        case ':':
+            fprintf(stderr, "ggswap ctl: %s needs a value\n", argv[optind - 1]);
+            usage(stderr);
+            goto out;
+        default:
+            if (optopt)
+                fprintf(stderr, "ggswap ctl: unknown option '-%c'\n", optopt);
+            else
+                fprintf(stderr, "ggswap ctl: unknown option '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            goto out;
+        }
+    }
+    int nargs = argc - optind;
+    char **args = argv + optind;
+    if (nargs == 0) {
+        fprintf(stderr, "ggswap ctl: which command?\n");
+        usage(stderr);
+        goto out;
+    }
+    const char *cmd = args[0];
+    cmd_kind kind;
+    int min_args = 1, max_args = 1;
+    if (strcmp(cmd, "status") == 0) {
+        kind = CMD_STATUS;
+    } else if (strcmp(cmd, "models") == 0) {
+        kind = CMD_MODELS;
+    } else if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
+               strcmp(cmd, "restart") == 0 || strcmp(cmd, "regenerate") == 0) {
+        kind = CMD_ACTION;
+    } else if (strcmp(cmd, "load") == 0) {
+        kind = CMD_LOAD;
+        min_args = max_args = 2;
+    } else if (strcmp(cmd, "unload") == 0) {
+        kind = CMD_UNLOAD;
+        max_args = 2;
+    } else if (strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        rc = 0;
+        goto out;
+    } else {
+        fprintf(stderr, "ggswap ctl: unknown command '%s'\n", cmd);
+        usage(stderr);
+        goto out;
+    }
+    if (nargs < min_args) {
+        fprintf(stderr, "ggswap ctl: %s needs a model name\n", cmd);
+        usage(stderr);
+        goto out;
+    }
+    if (nargs > max_args) {
+        fprintf(stderr, "ggswap ctl: unexpected argument '%s' after %s\n", args[max_args], cmd);
+        usage(stderr);
+        goto out;
+    }
+    const char *model = nargs > 1 ? args[1] : NULL;
+    if (model && !*model) {
+        fprintf(stderr, "ggswap ctl: the model name is empty\n");
+        usage(stderr);
+        goto out;
+    }
+
+    if (!url_arg || !*url_arg)
+        url_arg = getenv("GGSWAP_URL");
+    if (!url_arg || !*url_arg)
+        url_arg = DEFAULT_URL;
+    if (url_parse(url_arg, &u, &err) < 0) {
+        fprintf(stderr, "ggswap ctl: %s\n", err);
+        goto out;
+    }
+
+    const char *method = "POST";
+    int timeout = REQUEST_TIMEOUT_MS;
+    switch (kind) {
+    case CMD_STATUS:
+    case CMD_MODELS:
+        method = "GET";
+        path = gs_mem_strdup("/api/service");
+        break;
+    case CMD_ACTION: path = gs_mem_printf("/api/service/%s", cmd); break;
+    case CMD_LOAD:
+        enc = pct_encode(model);
+        path = gs_mem_printf("/api/models/load/%s", enc);
+        timeout = LOAD_TIMEOUT_MS;
+        break;
+    case CMD_UNLOAD:
+        if (model) {
+            enc = pct_encode(model);
+            path = gs_mem_printf("/api/models/unload/%s", enc);
+        } else {
+            path = gs_mem_strdup("/api/models/unload");
+        }
+        break;
+    }
+
+    rc = 1;
+    if (http_do(&u, method, path, timeout, &r, &err) < 0) {
+        fprintf(stderr, "ggswap ctl: %s\n", err);
+        goto out;
+    }
+    if (r.status < 200 || r.status > 299) {
+        if (as_json)
+            print_raw(&r);
+        print_http_error(&r);
+        goto out;
+    }
+    json_error_t je;
+    body = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, &je);
+    if (!body) {
+        fprintf(stderr,
+                "ggswap ctl: %s%s answered with something that is not JSON (%s) — is it ggswap?\n",
+                u.shown, path, je.text);
+        goto out;
+    }
+    if (as_json) {
+        if (kind == CMD_MODELS) {
+            char *d = json_dumps(json_object_get(body, "models"), JSON_COMPACT);
+            puts(d ? d : "[]");
+            free(d);
+        } else {
+            print_raw(&r);
+        }
+        rc = 0;
+        goto out;
+    }
+    switch (kind) {
+    case CMD_STATUS: print_status(body); break;
+    case CMD_MODELS: print_models(json_object_get(body, "models")); break;
+    case CMD_ACTION: {
+        const char *m = jstr(body, "message");
+        puts(m ? m : "ok");
+        /* regenerate says what changed; the lists are empty on a plain reload. */
+        static const char *lists[] = {"added", "removed", "changed"};
+        for (size_t i = 0; i < GS_ARRAY_LEN(lists); i++) {
+            const json_t *a = json_object_get(body, lists[i]);
+            if (json_array_size(a) == 0)
+                continue;
+            printf("  %s:", lists[i]);
+            for (size_t k = 0; k < json_array_size(a); k++) {
+                const char *s = json_string_value(json_array_get(a, k));
+                printf("%s %s", k ? "," : "", s ? s : "?");
+            }
+            putchar('\n');
+        }
+        break;
+    }
+    case CMD_LOAD: {
+        const char *id = jstr(body, "model");
+        if (id && strcmp(id, model) != 0)
+            printf("%s is ready (model %s)\n", model, id);
+        else
+            printf("%s is ready\n", model);
+        break;
+    }
+    case CMD_UNLOAD:
+        if (model)
+            printf("%s unloaded\n", model);
+        else
+            puts("every model unloaded");
+        break;
+    }
+    rc = 0;
+out:
+    fflush(stdout);
+    json_decref(body);
+    gs_buf_free(&r.body);
+    free(err);
+    free(path);
+    free(enc);
+    url_free(&u);
+    return rc;
 }
