@@ -1,0 +1,1011 @@
+/* fake-upstream: a stand-in for llama.cpp's llama-server in ggswap's tests and benchmarks.
+ *
+ * It speaks just enough of llama-server's HTTP API to be proxied (health while "loading", chat
+ * and text completions with or without SSE streaming, embeddings, rerank, model list), and its
+ * answers say which model answered and echo the request body, so tests can see where ggswap
+ * routed a request and how it rewrote it. Request body fields steer failure modes a real server
+ * shows only by accident: mid-stream crashes, slow headers, garbage replies. Command-line flags
+ * steer the process: slow start, failed start, refusing SIGTERM, dying on its own.
+ *
+ * It is also the "direct" baseline of the benchmarks, so it runs one libuv loop, answers with
+ * Content-Length, keeps connections alive and allocates little per request.
+ * Everything it says goes to stderr, one line per event, prefixed with its model name. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <llhttp.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "mem.h"
+
+#define MAX_URL (16 * 1024)
+#define MAX_BODY (64 * 1024 * 1024)
+#define MAX_PENDING (1024 * 1024)
+#define MAX_CHUNKS 1000000
+
+static struct {
+    const char *host;
+    int port;
+    const char *name;
+    uint64_t health_delay_ms;
+    int ignore_sigterm;
+    int64_t exit_after_ms;     /* -1: never */
+    int exit_code;
+    const char *fail_start;
+} opt = { "127.0.0.1", 0, "fake", 0, 0, -1, 0, NULL };
+
+static uv_loop_t *loop;
+static uv_tcp_t server;
+static uv_signal_t sig_term, sig_int;
+static uv_timer_t exit_timer;
+static uint64_t start_ms;
+static unsigned long n_requests;  /* inference requests answered; "fake:<NAME>:<n>" */
+static int exit_status;
+static int shutting_down;
+static char read_slab[64 * 1024];  /* one loop, read callbacks consume synchronously */
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "fake-upstream %s: %s\n", opt.name, line);
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+typedef enum conn_state {
+    CS_READING,    /* waiting for (the rest of) a request */
+    CS_WAITING,    /* request complete, answer delayed by a timer (hang_ms, /slow) */
+    CS_STREAMING,  /* sending SSE chunks */
+    CS_FLUSHING,   /* last bytes of an answer queued; next request or close when written */
+    CS_CLOSING,
+} conn_state;
+
+typedef enum api_kind { API_CHAT, API_TEXT, API_NATIVE } api_kind;
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    int handles_open;
+    conn_state state;
+    llhttp_t parser;
+    int keep_alive;
+    gs_buf url;
+    gs_buf body;
+    gs_buf pending;     /* bytes that arrived after a complete request (pipelining) */
+    char *delayed;      /* answer to send when the timer fires (CS_WAITING) */
+    size_t delayed_len;
+    /* stream */
+    api_kind api;
+    int n_chunks;
+    int chunks_sent;    /* chunks the client's socket accepted */
+    int chunk_ms;
+    int crash_after;    /* -1: never */
+    int include_usage;
+    unsigned long req_no;
+    char *model_json;   /* "model" of the answer, a JSON string literal */
+    json_t *echo;       /* the request body, echoed in the final chunk */
+} conn;
+
+enum { WR_LAST = 1, WR_CHUNK = 2, WR_CLOSE = 4 };
+
+typedef struct wreq {
+    uv_write_t req;
+    int flags;
+    size_t len;
+    char data[];
+} wreq;
+
+static llhttp_settings_t http_settings;
+
+static void conn_set_state(conn *c, conn_state s)
+{
+    c->state = s;
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    gs_buf_free(&c->url);
+    gs_buf_free(&c->body);
+    gs_buf_free(&c->pending);
+    free(c->delayed);
+    free(c->model_json);
+    json_decref(c->echo);
+    free(c);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->state == CS_CLOSING)
+        return;
+    conn_set_state(c, CS_CLOSING);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, conn_closed);
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+/* The client went away (EOF, reset or a failed write). llama-server cancels the generation
+ * then, and tests check that ggswap passes the disconnect on, so it is logged. */
+static void conn_peer_gone(conn *c, int err)
+{
+    if (c->state == CS_STREAMING)
+        say("client closed stream after %d chunks (%s)", c->chunks_sent,
+            err == UV_EOF ? "EOF" : uv_err_name(err));
+    else if (c->state == CS_WAITING)
+        say("client closed request before the answer (%s)", err == UV_EOF ? "EOF" : uv_err_name(err));
+    conn_close(c);
+}
+
+static void stream_next(conn *c);
+static void on_stream_timer(uv_timer_t *t);
+static void conn_request_done(conn *c);
+
+static void on_write(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    conn *c = req->data;
+    int flags = w->flags;
+    free(w);
+    if (c->state == CS_CLOSING)
+        return;
+    if (status < 0) {
+        conn_peer_gone(c, status);
+        return;
+    }
+    if (flags & WR_CLOSE) {
+        conn_close(c);
+        return;
+    }
+    if (flags & WR_CHUNK) {
+        c->chunks_sent++;
+        if (c->crash_after >= 0 && c->chunks_sent >= c->crash_after) {
+            say("crashing after %d chunks (crash_after_chunks), exit 3", c->chunks_sent);
+            _exit(3);
+        }
+        if (c->chunks_sent < c->n_chunks) {
+            if (c->chunk_ms > 0)
+                uv_timer_start(&c->timer, on_stream_timer, (uint64_t)c->chunk_ms, 0);
+            else
+                stream_next(c);
+        } else {
+            stream_next(c); /* the end of the stream */
+        }
+        return;
+    }
+    if (flags & WR_LAST)
+        conn_request_done(c);
+}
+
+/* Queue bytes on the socket; `flags` say what to do once they are written. */
+static void conn_write(conn *c, const char *p, size_t n, int flags)
+{
+    wreq *w = gs_mem_alloc(sizeof *w + n);
+    memcpy(w->data, p, n);
+    w->len = n;
+    w->flags = flags;
+    w->req.data = c;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        free(w);
+        conn_peer_gone(c, rc);
+    }
+}
+
+/* Hand over a heap buffer that is already the whole write (no copy). */
+static void conn_write_owned(conn *c, char *p, size_t n, int flags)
+{
+    conn_write(c, p, n, flags);
+    free(p);
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+/* A complete answer with Content-Length, as one allocation. */
+static char *make_response(conn *c, int status, const char *ctype, const char *body, size_t blen,
+                           size_t *out_len)
+{
+    gs_buf b;
+    gs_buf_init(&b, 0);
+    gs_buf_printf(&b,
+                  "HTTP/1.1 %d %s\r\nServer: fake-upstream\r\nContent-Type: %s\r\n"
+                  "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
+                  status, status_text(status), ctype, blen, c->keep_alive ? "keep-alive" : "close");
+    gs_buf_append(&b, body, blen);
+    *out_len = b.len;
+    return gs_buf_steal(&b);
+}
+
+/* Send an answer now, or after `delay_ms` (hang_ms, /slow). */
+static void respond(conn *c, int status, const char *ctype, const char *body, size_t blen,
+                    uint64_t delay_ms);
+
+static void on_delay(uv_timer_t *t)
+{
+    conn *c = t->data;
+    char *p = c->delayed;
+    size_t n = c->delayed_len;
+    c->delayed = NULL;
+    conn_set_state(c, CS_FLUSHING);
+    conn_write_owned(c, p, n, WR_LAST | (c->keep_alive ? 0 : WR_CLOSE));
+}
+
+static void respond(conn *c, int status, const char *ctype, const char *body, size_t blen,
+                    uint64_t delay_ms)
+{
+    size_t n;
+    char *p = make_response(c, status, ctype, body, blen, &n);
+    if (delay_ms > 0) {
+        free(c->delayed);
+        c->delayed = p;
+        c->delayed_len = n;
+        conn_set_state(c, CS_WAITING);
+        uv_timer_start(&c->timer, on_delay, delay_ms, 0);
+        return;
+    }
+    conn_set_state(c, CS_FLUSHING);
+    conn_write_owned(c, p, n, WR_LAST | (c->keep_alive ? 0 : WR_CLOSE));
+}
+
+static void respond_json(conn *c, int status, json_t *j, uint64_t delay_ms)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s) {
+        static const char e[] = "{\"error\":{\"code\":500,\"message\":\"fake-upstream could not "
+                                "encode its answer\",\"type\":\"server_error\"}}";
+        respond(c, 500, "application/json; charset=utf-8", e, sizeof e - 1, delay_ms);
+        return;
+    }
+    respond(c, status, "application/json; charset=utf-8", s, strlen(s), delay_ms);
+    free(s);
+}
+
+static void respond_error(conn *c, int status, const char *type, const char *msg)
+{
+    respond_json(c, status,
+                 json_pack("{s:{s:i,s:s,s:s}}", "error", "code", status, "message", msg, "type", type),
+                 0);
+}
+
+/* ---- request handling -------------------------------------------------------------------- */
+
+static int64_t json_int_field(json_t *o, const char *key, int64_t dflt)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_real(v))
+        return (int64_t)json_real_value(v);
+    return dflt;
+}
+
+static int64_t clamp(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Query parameter `key` of the URL as a number, or dflt. */
+static int64_t query_int(const char *url, const char *key, int64_t dflt)
+{
+    const char *q = strchr(url, '?');
+    size_t kl = strlen(key);
+    while (q) {
+        q++;
+        if (strncmp(q, key, kl) == 0 && q[kl] == '=')
+            return strtoll(q + kl + 1, NULL, 10);
+        q = strchr(q, '&');
+    }
+    return dflt;
+}
+
+static int path_is(const char *path, size_t plen, const char *want)
+{
+    return strlen(want) == plen && memcmp(path, want, plen) == 0;
+}
+
+static int loading(void)
+{
+    return uv_now(loop) - start_ms < opt.health_delay_ms;
+}
+
+static json_t *usage_json(size_t body_len, int completion_tokens)
+{
+    int prompt = (int)(body_len / 4) + 1;
+    return json_pack("{s:i,s:i,s:i}", "prompt_tokens", prompt, "completion_tokens",
+                     completion_tokens, "total_tokens", prompt + completion_tokens);
+}
+
+/* The "model" an answer names: the request's own, as llama-server does, else our name. */
+static json_t *answer_model(json_t *body)
+{
+    json_t *m = json_object_get(body, "model");
+    return json_is_string(m) ? json_incref(m) : json_string(opt.name);
+}
+
+static void stream_start(conn *c, json_t *body, api_kind api);
+
+static void on_stream_timer(uv_timer_t *t)
+{
+    stream_next(t->data);
+}
+
+static void handle_inference(conn *c, json_t *body, api_kind api)
+{
+    unsigned long n = ++n_requests;
+    uint64_t hang = (uint64_t)clamp(json_int_field(body, "hang_ms", 0), 0, 3600000);
+    if (json_is_true(json_object_get(body, "garbage"))) {
+        static const char junk[] = "GARBAGE \x01\x02\x03 this is not HTTP at all\r\n\r\n";
+        say("request %lu: answering garbage (garbage: true)", n);
+        conn_set_state(c, CS_FLUSHING);
+        conn_write(c, junk, sizeof junk - 1, WR_CLOSE);
+        return;
+    }
+    c->req_no = n;
+    if (json_is_true(json_object_get(body, "stream"))) {
+        stream_start(c, body, api);
+        if (hang > 0) {
+            /* The headers come late too: the stream starts when the timer fires. */
+            conn_set_state(c, CS_WAITING);
+            uv_timer_start(&c->timer, on_stream_timer, hang, 0);
+        } else {
+            stream_next(c);
+        }
+        return;
+    }
+    char content[512];
+    snprintf(content, sizeof content, "fake:%s:%lu", opt.name, n);
+    json_t *r;
+    time_t now = time(NULL);
+    char id[64];
+    if (api == API_CHAT) {
+        snprintf(id, sizeof id, "chatcmpl-fake-%lu", n);
+        r = json_pack("{s:s,s:s,s:I,s:o,s:[{s:i,s:{s:s,s:s},s:s}],s:o}", "id", id, "object",
+                      "chat.completion", "created", (json_int_t)now, "model", answer_model(body),
+                      "choices", "index", 0, "message", "role", "assistant", "content", content,
+                      "finish_reason", "stop", "usage", usage_json(c->body.len, 1));
+    } else if (api == API_TEXT) {
+        snprintf(id, sizeof id, "cmpl-fake-%lu", n);
+        r = json_pack("{s:s,s:s,s:I,s:o,s:[{s:i,s:s,s:n,s:s}],s:o}", "id", id, "object",
+                      "text_completion", "created", (json_int_t)now, "model", answer_model(body),
+                      "choices", "index", 0, "text", content, "logprobs", "finish_reason", "stop",
+                      "usage", usage_json(c->body.len, 1));
+    } else {
+        r = json_pack("{s:s,s:b,s:o,s:i,s:i,s:s}", "content", content, "stop", 1, "model",
+                      answer_model(body), "tokens_predicted", 1, "tokens_evaluated",
+                      (int)(c->body.len / 4) + 1, "stop_type", "eos");
+    }
+    json_object_set(r, "echo", body);
+    respond_json(c, 200, r, hang);
+}
+
+/* ---- SSE streams ------------------------------------------------------------------------- */
+
+static void stream_start(conn *c, json_t *body, api_kind api)
+{
+    c->api = api;
+    int64_t n = json_int_field(body, "n_chunks", -1);
+    if (n < 0)
+        n = json_int_field(body, "max_tokens", -1);
+    if (n < 0)
+        n = json_int_field(body, "n_predict", -1);
+    if (n < 0)
+        n = 5;
+    c->n_chunks = (int)clamp(n, 0, MAX_CHUNKS);
+    c->chunk_ms = (int)clamp(json_int_field(body, "chunk_ms", 0), 0, 3600000);
+    c->crash_after = (int)clamp(json_int_field(body, "crash_after_chunks", -1), -1, MAX_CHUNKS);
+    json_t *so = json_object_get(body, "stream_options");
+    c->include_usage = json_is_true(json_object_get(so, "include_usage"));
+    c->chunks_sent = -1; /* headers not sent yet */
+    free(c->model_json);
+    json_t *m = answer_model(body);
+    c->model_json = json_dumps(m, JSON_ENCODE_ANY);
+    json_decref(m);
+    json_decref(c->echo);
+    c->echo = json_incref(body);
+}
+
+/* One SSE event as one HTTP chunk. */
+static void send_event(conn *c, const char *data, size_t n, int flags)
+{
+    gs_buf b;
+    gs_buf_init(&b, 0);
+    gs_buf_printf(&b, "%zx\r\ndata: ", n + 8);
+    gs_buf_append(&b, data, n);
+    gs_buf_puts(&b, "\n\n\r\n");
+    conn_write(c, b.data, b.len, flags);
+    gs_buf_free(&b);
+}
+
+/* Called after the headers, after each written chunk (or its pacing timer) and at the end. */
+static void stream_next(conn *c)
+{
+    if (c->state == CS_CLOSING)
+        return;
+    char ev[1024];
+    int len;
+    long now = (long)time(NULL);
+    if (c->chunks_sent < 0) {
+        static const char head[] = "HTTP/1.1 200 OK\r\nServer: fake-upstream\r\n"
+                                   "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                                   "Transfer-Encoding: chunked\r\n";
+        conn_set_state(c, CS_STREAMING);
+        c->chunks_sent = 0;
+        char h[256];
+        int hl = snprintf(h, sizeof h, "%sConnection: %s\r\n\r\n", head,
+                          c->keep_alive ? "keep-alive" : "close");
+        conn_write(c, h, (size_t)hl, 0);
+        if (c->state == CS_CLOSING)
+            return;
+        if (c->crash_after == 0) {
+            say("crashing after 0 chunks (crash_after_chunks), exit 3");
+            _exit(3);
+        }
+    }
+    int i = c->chunks_sent;
+    if (i < c->n_chunks) {
+        if (c->api == API_CHAT)
+            len = snprintf(ev, sizeof ev,
+                           "{\"id\":\"chatcmpl-fake-%lu\",\"object\":\"chat.completion.chunk\","
+                           "\"created\":%ld,\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{%s"
+                           "\"content\":\"c%d \"},\"finish_reason\":null}]}",
+                           c->req_no, now, c->model_json, i == 0 ? "\"role\":\"assistant\"," : "", i);
+        else if (c->api == API_TEXT)
+            len = snprintf(ev, sizeof ev,
+                           "{\"id\":\"cmpl-fake-%lu\",\"object\":\"text_completion\",\"created\":%ld,"
+                           "\"model\":%s,\"choices\":[{\"index\":0,\"text\":\"c%d \",\"logprobs\":null,"
+                           "\"finish_reason\":null}]}",
+                           c->req_no, now, c->model_json, i);
+        else
+            len = snprintf(ev, sizeof ev, "{\"content\":\"c%d \",\"stop\":false,\"index\":0}", i);
+        send_event(c, ev, (size_t)len, WR_CHUNK);
+        return;
+    }
+    /* The end: a finishing event (which carries the echo), usage if asked, [DONE]. */
+    json_t *fin;
+    if (c->api == API_CHAT)
+        fin = json_pack("{s:s,s:s,s:I,s:o,s:[{s:i,s:{},s:s}]}", "id", "", "object",
+                        "chat.completion.chunk", "created", (json_int_t)now, "model",
+                        answer_model(c->echo), "choices", "index", 0, "delta", "finish_reason", "stop");
+    else if (c->api == API_TEXT)
+        fin = json_pack("{s:s,s:s,s:I,s:o,s:[{s:i,s:s,s:n,s:s}]}", "id", "", "object",
+                        "text_completion", "created", (json_int_t)now, "model",
+                        answer_model(c->echo), "choices", "index", 0, "text", "", "logprobs",
+                        "finish_reason", "stop");
+    else
+        fin = json_pack("{s:s,s:b,s:i,s:s}", "content", "", "stop", 1, "tokens_predicted",
+                        c->n_chunks, "stop_type", "limit");
+    char id[64];
+    snprintf(id, sizeof id, c->api == API_CHAT ? "chatcmpl-fake-%lu" : "cmpl-fake-%lu", c->req_no);
+    if (c->api != API_NATIVE)
+        json_object_set_new(fin, "id", json_string(id));
+    json_object_set(fin, "echo", c->echo ? c->echo : json_null());
+    if (c->api == API_NATIVE || !c->include_usage)
+        json_object_set_new(fin, "usage", usage_json(c->body.len, c->n_chunks));
+    char *s = json_dumps(fin, JSON_COMPACT);
+    json_decref(fin);
+    send_event(c, s, strlen(s), 0);
+    free(s);
+    if (c->include_usage && c->api != API_NATIVE) {
+        json_t *u = json_pack("{s:s,s:s,s:I,s:s,s:[],s:o}", "id", id, "object",
+                              c->api == API_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)now, "model", "",
+                              "choices", "usage", usage_json(c->body.len, c->n_chunks));
+        json_t *m = answer_model(c->echo);
+        json_object_set_new(u, "model", m);
+        s = json_dumps(u, JSON_COMPACT);
+        json_decref(u);
+        send_event(c, s, strlen(s), 0);
+        free(s);
+    }
+    static const char done[] = "e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n";
+    conn_set_state(c, CS_FLUSHING);
+    conn_write(c, done, sizeof done - 1, WR_LAST | (c->keep_alive ? 0 : WR_CLOSE));
+}
+
+/* ---- other endpoints --------------------------------------------------------------------- */
+
+/* Eight numbers that depend on the input text, so different inputs give different vectors. */
+static json_t *fake_embedding(const char *text, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)text[i]) * 16777619u;
+    json_t *v = json_array();
+    for (int i = 0; i < 8; i++) {
+        h = h * 1103515245u + 12345u;
+        json_array_append_new(v, json_real((double)(h >> 8) / (double)(1u << 24) - 0.5));
+    }
+    return v;
+}
+
+static void handle_embeddings(conn *c, json_t *body)
+{
+    json_t *input = json_object_get(body, "input");
+    if (!input)
+        input = json_object_get(body, "content");
+    json_t *data = json_array();
+    if (json_is_array(input)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(input, i, v) {
+            const char *t = json_is_string(v) ? json_string_value(v) : "";
+            json_array_append_new(data, json_pack("{s:s,s:o,s:i}", "object", "embedding", "embedding",
+                                                  fake_embedding(t, strlen(t)), "index", (int)i));
+        }
+    } else {
+        const char *t = json_is_string(input) ? json_string_value(input) : "";
+        json_array_append_new(data, json_pack("{s:s,s:o,s:i}", "object", "embedding", "embedding",
+                                              fake_embedding(t, strlen(t)), "index", 0));
+    }
+    n_requests++;
+    json_t *r = json_pack("{s:s,s:o,s:o,s:o}", "object", "list", "data", data, "model",
+                          answer_model(body), "usage", usage_json(c->body.len, 0));
+    json_object_set(r, "echo", body);
+    respond_json(c, 200, r, (uint64_t)clamp(json_int_field(body, "hang_ms", 0), 0, 3600000));
+}
+
+/* Documents that share more bytes with the query rank higher. */
+static void handle_rerank(conn *c, json_t *body)
+{
+    json_t *q = json_object_get(body, "query");
+    const char *query = json_is_string(q) ? json_string_value(q) : "";
+    json_t *docs = json_object_get(body, "documents");
+    json_t *results = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach(docs, i, d) {
+        const char *t = json_is_string(d) ? json_string_value(d)
+                                          : json_string_value(json_object_get(d, "text"));
+        double score = 0;
+        for (const char *p = t ? t : ""; *p; p++)
+            score += strchr(query, *p) ? 1.0 : 0.0;
+        size_t tl = t ? strlen(t) : 0;
+        json_array_append_new(results, json_pack("{s:i,s:f}", "index", (int)i, "relevance_score",
+                                                 tl ? score / (double)tl : 0.0));
+    }
+    n_requests++;
+    json_t *r = json_pack("{s:s,s:o,s:o,s:o}", "object", "list", "model", answer_model(body),
+                          "results", results, "usage", usage_json(c->body.len, 0));
+    json_object_set(r, "echo", body);
+    respond_json(c, 200, r, 0);
+}
+
+static void handle_models(conn *c)
+{
+    respond_json(c, 200,
+                 json_pack("{s:s,s:[{s:s,s:s,s:I,s:s,s:{s:i}}]}", "object", "list", "data", "id",
+                           opt.name, "object", "model", "created", (json_int_t)time(NULL),
+                           "owned_by", "llamacpp", "meta", "n_ctx_train", 4096),
+                 0);
+}
+
+static const char *method_name(conn *c)
+{
+    return llhttp_method_name((llhttp_method_t)llhttp_get_method(&c->parser));
+}
+
+/* Dispatch one complete request (url and body are in c). */
+static void handle_request(conn *c)
+{
+    const char *url = c->url.data ? c->url.data : "/";
+    const char *q = strchr(url, '?');
+    size_t plen = q ? (size_t)(q - url) : strlen(url);
+    int method = llhttp_get_method(&c->parser);
+    int get = method == HTTP_GET;
+    int post = method == HTTP_POST;
+
+    if (get && path_is(url, plen, "/health")) {
+        if (loading()) {
+            respond_error(c, 503, "unavailable_error", "Loading model");
+            return;
+        }
+        static const char ok[] = "{\"status\":\"ok\"}";
+        respond(c, 200, "application/json; charset=utf-8", ok, sizeof ok - 1, 0);
+        return;
+    }
+    if (get && path_is(url, plen, "/pid")) {
+        respond_json(c, 200, json_pack("{s:I,s:s}", "pid", (json_int_t)getpid(), "model", opt.name), 0);
+        return;
+    }
+    if (get && path_is(url, plen, "/crash")) {
+        say("crashing on GET /crash, exit 3");
+        _exit(3);
+    }
+    if (get && path_is(url, plen, "/slow")) {
+        int64_t ms = clamp(query_int(url, "ms", 1000), 0, 3600000);
+        respond_json(c, 200, json_pack("{s:I,s:s}", "slept_ms", (json_int_t)ms, "model", opt.name),
+                     (uint64_t)ms);
+        return;
+    }
+    if (plen >= 6 && memcmp(url, "/echo/", 6) == 0) {
+        json_t *r = json_pack("{s:s%,s:s,s:s,s:s,s:s%}", "path", url, plen, "url", url, "method",
+                              method_name(c), "model", opt.name, "body",
+                              c->body.data ? c->body.data : "", c->body.len);
+        if (!r) /* body not UTF-8 */
+            r = json_pack("{s:s%,s:s,s:s,s:s,s:I}", "path", url, plen, "url", url, "method",
+                          method_name(c), "model", opt.name, "body_len", (json_int_t)c->body.len);
+        respond_json(c, 200, r, 0);
+        return;
+    }
+    if (get && path_is(url, plen, "/v1/models")) {
+        handle_models(c);
+        return;
+    }
+    if (get && path_is(url, plen, "/metrics")) {
+        char m[256];
+        int n = snprintf(m, sizeof m,
+                         "# TYPE llamacpp:requests_processing gauge\nllamacpp:requests_processing 0\n"
+                         "# TYPE fake_requests_total counter\nfake_requests_total %lu\n",
+                         n_requests);
+        respond(c, 200, "text/plain; version=0.0.4", m, (size_t)n, 0);
+        return;
+    }
+
+    api_kind api;
+    int kind; /* 1 inference, 2 embeddings, 3 rerank */
+    if (post && (path_is(url, plen, "/v1/chat/completions") || path_is(url, plen, "/chat/completions")))
+        kind = 1, api = API_CHAT;
+    else if (post && (path_is(url, plen, "/v1/completions") || path_is(url, plen, "/v1/responses") ||
+                      path_is(url, plen, "/v1/messages")))
+        kind = 1, api = API_TEXT;
+    else if (post && (path_is(url, plen, "/completion") || path_is(url, plen, "/completions") ||
+                      path_is(url, plen, "/infill")))
+        kind = 1, api = API_NATIVE;
+    else if (post && (path_is(url, plen, "/v1/embeddings") || path_is(url, plen, "/embeddings") ||
+                      path_is(url, plen, "/embedding")))
+        kind = 2, api = API_TEXT;
+    else if (post && (path_is(url, plen, "/v1/rerank") || path_is(url, plen, "/rerank") ||
+                      path_is(url, plen, "/v1/reranking") || path_is(url, plen, "/reranking")))
+        kind = 3, api = API_TEXT;
+    else {
+        char msg[128];
+        snprintf(msg, sizeof msg, "File Not Found: %s %.*s", method_name(c), (int)(plen > 80 ? 80 : plen), url);
+        respond_error(c, 404, "not_found_error", msg);
+        return;
+    }
+    if (loading()) {
+        respond_error(c, 503, "unavailable_error", "Loading model");
+        return;
+    }
+    json_error_t err;
+    json_t *body = c->body.len ? json_loadb(c->body.data, c->body.len, 0, &err) : json_object();
+    if (!json_is_object(body)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Failed to parse JSON body: %s", body ? "not an object" : err.text);
+        json_decref(body);
+        respond_error(c, 400, "invalid_request_error", msg);
+        return;
+    }
+    if (kind == 1)
+        handle_inference(c, body, api);
+    else if (kind == 2)
+        handle_embeddings(c, body);
+    else
+        handle_rerank(c, body);
+    json_decref(body);
+}
+
+/* ---- HTTP parsing ------------------------------------------------------------------------ */
+
+static conn *parser_conn(llhttp_t *p)
+{
+    return GS_CONTAINER_OF(p, conn, parser);
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    conn *c = parser_conn(p);
+    gs_buf_reset(&c->url);
+    gs_buf_reset(&c->body);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    return gs_buf_append(&parser_conn(p)->url, at, n) ? -1 : 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    return gs_buf_append(&parser_conn(p)->body, at, n) ? -1 : 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    parser_conn(p)->keep_alive = llhttp_should_keep_alive(p);
+    return 0;
+}
+
+/* Pausing here hands the complete request to handle_request() outside the parser, and keeps
+ * whatever follows it for after the answer. */
+static int on_message_complete(llhttp_t *p)
+{
+    return HPE_PAUSED;
+}
+
+static void conn_feed(conn *c, const char *p, size_t n)
+{
+    enum llhttp_errno e = llhttp_execute(&c->parser, p, n);
+    if (e == HPE_OK)
+        return;
+    if (e == HPE_PAUSED) {
+        const char *stop = llhttp_get_error_pos(&c->parser);
+        size_t used = stop ? (size_t)(stop - p) : n;
+        if (used < n && gs_buf_append(&c->pending, p + used, n - used)) {
+            conn_close(c);
+            return;
+        }
+        conn_set_state(c, CS_FLUSHING);
+        handle_request(c);
+        return;
+    }
+    /* Input we cannot parse: answer like a server would and hang up. */
+    c->keep_alive = 0;
+    int too_big = c->body.len >= MAX_BODY || c->url.len >= MAX_URL;
+    conn_set_state(c, CS_FLUSHING);
+    respond_error(c, too_big ? 413 : 400, "invalid_request_error",
+                  too_big ? "request too large" : llhttp_errno_name(e));
+}
+
+/* The answer is written: read the next request (keep-alive) or hang up. */
+static void conn_request_done(conn *c)
+{
+    if (!c->keep_alive) {
+        conn_close(c);
+        return;
+    }
+    conn_set_state(c, CS_READING);
+    llhttp_resume(&c->parser);
+    if (c->pending.len) {
+        gs_buf more = c->pending;
+        gs_buf_init(&c->pending, MAX_PENDING);
+        conn_feed(c, more.data, more.len);
+        gs_buf_free(&more);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    *b = uv_buf_init(read_slab, sizeof read_slab);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    conn *c = s->data;
+    if (nread < 0) {
+        conn_peer_gone(c, (int)nread);
+        return;
+    }
+    if (nread == 0 || c->state == CS_CLOSING)
+        return;
+    if (c->state != CS_READING) {
+        /* The client sent more while we answer: keep it for later. */
+        if (gs_buf_append(&c->pending, b->base, (size_t)nread))
+            conn_close(c);
+        return;
+    }
+    conn_feed(c, b->base, (size_t)nread);
+}
+
+static void on_connection(uv_stream_t *srv, int status)
+{
+    if (status < 0) {
+        say("accept failed: %s", uv_strerror(status));
+        return;
+    }
+    conn *c = gs_mem_calloc(1, sizeof *c);
+    uv_tcp_init(loop, &c->tcp);
+    uv_timer_init(loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles_open = 2;
+    c->keep_alive = 1;
+    gs_buf_init(&c->url, MAX_URL);
+    gs_buf_init(&c->body, MAX_BODY);
+    gs_buf_init(&c->pending, MAX_PENDING);
+    llhttp_init(&c->parser, HTTP_REQUEST, &http_settings);
+    conn_set_state(c, CS_READING);
+    if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+}
+
+/* ---- process ----------------------------------------------------------------------------- */
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    if (uv_is_closing(h))
+        return;
+    if (h->type == UV_TCP && h != (uv_handle_t *)&server) {
+        conn_close(h->data);
+        return;
+    }
+    if (h->type == UV_TIMER && h->data)
+        return; /* a connection's timer, closed with its connection */
+    uv_close(h, NULL);
+}
+
+/* Close everything; uv_run() then returns and main() exits with `code`. */
+static void shut_down(int code)
+{
+    if (shutting_down)
+        return;
+    shutting_down = 1;
+    exit_status = code;
+    uv_walk(loop, close_any, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    if (signum == SIGTERM && opt.ignore_sigterm) {
+        say("ignoring SIGTERM (--ignore-sigterm)");
+        return;
+    }
+    say("%s: exiting", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    shut_down(0);
+}
+
+static void on_exit_timer(uv_timer_t *t)
+{
+    say("exiting with code %d after %" PRId64 " ms (--exit-after-ms)", opt.exit_code, opt.exit_after_ms);
+    shut_down(opt.exit_code);
+}
+
+static int parse_int(const char *flag, const char *v, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long n = v ? strtoll(v, &end, 10) : 0;
+    if (!v || errno || *end || end == v || n < lo || n > hi) {
+        fprintf(stderr, "fake-upstream: %s needs a number from %lld to %lld, got '%s'\n", flag, lo,
+                hi, v ? v : "(nothing)");
+        return -EINVAL;
+    }
+    *out = n;
+    return 0;
+}
+
+/* Known flags take "--flag value" or "--flag=value"; anything else (llama-server's own flags and
+ * their values) is ignored so that test configs can look like real ones. */
+static int parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        const char *val = NULL;
+        char flag[64];
+        const char *eq = strchr(a, '=');
+        if (a[0] == '-' && eq && (size_t)(eq - a) < sizeof flag) {
+            snprintf(flag, sizeof flag, "%.*s", (int)(eq - a), a);
+            val = eq + 1;
+        } else {
+            snprintf(flag, sizeof flag, "%s", a);
+        }
+#define VALUE() (val ? val : (i + 1 < argc ? argv[++i] : NULL))
+        long long n;
+        if (!strcmp(flag, "--port")) {
+            if (parse_int("--port", VALUE(), 0, 65535, &n))
+                return -EINVAL;
+            opt.port = (int)n;
+        } else if (!strcmp(flag, "--host")) {
+            opt.host = VALUE();
+        } else if (!strcmp(flag, "--model")) {
+            opt.name = VALUE();
+        } else if (!strcmp(flag, "--health-delay")) {
+            if (parse_int("--health-delay", VALUE(), 0, INT_MAX, &n))
+                return -EINVAL;
+            opt.health_delay_ms = (uint64_t)n;
+        } else if (!strcmp(flag, "--ignore-sigterm")) {
+            opt.ignore_sigterm = 1;
+        } else if (!strcmp(flag, "--exit-after-ms")) {
+            if (parse_int("--exit-after-ms", VALUE(), 0, INT_MAX, &n))
+                return -EINVAL;
+            opt.exit_after_ms = n;
+        } else if (!strcmp(flag, "--exit-code")) {
+            if (parse_int("--exit-code", VALUE(), 0, 255, &n))
+                return -EINVAL;
+            opt.exit_code = (int)n;
+        } else if (!strcmp(flag, "--fail-start")) {
+            opt.fail_start = VALUE();
+        }
+#undef VALUE
+        if (!opt.host || !opt.name) {
+            fprintf(stderr, "fake-upstream: %s needs a value\n", flag);
+            return -EINVAL;
+        }
+    }
+    if (!opt.name[0])
+        opt.name = "fake";
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = 0;
+    if (parse_args(argc, argv)) {
+        fprintf(stderr, "usage: fake-upstream --port N [--model NAME] [--health-delay MS] "
+                        "[--ignore-sigterm] [--exit-after-ms MS] [--exit-code N] [--fail-start MSG] "
+                        "[llama-server args, ignored]\n");
+        return 2;
+    }
+    if (opt.fail_start) {
+        fprintf(stderr, "%s\n", opt.fail_start);
+        return 1;
+    }
+    if (!opt.port) {
+        fprintf(stderr, "fake-upstream: --port N is required (like llama-server, pass the port ggswap chose)\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stderr, NULL, _IOLBF, 0);
+    loop = uv_default_loop();
+    start_ms = uv_now(loop);
+
+    http_settings.on_message_begin = on_message_begin;
+    http_settings.on_url = on_url;
+    http_settings.on_body = on_body;
+    http_settings.on_headers_complete = on_headers_complete;
+    http_settings.on_message_complete = on_message_complete;
+
+    struct sockaddr_storage addr;
+    if (uv_ip4_addr(opt.host, opt.port, (struct sockaddr_in *)&addr) &&
+        uv_ip6_addr(opt.host, opt.port, (struct sockaddr_in6 *)&addr)) {
+        fprintf(stderr, "fake-upstream %s: bad --host '%s'\n", opt.name, opt.host);
+        return 2;
+    }
+    uv_tcp_init(loop, &server);
+    if ((rc = uv_tcp_bind(&server, (struct sockaddr *)&addr, 0)) < 0 ||
+        (rc = uv_listen((uv_stream_t *)&server, 1024, on_connection)) < 0) {
+        /* llama-server exits with 1 at once when its port is taken; so do we. */
+        fprintf(stderr, "fake-upstream %s: cannot listen on %s:%d: %s\n", opt.name, opt.host,
+                opt.port, uv_strerror(rc));
+        uv_close((uv_handle_t *)&server, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+        uv_loop_close(loop);
+        return 1;
+    }
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    if (opt.exit_after_ms >= 0) {
+        uv_timer_init(loop, &exit_timer);
+        uv_timer_start(&exit_timer, on_exit_timer, (uint64_t)opt.exit_after_ms, 0);
+    }
+    /* Tests and ggswap's log wait for exactly this line. */
+    fprintf(stderr, "fake-upstream %s listening on %s:%d (pid %d, healthy after %" PRIu64 " ms)\n",
+            opt.name, opt.host, opt.port, (int)getpid(), opt.health_delay_ms);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    return exit_status;
+}
