@@ -596,8 +596,133 @@ static void comment_text(gs_buf *b, const char *s)
 
 static bool in_group_chat(gs_kind k) { return k == GS_KIND_CHAT || k == GS_KIND_VISION; }
 
+/* ------------------------------------------------------------------ stable ports */
+
+/* A header line of the generated file. gs_config does not keep startPort for us (the file has
+ * no startPort key, to stay in the seed's shape), and without it a lowered startPort would
+ * never take effect, since every previous port would still be in range. */
+#define PORTS_LINE "# Ports are given from startPort "
+
+void gs_gen_ports_free(gs_gen_ports *p)
+{
+    if (!p)
+        return;
+    gs_scan_strv_free(p->names);
+    free(p->ports);
+    memset(p, 0, sizeof(*p));
+}
+
+int gs_gen_ports_parse(const char *text, size_t len, const char *name, gs_gen_ports *p)
+{
+    memset(p, 0, sizeof(*p));
+    gs_config *c = NULL;
+    gs_diag d = {0};
+    int rc = gs_config_parse(text, len, name, &c, &d);
+    if (rc < 0) {
+        gs_debug("%s: its ports are not kept, it does not load (%d problems)", name, d.n);
+        goto out;
+    }
+    for (int i = 0; i < c->nmodels; i++) {
+        if (c->models[i].proxy_port <= 0)
+            continue;
+        strv_push(&p->names, &p->n, gs_mem_strdup(c->models[i].id));
+        p->ports = gs_mem_realloc(p->ports, sizeof(*p->ports) * (size_t)p->n);
+        p->ports[p->n - 1] = c->models[i].proxy_port;
+    }
+    /* Only the leading comment block is ours (a model path could hold the same words), and in it
+     * the last such line (the folder and settings lines above it are user text). */
+    size_t plen = strlen(PORTS_LINE);
+    for (size_t off = 0; off < len && text[off] == '#';) {
+        const char *nl = memchr(text + off, '\n', len - off);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        if (end - off > plen && !memcmp(text + off, PORTS_LINE, plen)) {
+            long v = 0;
+            for (size_t k = off + plen; k < end && text[k] >= '0' && text[k] <= '9' && v <= 65535; k++)
+                v = v * 10 + (text[k] - '0');
+            p->start_port = v >= 1 && v <= 65535 ? (int)v : 0;
+        }
+        off = end + 1;
+    }
+out:
+    gs_config_free(c);
+    gs_diag_free(&d);
+    return rc;
+}
+
+int gs_gen_ports_load(const char *path, gs_gen_ports *p)
+{
+    memset(p, 0, sizeof(*p));
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, MAX_CONFIG, &text, &len);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0) {
+        gs_debug("%s: its ports are not kept, it cannot be read: %s", path, strerror(-rc));
+        return rc;
+    }
+    rc = gs_gen_ports_parse(text, len, path, p);
+    free(text);
+    return rc;
+}
+
+static int prev_port(const gs_gen_ports *prev, const char *name)
+{
+    for (int i = 0; i < prev->n; i++)
+        if (!strcmp(prev->names[i], name))
+            return prev->ports[i];
+    return 0;
+}
+
+/* port[i] for every model not skipped; models that get none are skipped (with a warning). */
+static void assign_ports(const gs_scan_result *r, const gs_settings *s, const gs_gen_ports *prev,
+                         bool *skip, int *port, const char *sname, gs_diag *d)
+{
+    int n = r->nmodels;
+    bool *used = gs_mem_calloc(65536, sizeof(*used));
+    /* A changed startPort is a request for other ports: assign them all again. */
+    bool keep = prev && prev->n > 0;
+    if (keep && prev->start_port)
+        keep = prev->start_port == s->start_port;
+    else if (keep)
+        for (int i = 0; keep && i < prev->n; i++)
+            keep = prev->ports[i] >= s->start_port;
+    for (int i = 0; keep && i < n; i++) {
+        if (skip[i])
+            continue;
+        int p = prev_port(prev, r->models[i].name);
+        if (p >= s->start_port && p <= 65535 && !used[p]) {
+            port[i] = p;
+            used[p] = true;
+        }
+    }
+    int next = s->start_port;
+    for (int i = 0; i < n; i++) {
+        if (skip[i] || port[i])
+            continue;
+        while (next <= 65535 && used[next])
+            next++;
+        if (next > 65535) {
+            if (d)
+                gs_diag_add(d, false, sname, 0, "startPort: no port left for %s (past 65535); lower startPort",
+                            r->models[i].name);
+            skip[i] = true;
+            continue;
+        }
+        port[i] = next;
+        used[next] = true;
+    }
+    free(used);
+}
+
 char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *llama_server,
                          const char *settings_path, gs_diag *d)
+{
+    return gs_gen_config_text_prev(r, s, llama_server, settings_path, NULL, d);
+}
+
+char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const char *llama_server,
+                              const char *settings_path, const gs_gen_ports *prev, gs_diag *d)
 {
     gs_settings defaults;
     gs_settings_init(&defaults);
@@ -677,25 +802,22 @@ char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *ll
                     "# Your choices (ttl, extraArgs, aliases, disabled, ctxSizeMax, llamaServer) go in\n# ");
     comment_text(&b, settings_path ? settings_path : sname);
     gs_buf_puts(&b, "\n");
+    gs_buf_printf(&b, PORTS_LINE "%d; a model keeps its port while it is here.\n", s->start_port);
     gs_buf_printf(&b, "healthCheckTimeout: %d\n", s->health_check_timeout);
     gs_buf_printf(&b, "logLevel: %s\n", s->log_level ? s->log_level : "info");
 
+    int *ports = gs_mem_calloc((size_t)n + 1, sizeof(*ports));
+    assign_ports(r, s, prev, skip, ports, sname, d);
     int nenabled = 0;
     for (int i = 0; i < n; i++)
         nenabled += !skip[i];
     gs_buf_puts(&b, nenabled ? "models:\n" : "models: {}\n");
-    int port = s->start_port;
     for (int i = 0; i < n; i++) {
         if (skip[i])
             continue;
         gs_scan_model *m = &r->models[i];
         const gs_model_settings *x = ms[i];
-        if (port > 65535) {
-            if (d)
-                gs_diag_add(d, false, sname, 0, "startPort: no port left for %s (past 65535); lower startPort", m->name);
-            skip[i] = true;
-            continue;
-        }
+        int port = ports[i];
         gs_buf_puts(&b, "  ");
         yq(&b, m->name);
         gs_buf_puts(&b, ":\n");
@@ -773,8 +895,8 @@ char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *ll
             yq(&b, m->info.architecture);
             gs_buf_puts(&b, "\n");
         }
-        port++;
     }
+    free(ports);
 
     int nchat = 0, nemb = 0;
     for (int i = 0; i < n; i++) {
@@ -920,7 +1042,9 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
     gs_settings_init(&s);
     gs_diag d = {0};
     gs_scan_result sr = {0};
+    gs_gen_ports prev = {0};
     char *text = NULL;
+    char *prev_path = NULL;
     int rc = 0;
 
     r->home = gs_gen_home(o->home);
@@ -969,7 +1093,15 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
         free(l);
     }
 
-    text = gs_gen_config_text(&sr, &s, r->llama_server, r->settings_path, &d);
+    /* The file being replaced, so that its models keep their ports (and keep running). */
+    if (o->previous)
+        prev_path = gs_mem_strdup(o->previous);
+    else if (strcmp(r->config_path, "-"))
+        prev_path = gs_mem_strdup(r->config_path);
+    else
+        prev_path = gs_mem_printf("%s/config.yaml", r->home);
+    gs_gen_ports_load(prev_path, &prev);
+    text = gs_gen_config_text_prev(&sr, &s, r->llama_server, r->settings_path, &prev, &d);
     for (int i = 0; i < d.n; i++) {
         gs_warn("%s", d.msgs[i]);
         strv_push(&r->problems, &r->nproblems, gs_mem_strdup(d.msgs[i]));
@@ -1012,6 +1144,8 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
     gs_info("wrote %s: %d models from %d folders", r->config_path, r->nmodels, r->ndirs);
 out:
     free(text);
+    free(prev_path);
+    gs_gen_ports_free(&prev);
     gs_diag_free(&d);
     gs_scan_result_free(&sr);
     gs_settings_free(&s);

@@ -4,11 +4,11 @@
  * folders and rewrites it, so the user's own choices live in settings.yaml beside it (ttl,
  * extra llama-server arguments, aliases, disabled models, the --ctx-size cap), which ggswap
  * reads and never rewrites. This module reads settings.yaml, finds llama-server, turns a scan
- * into llama-swap compatible YAML (the seed's shape, one fixed port per model, byte-for-byte
- * the same when nothing changed, loading in gs_config_parse without warnings), writes it
- * atomically into the home folder, and says in plain sentences what is missing (no
- * llama-server, no models) and where it looked. It also holds the `scan` and `config generate`
- * commands. */
+ * into llama-swap compatible YAML (the seed's shape, one port per model that stays with it
+ * across regenerations, byte-for-byte the same when nothing changed, loading in gs_config_parse
+ * without warnings), writes it atomically into the home folder, and says in plain sentences
+ * what is missing (no llama-server, no models) and where it looked. It also holds the `scan`
+ * and `config generate` commands. */
 #ifndef GS_GEN_H
 #define GS_GEN_H
 #include <stdbool.h>
@@ -79,6 +79,32 @@ char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, 
 char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *llama_server,
                          const char *settings_path, gs_diag *d);
 
+/* The ports a previous config.yaml gave its models. A model's port is part of its definition
+ * (--port and proxy), so giving a model another port on "Regenerate" restarts it; keeping the
+ * previous ports means adding or removing a file restarts no unrelated running model. */
+typedef struct gs_gen_ports {
+    char **names;          /* model names, NULL-terminated */
+    int *ports;            /* ports[i] belongs to names[i] */
+    int n;
+    int start_port;        /* the startPort the file was generated with; 0 when it does not say */
+} gs_gen_ports;
+
+/* Read the ports from a previous generated config (text, or the file at path). A missing file
+ * gives an empty set and 0; a file that does not load gives an empty set and its error (the
+ * caller then assigns ports from scratch). Free with gs_gen_ports_free either way. */
+int gs_gen_ports_parse(const char *text, size_t len, const char *name, gs_gen_ports *p);
+int gs_gen_ports_load(const char *path, gs_gen_ports *p);
+void gs_gen_ports_free(gs_gen_ports *p);
+
+/* gs_gen_config_text, keeping the ports of `prev` (may be NULL): a model still there keeps its
+ * previous port when it is from startPort to 65535 and no earlier-kept model has it; new models
+ * get the lowest free ports from startPort, in name order. When startPort differs from the one
+ * prev was generated with (or, for a file that does not say, some previous port is below it),
+ * every port is assigned from scratch. With prev generated from the same scan and settings the
+ * text is byte-for-byte the same. */
+char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const char *llama_server,
+                              const char *settings_path, const gs_gen_ports *prev, gs_diag *d);
+
 /* Write path atomically (temp file in the same folder, fsync, rename), creating the folder
  * with its parents. Returns 0 or a negative errno. */
 int gs_gen_write_atomic(const char *path, const char *text, size_t len);
@@ -89,6 +115,8 @@ typedef struct gs_gen_opts {
     int nmodels_dirs;
     const char *llama_server;         /* --llama-server, or NULL */
     const char *output;               /* NULL: <home>/config.yaml; "-": stdout */
+    const char *previous;             /* config whose ports to keep (gs_gen_ports); NULL: the
+                                       * output file, or <home>/config.yaml for stdout */
 } gs_gen_opts;
 
 typedef struct gs_gen_result {

@@ -714,3 +714,167 @@ Test(scan, cli_usage_and_outputs)
     free(home);
     free(out);
 }
+
+/* ---- ports stay with their model across regenerations ---- */
+
+static int port_in(const char *text, const char *id)
+{
+    gs_config *c = parse_ok(text);
+    int i = gs_config_find(c, id);
+    int p = i >= 0 ? c->models[i].proxy_port : -1;
+    if (i >= 0) {
+        const gs_model_cfg *m = &c->models[i];
+        int pi = argv_index(m, "--port");
+        cr_expect(pi > 0 && atoi(m->argv[pi + 1]) == p, "%s: --port matches proxy", id);
+    }
+    gs_config_free(c);
+    return p;
+}
+
+static char *generate_into(const char *home, const char *models)
+{
+    const char *dirs[] = {models};
+    gs_gen_opts o = {.home = home, .models_dirs = dirs, .nmodels_dirs = 1, .llama_server = "/bin/sh"};
+    gs_gen_result r;
+    cr_assert_eq(gs_gen_integrated(&o, &r), 0, "%s", r.error ? r.error : "");
+    char *text = slurp(r.config_path);
+    cr_assert_not_null(text);
+    gs_gen_result_free(&r);
+    return text;
+}
+
+Test(scan, regenerating_keeps_ports_of_models_still_there)
+{
+    mkdirs("m");
+    mk("m/alpha-1b.Q4_K_M.gguf", "llama", "1B", 2048, -1, true);
+    mk("m/charlie-1b.Q4_K_M.gguf", "llama", "1B", 2048, -1, true);
+    char *home = P("home"), *models = P("m");
+
+    char *t1 = generate_into(home, models);
+    int a = port_in(t1, "alpha:1b"), c = port_in(t1, "charlie:1b");
+    cr_expect_eq(a, 5800);
+    cr_expect_eq(c, 5801);
+
+    /* bravo sorts between them: it gets a new port, the others keep theirs */
+    mk("m/bravo-1b.Q4_K_M.gguf", "llama", "1B", 2048, -1, true);
+    char *t2 = generate_into(home, models);
+    cr_expect_eq(port_in(t2, "alpha:1b"), a);
+    cr_expect_eq(port_in(t2, "charlie:1b"), c);
+    int b = port_in(t2, "bravo:1b");
+    cr_expect_eq(b, 5802);
+
+    /* an unchanged rescan gives the same bytes */
+    char *t3 = generate_into(home, models);
+    cr_expect_str_eq(t2, t3);
+
+    /* alpha goes: charlie and bravo keep theirs; alpha's port is free for the next new model */
+    char *f = P("m/alpha-1b.Q4_K_M.gguf");
+    cr_assert_eq(unlink(f), 0);
+    free(f);
+    char *t4 = generate_into(home, models);
+    cr_expect_lt(port_in(t4, "alpha:1b"), 0);
+    cr_expect_eq(port_in(t4, "charlie:1b"), c);
+    cr_expect_eq(port_in(t4, "bravo:1b"), b);
+    mk("m/delta-1b.Q4_K_M.gguf", "llama", "1B", 2048, -1, true);
+    char *t5 = generate_into(home, models);
+    cr_expect_eq(port_in(t5, "delta:1b"), 5800, "the lowest free port");
+    cr_expect_eq(port_in(t5, "charlie:1b"), c);
+    cr_expect_eq(port_in(t5, "bravo:1b"), b);
+
+    /* a changed startPort (up or down) assigns every port again, in name order */
+    char *sp = gs_mem_printf("%s/settings.yaml", home);
+    FILE *sf = fopen(sp, "w");
+    cr_assert_not_null(sf);
+    fputs("startPort: 5700\n", sf);
+    fclose(sf);
+    char *t6 = generate_into(home, models);
+    cr_expect_eq(port_in(t6, "bravo:1b"), 5700);
+    cr_expect_eq(port_in(t6, "charlie:1b"), 5701);
+    cr_expect_eq(port_in(t6, "delta:1b"), 5702);
+    sf = fopen(sp, "w");
+    fputs("startPort: 6000\n", sf);
+    fclose(sf);
+    char *t7 = generate_into(home, models);
+    cr_expect_eq(port_in(t7, "bravo:1b"), 6000);
+    cr_expect_eq(port_in(t7, "delta:1b"), 6002);
+
+    free(t1);
+    free(t2);
+    free(t3);
+    free(t4);
+    free(t5);
+    free(t6);
+    free(t7);
+    free(sp);
+    free(home);
+    free(models);
+}
+
+Test(scan, previous_ports_from_text_and_from_an_output_file)
+{
+    mkdirs("m");
+    mk("m/alpha-1b.Q4_K_M.gguf", "llama", "1B", 2048, -1, true);
+    mk("m/charlie-1b.Q4_K_M.gguf", "llama", "1B", 2048, -1, true);
+    char *models = P("m");
+    const char *dirs[] = {models};
+    gs_settings s;
+    gs_settings_init(&s);
+    gs_diag d = {0};
+
+    /* a previous file without the startPort line (an older ggswap), hand-made ports, one of them
+     * taken twice: the first keeps it, the other gets the lowest free port */
+    static const char old[] =
+        "models:\n"
+        "  \"alpha:1b\":\n    proxy: \"http://127.0.0.1:5900\"\n    cmd: llama-server --port 5900\n"
+        "  \"charlie:1b\":\n    proxy: \"http://127.0.0.1:5900\"\n    cmd: llama-server --port 5900\n"
+        "  \"gone:1b\":\n    proxy: \"http://127.0.0.1:5800\"\n    cmd: llama-server --port 5800\n";
+    gs_gen_ports prev;
+    cr_assert_eq(gs_gen_ports_parse(old, strlen(old), "old.yaml", &prev), 0);
+    cr_expect_eq(prev.n, 3);
+    cr_expect_eq(prev.start_port, 0);
+    gs_scan_result r;
+    gs_scan_dirs(dirs, 1, &r);
+    char *t = gs_gen_config_text_prev(&r, &s, "/bin/sh", "settings.yaml", &prev, &d);
+    cr_expect_eq(port_in(t, "alpha:1b"), 5900);
+    cr_expect_eq(port_in(t, "charlie:1b"), 5800);
+    gs_gen_ports_free(&prev);
+
+    /* the generated text says its startPort and gives back its own ports */
+    cr_assert_eq(gs_gen_ports_parse(t, strlen(t), "t.yaml", &prev), 0);
+    cr_expect_eq(prev.start_port, 5800);
+    cr_expect_eq(prev.n, 2);
+    char *again = gs_gen_config_text_prev(&r, &s, "/bin/sh", "settings.yaml", &prev, &d);
+    cr_expect_str_eq(t, again);
+    gs_gen_ports_free(&prev);
+    free(again);
+    free(t);
+
+    /* a previous file that does not load, and one that is not there: from scratch */
+    cr_expect_lt(gs_gen_ports_parse("models: [", 9, "bad.yaml", &prev), 0);
+    cr_expect_eq(prev.n, 0);
+    gs_gen_ports_free(&prev);
+    char *nowhere = P("nowhere.yaml");
+    cr_expect_eq(gs_gen_ports_load(nowhere, &prev), 0);
+    cr_expect_eq(prev.n, 0);
+    gs_gen_ports_free(&prev);
+    free(nowhere);
+    gs_scan_result_free(&r);
+
+    /* `config generate --output X` keeps X's ports */
+    char *home = P("h"), *out = P("out.yaml");
+    char *argv[] = {"generate", "--home", home, "--models-dir", models, "--output", out, NULL};
+    cr_expect_eq(gs_gen_main(7, argv), 0);
+    mk("m/bravo-1b.Q4_K_M.gguf", "llama", "1B", 2048, -1, true);
+    cr_expect_eq(gs_gen_main(7, argv), 0);
+    char *text = slurp(out);
+    cr_assert_not_null(text);
+    cr_expect_eq(port_in(text, "alpha:1b"), 5800);
+    cr_expect_eq(port_in(text, "charlie:1b"), 5801);
+    cr_expect_eq(port_in(text, "bravo:1b"), 5802);
+    free(text);
+    free(home);
+    free(out);
+    gs_diag_free(&d);
+    gs_settings_free(&s);
+    free(models);
+}
