@@ -114,7 +114,7 @@ void gs_events_publish(gs_events *e, const char *event, const char *data)
 {
     if (!e || !e->subs)
         return;
-    size_t len = strlen(event) + strlen(data) + 16;
+    size_t len = strlen(event) + strlen(data) + 32;
     char *msg = gs_mem_alloc(len);
     int n = snprintf(msg, len, "event: %s\ndata: %s\n\n", event, data);
     e->publishing = true;

@@ -25,6 +25,7 @@ struct gs_pending {
     pstate state;
     gs_pending *next, *prev;
     char *upath;
+    char method[16];       /* copied: the request is reset when its response ends */
     char *body;            /* rewritten body, or NULL: req->body */
     size_t body_len;
     unsigned fails_seen;   /* proc->fails when queued: a newer failure is ours */
@@ -140,7 +141,7 @@ static void record(gs_pending *p, int status)
     gettimeofday(&tv, NULL);
     r.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
     snprintf(r.model, sizeof r.model, "%s", p->proc->id);
-    snprintf(r.method, sizeof r.method, "%s", p->req ? p->req->method : "?");
+    snprintf(r.method, sizeof r.method, "%s", p->method);
     snprintf(r.path, sizeof r.path, "%s", p->upath);
     char *q = strchr(r.path, '?');
     if (q)
@@ -194,6 +195,7 @@ static void finish(gs_pending *p, int status)
     unlink_p(p);
     gs_proc_request_end(p->proc);
     record(p, status);
+    gs_server_model_changed(p->s, p->proc); /* inflight and the TTL countdown moved */
     gs_server *s = p->s;
     pending_free(p);
     gs_proxy_pump(s);
@@ -506,6 +508,7 @@ void gs_proxy_request(gs_server *s, gs_http_req *req, int idx, const char *upath
     p->req = req;
     p->proc = proc;
     p->upath = gs_mem_strdup(upath);
+    snprintf(p->method, sizeof p->method, "%s", req->method);
     p->body = body;
     p->body_len = body_len;
     p->t0 = req->start_ns ? req->start_ns : uv_hrtime();

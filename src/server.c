@@ -253,6 +253,13 @@ static void reap_retired(gs_server *s)
     }
 }
 
+void gs_server_model_changed(gs_server *s, gs_proc *p)
+{
+    int idx = proc_index(s, p);
+    if (idx >= 0 && gs_events_count(s->events))
+        publish_json(s, "model", gs_server_model_json(s, idx));
+}
+
 static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud)
 {
     gs_server *s = ud;

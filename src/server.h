@@ -103,6 +103,8 @@ void gs_server_cleanup(gs_server *s);
 /* The proc of a model id or alias, or NULL; *idx gets its index when not NULL. */
 gs_proc *gs_server_find(gs_server *s, const char *name, int *idx);
 void gs_server_set_problems(gs_server *s, char **problems, int n);
+/* Tell the page a model's counters changed (state changes are published on their own). */
+void gs_server_model_changed(gs_server *s, gs_proc *p);
 /* Record a finished request (history, metrics, events). */
 void gs_server_log_request(gs_server *s, const gs_request_log *r);
 /* OpenAI-shaped error response. */
