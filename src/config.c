@@ -1274,6 +1274,12 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
                     free(s);
                     s = t;
                 }
+                /* it goes into a request line as is */
+                for (const char *q = s; q && *q; q++)
+                    if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
+                        err(L, e->line, key, "must be a path without spaces or control characters");
+                        break;
+                    }
                 m->check_endpoint = s;
             }
         } else if (!strcmp(k, "ttl")) {

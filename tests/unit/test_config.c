@@ -583,6 +583,9 @@ Test(config, check_endpoint_none)
        "    cmdStop: \"  \"\n");
     cr_assert_str_eq(M("m")->check_endpoint, "/health");
     cr_assert_null(M("m")->cmd_stop);
+    FAILS("models:\n  m:\n    cmd: s --port ${PORT}\n    checkEndpoint: \"/h\\r\\nX: y\"\n");
+    HAS("t.yaml:4: error: models.m.checkEndpoint: must be a path without spaces or control "
+        "characters");
 }
 
 Test(config, generated_shape)
