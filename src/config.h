@@ -31,14 +31,15 @@ typedef struct gs_model_cfg {
     char **argv;           /* cmd split like a shell line; NULL-terminated */
     int argc;
     char *cmd_stop;        /* may hold ${PID}; NULL when unset */
-    char *proxy;           /* base URL, e.g. http://127.0.0.1:5800 (no trailing slash) */
-    char *proxy_host;      /* parsed from proxy */
+    char *proxy;           /* base URL, http:// only, no trailing slash; by default
+                            * http://localhost:${PORT} */
+    char *proxy_host;      /* parsed from proxy (IPv6 without brackets) */
     int proxy_port;
     char **aliases;
     int naliases;
     char **env;            /* "NAME=value" */
     int nenv;
-    char *check_endpoint;  /* "/health" by default; NULL when "none" */
+    char *check_endpoint;  /* "/health" by default; NULL when "none"; starts with '/' */
     int ttl;               /* seconds idle before unload; 0 = never */
     bool unlisted;
     char *use_model_name;  /* NULL when unset */
