@@ -243,9 +243,9 @@ static int http_do(const url *u, const char *method, const char *path, int timeo
 
     int gai = getaddrinfo(u->host, u->port, &hints, &res);
     if (gai != 0) {
-        char *why = gs_mem_printf("cannot resolve %s: %s", u->host, gai_strerror(gai));
-        *err = unreachable(u, why);
-        free(why);
+        *err = gs_mem_printf("cannot reach %s: cannot resolve %s (%s); check --url or "
+                             "$GGSWAP_URL",
+                             u->shown, u->host, gai_strerror(gai));
         goto out;
     }
     int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
@@ -511,7 +511,7 @@ static void print_status(const json_t *o)
 }
 
 /* The daemon's error: the OpenAI shape, else whatever text it sent. */
-static void print_http_error(const response *r)
+static void print_http_error(const url *u, const response *r)
 {
     json_error_t je;
     json_t *o = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
@@ -528,10 +528,13 @@ static void print_http_error(const response *r)
         size_t len = r->body.len;
         while (len && (r->body.data[len - 1] == '\n' || r->body.data[len - 1] == '\r'))
             len--;
+        /* Not ggswap's error shape: maybe something else listens there. */
         if (len)
-            fprintf(stderr, "ggswap ctl: HTTP %d: %.*s\n", r->status, (int)len, r->body.data);
+            fprintf(stderr, "ggswap ctl: HTTP %d from %s: %.*s\n", r->status, u->shown,
+                    (int)len, r->body.data);
         else
-            fprintf(stderr, "ggswap ctl: HTTP %d\n", r->status);
+            fprintf(stderr, "ggswap ctl: HTTP %d from %s (no message) — is it ggswap?\n",
+                    r->status, u->shown);
     }
     if (r->status == 401)
         fprintf(stderr, "ggswap ctl: set GGSWAP_API_KEY to one of the config's apiKeys\n");
@@ -679,7 +682,7 @@ int gs_ctl_main(int argc, char **argv)
     if (r.status < 200 || r.status > 299) {
         if (as_json)
             print_raw(&r);
-        print_http_error(&r);
+        print_http_error(&u, &r);
         goto out;
     }
     json_error_t je;

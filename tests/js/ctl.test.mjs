@@ -386,7 +386,7 @@ describe('ggswap ctl HTTP details (stand-in server)', () => {
   test('a non-JSON error answer is shown with its status', async () => {
     const r = await run(BIN, ['ctl', '--url', url, 'stop']);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, 'ggswap ctl: HTTP 500: something broke\n');
+    assert.equal(r.stderr, `ggswap ctl: HTTP 500 from ${url}: something broke\n`);
   });
 
   test('an answer over the size limit is refused', async () => {
