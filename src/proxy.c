@@ -407,8 +407,8 @@ static void pump_once(gs_server *s)
         }
         gs_proc *proc = p->proc;
         if (proc->state == GS_PROC_FAILED && proc->fails != p->fails_seen) {
-            char *msg = gs_mem_printf("model %s failed to start: %s", proc->id,
-                                      proc->error ? proc->error : "unknown reason");
+            char *msg = proc->error ? gs_mem_strdup(proc->error)
+                                    : gs_mem_printf("model %s failed to start", proc->id);
             fail_pending(p, 502, "model_start_failed", msg);
             free(msg);
             continue;
