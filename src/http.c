@@ -400,6 +400,8 @@ static int cb_message_begin(llhttp_t *p)
     if (c->req.state != GS_REQ_READING)
         return -1;
     c->req.start_ns = now_ns();
+    /* From its first byte, a request has head_timeout_ms to arrive whole (slowloris). */
+    arm_timer(c, c->srv->lim.head_timeout_ms);
     gs_buf_reset(&c->url);
     gs_buf_reset(&c->hname);
     gs_buf_reset(&c->hval);
@@ -474,6 +476,11 @@ static int cb_headers_complete(llhttp_t *p)
         c->err_msg = "request body too large";
         return -1;
     }
+    const char *expect = gs_http_header_get(r, "expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 && (p->flags & F_CONTENT_LENGTH) &&
+        p->content_length > 0)
+        /* curl waits a second for this before sending a body over 1 KiB. */
+        write3(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0, NULL, 0);
     if (p->upgrade) {
         c->err_status = 501;
         c->err_msg = "protocol upgrades are not supported";

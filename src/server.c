@@ -1099,6 +1099,9 @@ static bool children_gone(gs_server *s)
 
 static void final_close(gs_server *s)
 {
+    if (s->http)
+        gs_http_server_close(s->http);
+    s->http = NULL;
     free_procs(s);
     for (int i = 0; i < s->nretired; i++)
         gs_proc_free(s->retired[i]);
@@ -1106,9 +1109,6 @@ static void final_close(gs_server *s)
     gs_log_set_sink(NULL, NULL);
     gs_events_free(s->events);
     s->events = NULL;
-    if (s->http)
-        gs_http_server_close(s->http);
-    s->http = NULL;
     /* Signal watchers, timers, the config poll: close whatever is left so the loop ends. */
     uv_walk(s->loop, close_walk, NULL);
 }
