@@ -533,17 +533,41 @@ static void stream_next(conn *c)
 
 /* ---- other endpoints --------------------------------------------------------------------- */
 
+/* The OpenAI clients ask for base64 (little-endian float32s) by default; llama-server obliges. */
+static json_t *base64_floats(const float *f, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char raw[64];
+    size_t len = n * 4, o = 0;
+    char out[96];
+    memcpy(raw, f, len); /* x86-64 and every target we test on are little-endian */
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (i + 1 < len ? (uint32_t)raw[i + 1] << 8 : 0) |
+                     (i + 2 < len ? raw[i + 2] : 0);
+        out[o++] = tab[v >> 18 & 63];
+        out[o++] = tab[v >> 12 & 63];
+        out[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < len ? tab[v & 63] : '=';
+    }
+    return json_stringn(out, o);
+}
+
 /* Eight numbers that depend on the input text, so different inputs give different vectors. */
-static json_t *fake_embedding(const char *text, size_t n)
+static json_t *fake_embedding(const char *text, size_t n, int base64)
 {
     uint32_t h = 2166136261u;
+    float f[8];
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)text[i]) * 16777619u;
-    json_t *v = json_array();
     for (int i = 0; i < 8; i++) {
         h = h * 1103515245u + 12345u;
-        json_array_append_new(v, json_real((double)(h >> 8) / (double)(1u << 24) - 0.5));
+        f[i] = (float)((double)(h >> 8) / (double)(1u << 24) - 0.5);
     }
+    if (base64)
+        return base64_floats(f, 8);
+    json_t *v = json_array();
+    for (int i = 0; i < 8; i++)
+        json_array_append_new(v, json_real(f[i]));
     return v;
 }
 
@@ -552,6 +576,8 @@ static void handle_embeddings(conn *c, json_t *body)
     json_t *input = json_object_get(body, "input");
     if (!input)
         input = json_object_get(body, "content");
+    json_t *fmt = json_object_get(body, "encoding_format");
+    int b64 = json_is_string(fmt) && !strcmp(json_string_value(fmt), "base64");
     json_t *data = json_array();
     if (json_is_array(input)) {
         size_t i;
@@ -559,12 +585,12 @@ static void handle_embeddings(conn *c, json_t *body)
         json_array_foreach(input, i, v) {
             const char *t = json_is_string(v) ? json_string_value(v) : "";
             json_array_append_new(data, json_pack("{s:s,s:o,s:i}", "object", "embedding", "embedding",
-                                                  fake_embedding(t, strlen(t)), "index", (int)i));
+                                                  fake_embedding(t, strlen(t), b64), "index", (int)i));
         }
     } else {
         const char *t = json_is_string(input) ? json_string_value(input) : "";
         json_array_append_new(data, json_pack("{s:s,s:o,s:i}", "object", "embedding", "embedding",
-                                              fake_embedding(t, strlen(t)), "index", 0));
+                                              fake_embedding(t, strlen(t), b64), "index", 0));
     }
     n_requests++;
     json_t *r = json_pack("{s:s,s:o,s:o,s:o}", "object", "list", "data", data, "model",
