@@ -225,10 +225,14 @@ static void health_check(gs_proc *p)
         set_state(p, GS_PROC_READY, "no health check configured");
         return;
     }
-    char head[1024];
+    char head[2048];
+    const char *base = strstr(p->cfg->proxy, "://");
+    base = base ? strchr(base + 3, '/') : NULL;
+    bool v6 = strchr(p->cfg->proxy_host, ':') != NULL;
     int n = snprintf(head, sizeof head,
-                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: ggswap\r\n\r\n",
-                     p->cfg->check_endpoint, p->cfg->proxy_host, p->cfg->proxy_port);
+                     "GET %s%s HTTP/1.1\r\nHost: %s%s%s:%d\r\nUser-Agent: ggswap\r\n\r\n",
+                     base ? base : "", p->cfg->check_endpoint, v6 ? "[" : "", p->cfg->proxy_host,
+                     v6 ? "]" : "", p->cfg->proxy_port);
     if (n <= 0 || (size_t)n >= sizeof head)
         return;
     p->health = gs_upstream_send(p->pool, head, (size_t)n, NULL, 0, &health_cbs, p);

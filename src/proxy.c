@@ -351,8 +351,12 @@ static void dispatch(gs_pending *p)
     size_t blen = p->body ? p->body_len : req->body.len;
     gs_buf h;
     gs_buf_init(&h, 0);
-    gs_buf_printf(&h, "%s %s HTTP/1.1\r\nHost: %s:%d\r\n", req->method, p->upath, m->proxy_host,
-                  m->proxy_port);
+    /* A proxy URL may carry a base path (llama-swap forwards to <proxy><path>). */
+    const char *base = strstr(m->proxy, "://");
+    base = base ? strchr(base + 3, '/') : NULL;
+    bool v6 = strchr(m->proxy_host, ':') != NULL;
+    gs_buf_printf(&h, "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%d\r\n", req->method, base ? base : "",
+                  p->upath, v6 ? "[" : "", m->proxy_host, v6 ? "]" : "", m->proxy_port);
     for (int i = 0; i < req->nheaders; i++)
         if (!is_hop(req->headers[i].name))
             gs_buf_printf(&h, "%s: %s\r\n", req->headers[i].name, req->headers[i].value);
