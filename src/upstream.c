@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <llhttp.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,8 +83,26 @@ gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int po
     p->host = gs_mem_strdup(host);
     p->port = port;
     const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
-    if (uv_ip4_addr(h, port, (struct sockaddr_in *)&p->addr) != 0)
-        uv_ip6_addr(h, port, (struct sockaddr_in6 *)&p->addr);
+    if (uv_ip4_addr(h, port, (struct sockaddr_in *)&p->addr) == 0 ||
+        uv_ip6_addr(h, port, (struct sockaddr_in6 *)&p->addr) == 0)
+        return p;
+    /* A host name: resolved once, when the config is loaded (models rarely move). */
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc == 0 && res && res->ai_addrlen <= sizeof p->addr) {
+        memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
+        if (res->ai_family == AF_INET)
+            ((struct sockaddr_in *)&p->addr)->sin_port = htons((uint16_t)port);
+        else
+            ((struct sockaddr_in6 *)&p->addr)->sin6_port = htons((uint16_t)port);
+    } else {
+        gs_warn("upstream %s:%d: cannot resolve the host name (%s); requests will fail", host,
+                port, rc ? gai_strerror(rc) : "no address");
+    }
+    if (res)
+        freeaddrinfo(res);
     return p;
 }
 
