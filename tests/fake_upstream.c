@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +86,8 @@ typedef struct conn {
     conn_state state;
     llhttp_t parser;
     int keep_alive;
+    int header_is_expect;  /* the header being parsed is Expect: (curl sends it for big bodies) */
+    int expect_continue;
     gs_buf url;
     gs_buf body;
     gs_buf pending;     /* bytes that arrived after a complete request (pipelining) */
@@ -752,6 +755,7 @@ static int on_message_begin(llhttp_t *p)
     conn *c = parser_conn(p);
     gs_buf_reset(&c->url);
     gs_buf_reset(&c->body);
+    c->header_is_expect = c->expect_continue = 0;
     return 0;
 }
 
@@ -765,9 +769,29 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     return gs_buf_append(&parser_conn(p)->body, at, n) ? -1 : 0;
 }
 
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    parser_conn(p)->header_is_expect = n == 6 && strncasecmp(at, "expect", 6) == 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    conn *c = parser_conn(p);
+    if (c->header_is_expect && n == 12 && strncasecmp(at, "100-continue", 12) == 0)
+        c->expect_continue = 1;
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
-    parser_conn(p)->keep_alive = llhttp_should_keep_alive(p);
+    conn *c = parser_conn(p);
+    c->keep_alive = llhttp_should_keep_alive(p);
+    if (c->expect_continue) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        c->expect_continue = 0;
+        conn_write(c, cont, sizeof cont - 1, 0);
+    }
     return 0;
 }
 
@@ -1000,6 +1024,8 @@ int main(int argc, char **argv)
     http_settings.on_message_begin = on_message_begin;
     http_settings.on_url = on_url;
     http_settings.on_body = on_body;
+    http_settings.on_header_field = on_header_field;
+    http_settings.on_header_value = on_header_value;
     http_settings.on_headers_complete = on_headers_complete;
     http_settings.on_message_complete = on_message_complete;
 
