@@ -143,7 +143,7 @@ test('process control: SIGTERM, --ignore-sigterm, --fail-start, --exit-after-ms'
   const t0 = Date.now();
   const sd = await d.stop('SIGTERM');
   assert.deepEqual([sd.code, sd.killed], [0, false]);
-  assert.ok(Date.now() - t0 < 1000);
+  assert.ok(Date.now() - t0 < 3000, "SIGTERM is answered promptly");
   for (const h of [a, b, c, d]) assert.deepEqual(h.sanitizerReports(), []);
 });
 
