@@ -95,6 +95,9 @@ run: deps all
 install: all
 	install -D -m 755 build/ggswap $(DESTDIR)$(or $(PREFIX),/usr/local)/bin/ggswap
 
+llama-server:
+	@sh scripts/get-llama-server
+
 bench: deps all
 	sh bench/run.sh
 
