@@ -100,6 +100,7 @@ typedef struct conn {
     int chunk_ms;
     int crash_after;    /* -1: never */
     int include_usage;
+    int stamp;          /* "stamp": true: each content chunk carries "t_us" (benchmarks) */
     unsigned long req_no;
     char *model_json;   /* "model" of the answer, a JSON string literal */
     json_t *echo;       /* the request body, echoed in the final chunk */
@@ -428,6 +429,7 @@ static void stream_start(conn *c, json_t *body, api_kind api)
     c->crash_after = (int)clamp(json_int_field(body, "crash_after_chunks", -1), -1, MAX_CHUNKS);
     json_t *so = json_object_get(body, "stream_options");
     c->include_usage = json_is_true(json_object_get(so, "include_usage"));
+    c->stamp = json_is_true(json_object_get(body, "stamp"));
     c->chunks_sent = -1; /* headers not sent yet */
     free(c->model_json);
     json_t *m = answer_model(body);
@@ -476,20 +478,31 @@ static void stream_next(conn *c)
     }
     int i = c->chunks_sent;
     if (i < c->n_chunks) {
+        /* The benchmarks' forwarding delay: the client subtracts this send time (CLOCK_MONOTONIC,
+         * which every process on the machine shares) from the chunk's arrival time. */
+        char stamp[48] = "";
+        if (c->stamp) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            snprintf(stamp, sizeof stamp, "\"t_us\":%" PRId64 ",",
+                     (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+        }
         if (c->api == API_CHAT)
             len = snprintf(ev, sizeof ev,
-                           "{\"id\":\"chatcmpl-fake-%lu\",\"object\":\"chat.completion.chunk\","
+                           "{%s\"id\":\"chatcmpl-fake-%lu\",\"object\":\"chat.completion.chunk\","
                            "\"created\":%ld,\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{%s"
                            "\"content\":\"c%d \"},\"finish_reason\":null}]}",
-                           c->req_no, now, c->model_json, i == 0 ? "\"role\":\"assistant\"," : "", i);
+                           stamp, c->req_no, now, c->model_json,
+                           i == 0 ? "\"role\":\"assistant\"," : "", i);
         else if (c->api == API_TEXT)
             len = snprintf(ev, sizeof ev,
-                           "{\"id\":\"cmpl-fake-%lu\",\"object\":\"text_completion\",\"created\":%ld,"
+                           "{%s\"id\":\"cmpl-fake-%lu\",\"object\":\"text_completion\",\"created\":%ld,"
                            "\"model\":%s,\"choices\":[{\"index\":0,\"text\":\"c%d \",\"logprobs\":null,"
                            "\"finish_reason\":null}]}",
-                           c->req_no, now, c->model_json, i);
+                           stamp, c->req_no, now, c->model_json, i);
         else
-            len = snprintf(ev, sizeof ev, "{\"content\":\"c%d \",\"stop\":false,\"index\":0}", i);
+            len = snprintf(ev, sizeof ev, "{%s\"content\":\"c%d \",\"stop\":false,\"index\":0}",
+                           stamp, i);
         send_event(c, ev, (size_t)len, WR_CHUNK);
         return;
     }
