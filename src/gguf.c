@@ -711,7 +711,9 @@ typedef enum fill_kind {
     FILL_ZERO,
     FILL_CONST,    /* every element `a` */
     FILL_UNIFORM,  /* uniform in [-a, a] from a seeded generator */
-    FILL_BIAS_ROWS,/* rows of ne0: element 0 is `a` (or `b` for rows < split), rest uniform(c) */
+    FILL_BIAS_ROWS,/* rows of ne0: element 0 is `a`, rest uniform(c); rows < split are `b`
+                    * then zeros */
+    FILL_UNIFORM_NOT_ROW0, /* uniform in [-a, a], but the first row (ne0 elements) zero */
 } fill_kind;
 
 typedef struct wtensor {
@@ -934,9 +936,13 @@ static void fill_chunk(wtensor *t, uint64_t *rng, uint64_t start, float *out, si
         case FILL_UNIFORM: out[i] = uni(rng, t->a); break;
         case FILL_BIAS_ROWS: {
             uint64_t row = k / t->dims[0], col = k % t->dims[0];
-            out[i] = col ? uni(rng, t->c) : row < t->split ? t->b : t->a;
+            if (row < t->split)
+                out[i] = col ? 0.0f : t->b;
+            else
+                out[i] = col ? uni(rng, t->c) : t->a;
             break;
         }
+        case FILL_UNIFORM_NOT_ROW0: out[i] = k < t->dims[0] ? 0.0f : uni(rng, t->a); break;
         }
     }
 }
@@ -1054,11 +1060,14 @@ out:
  *   <0xNN> (so any input text tokenizes), then "\u2581" (the space marker) and the printable
  *   ASCII characters as normal tokens with decreasing scores;
  * - the llama hyper-parameters and every tensor of each block, F32 throughout;
- * - weights that make only printable tokens likely: channel 0 of every token embedding is a
- *   constant 1, and the output matrix gives channel 0 a large negative weight for the control,
- *   unknown and byte tokens. The random blocks barely disturb channel 0, so after the final
- *   RMS norm those tokens are far below the rest: output stays printable ASCII (valid UTF-8)
- *   and EOS never comes, so generation always runs to the requested length. */
+ * - weights that make only printable tokens possible: channel 0 of every token embedding is a
+ *   constant 1, and no block writes to channel 0 (the first output row of attn_output and
+ *   ffn_down is zero), so it stays exactly 1 through the residual stream and is positive after
+ *   the final RMS norm. The output rows of the control, unknown and byte tokens are -20 on
+ *   channel 0 and zero elsewhere, so their logits are always negative, while the printable
+ *   tokens' random rows give logits around zero whose maximum is positive. Output stays
+ *   printable ASCII (valid UTF-8) and EOS never comes, however wide or deep the model, so
+ *   generation always runs to the requested length. */
 #define TINY_HEADS 4
 #define TINY_CHAT_TEMPLATE                                                                       \
     "{%- for message in messages -%}"                                                            \
@@ -1154,7 +1163,9 @@ int gs_gguf_write_tiny_llama(const char *path, const char *name, uint32_t seed, 
             snprintf(tn, sizeof tn, "blk.%d.%s.weight", l, mats[m].n);
             uint64_t d[2] = {mats[m].rows ? F : E, mats[m].cols ? F : E};
             t = add_tensor(w, tn, d, 2);
-            t->kind = FILL_UNIFORM, t->a = wstd, t->seed = mix_next(&rng);
+            bool writes_residual = m == 3 || m == 6; /* attn_output, ffn_down */
+            t->kind = writes_residual ? FILL_UNIFORM_NOT_ROW0 : FILL_UNIFORM;
+            t->a = wstd, t->seed = mix_next(&rng);
         }
     }
     int rc = gs_gguf_writer_save(w, path);
