@@ -223,6 +223,60 @@ test('Regenerate Config reloads a hand-written config: a new model appears, a lo
   }
 });
 
+test('Regenerate with a broken config file: an error toast naming the file, the old models stay', TEST_OPTS, async () => {
+  const s = await setup({ alpha: {}, beta: {} });
+  const { page, gg } = s;
+  try {
+    assert.equal((await postJson(`${gg.url}/api/models/load/alpha`, {})).status, 200);
+    await row(page, 'alpha').and(page.locator('[data-state=ready]')).waitFor({ timeout: T });
+    fs.writeFileSync(gg.configPath, 'models:\n  gamma:\n    cmd: [unclosed\n');
+    s.ui.allowFailedLoad('/api/service/regenerate');
+    await page.getByTestId('btn-regenerate').click();
+    const msg = await lastToast(page, 'error');
+    assert.match(msg, /Regenerate Config failed/);
+    assert.ok(msg.includes(path.basename(gg.configPath)), `the error names the config file: ${msg}`);
+    // Nothing changed: same rows, alpha still ready and serving, the service running.
+    await page.locator('[data-testid=btn-regenerate]:enabled').waitFor({ timeout: T });
+    assert.deepEqual(await page.getByTestId('model-row').evaluateAll((rs) => rs.map((r) => [r.dataset.model, r.dataset.state])),
+      [['alpha', 'ready'], ['beta', 'stopped']]);
+    assert.equal(await page.getByTestId('service-state').getAttribute('data-state'), 'running');
+    const svc = await service(gg);
+    assert.equal(svc.state, 'running');
+    assert.deepEqual(svc.models.map((m) => [m.id, m.state]), [['alpha', 'ready'], ['beta', 'stopped']]);
+    assert.equal((await chat(gg, 'alpha')).status, 200);
+    assertNoConsoleErrors(s.ui);
+  } finally {
+    await s.finish();
+  }
+});
+
+test('Stop while a model is starting: the load fails on the page, the model and its process are gone', TEST_OPTS, async () => {
+  const s = await setup({ alpha: { healthDelay: 4000 } });
+  const { page, gg } = s;
+  try {
+    s.ui.allowFailedLoad('/api/models/load/alpha');
+    await row(page, 'alpha').getByTestId('btn-load').click();
+    await row(page, 'alpha').and(page.locator('[data-state=starting]')).waitFor({ timeout: T });
+    await waitFor(() => processesMatching(s.fakeOf('alpha')).length === 1, { timeout: T, what: 'alpha to be spawned' });
+    await page.getByTestId('btn-stop').click();
+    await page.locator('[data-testid=service-state][data-state=stopped]').waitFor({ timeout: T });
+    assert.match(await lastToast(page, 'error'), /Load alpha failed/);
+    await row(page, 'alpha').and(page.locator('[data-state=stopped]')).waitFor({ timeout: T });
+    await waitNoProcesses(s.fakeOf('alpha'), 15000);
+    assert.equal((await service(gg)).state, 'stopped');
+    assert.deepEqual(await running(gg), []);
+    // Start again: alpha stays stopped until asked for (the stop cancelled the load).
+    await page.getByTestId('btn-start').click();
+    await page.locator('[data-testid=service-state][data-state=running]').waitFor({ timeout: T });
+    await sleep(1000);
+    assert.equal(await row(page, 'alpha').getAttribute('data-state'), 'stopped');
+    assert.deepEqual(await running(gg), []);
+    assertNoConsoleErrors(s.ui);
+  } finally {
+    await s.finish();
+  }
+});
+
 test('the regenerate answer lists what was added, removed and changed (docs/API.md)', TEST_OPTS, async () => {
   const s = await setup({ alpha: {}, beta: {} }, { open: false });
   try {
@@ -440,6 +494,37 @@ test('logs: proxy lines appear live and the source filter narrows to one model',
     assertNoConsoleErrors(s.ui);
   } finally {
     await s.finish();
+  }
+});
+
+test('the page notices the daemon going away and comes back live when it returns', TEST_OPTS, async () => {
+  const s = await setup({ alpha: {} });
+  const { page, gg } = s;
+  let gg2 = null;
+  try {
+    s.ui.allowFailedLoad('/api/events');
+    assert.equal((await gg.stop('SIGTERM', 20000)).killed, false);
+    await page.locator('[data-testid=connection][data-state=reconnecting]').waitFor({ timeout: T });
+    // Buttons that need the daemon are off while it is away.
+    for (const b of ['btn-start', 'btn-stop', 'btn-restart', 'btn-regenerate']) {
+      await page.locator(`[data-testid=${b}]:disabled`).waitFor({ timeout: T });
+    }
+    assert.equal(await row(page, 'alpha').getByTestId('btn-load').isDisabled(), true);
+    assert.notEqual(await page.getByTestId('service-state').getAttribute('data-state'), 'running');
+    gg2 = await startGgswap({ configPath: gg.configPath, port: gg.port, token: s.token, timeout: 60000 });
+    await page.locator('[data-testid=connection][data-state=live]').waitFor({ timeout: 60000 });
+    await page.locator('[data-testid=service-state][data-state=running]').waitFor({ timeout: T });
+    assert.equal(await row(page, 'alpha').getByTestId('btn-load').isEnabled(), true);
+    assert.equal(await page.getByTestId('btn-stop').isEnabled(), true);
+    // Only the refused reconnections may be in the console (the browser logs those itself).
+    const errs = s.ui.consoleErrors().filter((e) => !/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET/.test(e));
+    assert.deepEqual(errs, []);
+  } finally {
+    await s.finish();
+    if (gg2) {
+      assert.equal((await gg2.stop('SIGTERM', 20000)).killed, false);
+      assert.deepEqual(gg2.sanitizerReports(), []);
+    }
   }
 });
 
