@@ -507,3 +507,26 @@ export function sseContents(events) {
     .map((e) => e.json && (e.json.choices?.[0]?.delta?.content ?? e.json.choices?.[0]?.text ?? e.json.content))
     .filter((c) => typeof c === 'string' && c.length > 0);
 }
+
+// ---- resource use (tests/js/{chaos,load,shutdown}.test.mjs) -----------------------------------
+
+// Open file descriptors of `pid` (entries in /proc/<pid>/fd), or -1 when it is gone.
+export function fdCount(pid) {
+  try { return fs.readdirSync(`/proc/${pid}/fd`).length; } catch { return -1; }
+}
+
+// Resident memory of `pid` in KiB (VmRSS in /proc/<pid>/status), or -1 when it is gone.
+export function rssKb(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : -1;
+  } catch { return -1; }
+}
+
+// Environment for a ggswap whose memory use a test measures: ASan keeps freed memory in a
+// quarantine (256 MiB by default) that looks like growth in VmRSS; a small one keeps RSS honest
+// while use-after-free is still caught for recent frees. Leak checking stays on.
+export function lowQuarantineEnv() {
+  const prev = process.env.ASAN_OPTIONS ? `${process.env.ASAN_OPTIONS}:` : '';
+  return { ASAN_OPTIONS: `${prev}quarantine_size_mb=8:thread_local_quarantine_size_kb=64` };
+}
