@@ -188,55 +188,63 @@ describe('real llama-server end to end', { skip: SKIP }, () => {
     });
 
     test('a client that aborts a stream makes llama-server stop generating', async () => {
-      const ac = new AbortController();
-      // 3000 tokens would take seconds on this model; the abort comes after a few chunks.
-      const stream = await r.client.chat.completions.create({
-        model: BRAVO, messages: [{ role: 'user', content: 'Count to a million.' }], max_tokens: 3000, stream: true,
-      }, { signal: ac.signal });
-      let n = 0;
-      let finished = null;
-      let error = null;
-      try {
-        for await (const c of stream) {
-          if (c.choices?.[0]?.finish_reason) finished = c.choices[0].finish_reason;
-          if (c.choices?.[0]?.delta?.content && ++n === 5) ac.abort();
-        }
-      } catch (e) {
-        error = e; // the openai client ends the iteration quietly on abort; some versions throw
-      }
-      const tAbort = performance.now();
-      assert.ok(ac.signal.aborted);
-      if (error) assert.match(error.name, /Abort/);
-      assert.equal(finished, null, 'the stream was cut before its end');
-      assert.ok(n >= 5 && n < 3000, `${n} content chunks before the abort took effect`);
-
-      // llama-server's slot goes idle: the proxy closed the upstream request and llama-server
-      // cancelled the task, long before 3000 tokens.
-      await waitFor(async () => {
-        const s = await getJson(`${r.gg.url}/upstream/${encodeURIComponent(BRAVO)}/slots`);
-        return s.status === 200 && Array.isArray(s.json) && s.json.every((x) => !x.is_processing);
-      }, { timeout: 5000, interval: 50, what: 'every slot of the model idle' });
-      const idleAfter = performance.now() - tAbort;
-      // llama-server's own log (GET /logs) says it cancelled the task, and how far it got:
-      //   "srv  stop: cancel task, id_task = 38"
-      //   "slot release: id  0 | task 38 | stop processing: n_tokens = 33, truncated = 0"
-      const released = await waitFor(async () => {
+      const cancelled = async () => {
         const log = modelLog(await r.logs(), BRAVO);
-        const ids = [...log.matchAll(/cancel task, id_task = (\d+)/g)].map((m) => m[1]);
-        if (!ids.length) return null;
-        const rel = new RegExp(`task ${ids[ids.length - 1]} \\| stop processing: n_tokens = (\\d+)`).exec(log);
-        return rel ? Number(rel[1]) : null;
-      }, { timeout: 5000, interval: 100, what: `llama-server's log of ${BRAVO} to say it cancelled the task` });
-      assert.ok(released < 1000, `the task stopped at ${released} tokens (prompt and output), ${idleAfter.toFixed(0)} ms after the abort`);
+        return [...log.matchAll(/cancel task, id_task = (\d+)/g)].map((m) => ({
+          id: m[1],
+          // "slot release: id  0 | task 38 | stop processing: n_tokens = 33, truncated = 0"
+          tokens: Number(new RegExp(`task ${m[1]} \\| stop processing: n_tokens = (\\d+)`).exec(log)?.[1] ?? NaN),
+        }));
+      };
+      // Several times: the race between the client going away and the upstream's next chunk
+      // differs from one abort to the next.
+      for (let round = 1; round <= 4; round++) {
+        const before = (await cancelled()).length;
+        const ac = new AbortController();
+        // 3000 tokens would take seconds on this model; the abort comes after a few chunks.
+        const stream = await r.client.chat.completions.create({
+          model: BRAVO, messages: [{ role: 'user', content: `Count to a million, round ${round}.` }], max_tokens: 3000, stream: true,
+        }, { signal: ac.signal });
+        let n = 0;
+        let finished = null;
+        let error = null;
+        try {
+          for await (const c of stream) {
+            if (c.choices?.[0]?.finish_reason) finished = c.choices[0].finish_reason;
+            if (c.choices?.[0]?.delta?.content && ++n === 5) ac.abort();
+          }
+        } catch (e) {
+          error = e; // the openai client ends the iteration quietly on abort; some versions throw
+        }
+        const tAbort = performance.now();
+        assert.ok(ac.signal.aborted);
+        if (error) assert.match(error.name, /Abort/);
+        assert.equal(finished, null, 'the stream was cut before its end');
+        assert.ok(n >= 5 && n < 3000, `${n} content chunks before the abort took effect`);
 
-      // ggswap counts no request in flight, and the next request is served at once.
-      await waitFor(async () => (await getJson(`${r.gg.url}/api/service`)).json.models.find((x) => x.id === BRAVO).inflight === 0,
-        { timeout: 5000, what: `no request in flight for ${BRAVO}` });
-      const t = performance.now();
-      const res = await r.client.chat.completions.create({ model: BRAVO, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
-      assert.equal(res.usage.completion_tokens, 4);
-      assert.ok(performance.now() - t < 5000, 'served promptly');
-      assert.equal((await r.running())[BRAVO], 'ready');
+        // llama-server's slot goes idle: the proxy closed the upstream request and llama-server
+        // cancelled the task, long before 3000 tokens.
+        await waitFor(async () => {
+          const s = await getJson(`${r.gg.url}/upstream/${encodeURIComponent(BRAVO)}/slots`);
+          return s.status === 200 && Array.isArray(s.json) && s.json.every((x) => !x.is_processing);
+        }, { timeout: 5000, interval: 50, what: `round ${round}: every slot of the model idle` });
+        const idleAfter = performance.now() - tAbort;
+        // llama-server's own log (GET /logs) says it cancelled the task, and how far it got.
+        const c = await waitFor(async () => {
+          const all = await cancelled();
+          return all.length > before && Number.isFinite(all[all.length - 1].tokens) ? all[all.length - 1] : null;
+        }, { timeout: 5000, interval: 100, what: `round ${round}: llama-server's log of ${BRAVO} to say it cancelled the task` });
+        assert.ok(c.tokens < 1000, `round ${round}: task ${c.id} stopped at ${c.tokens} tokens (prompt and output), ${idleAfter.toFixed(0)} ms after the abort`);
+
+        // ggswap counts no request in flight, and the next request is served at once.
+        await waitFor(async () => (await getJson(`${r.gg.url}/api/service`)).json.models.find((x) => x.id === BRAVO).inflight === 0,
+          { timeout: 5000, what: `round ${round}: no request in flight for ${BRAVO}` });
+        const t = performance.now();
+        const res = await r.client.chat.completions.create({ model: BRAVO, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
+        assert.equal(res.usage.completion_tokens, 4);
+        assert.ok(performance.now() - t < 5000, 'served promptly');
+        assert.equal((await r.running())[BRAVO], 'ready');
+      }
     });
   });
 
@@ -298,7 +306,8 @@ describe('real llama-server end to end', { skip: SKIP }, () => {
       assert.ok(err, `${model}: the request fails`);
       assert.equal(err.status, 502, `${model}: 502, got ${err.status}: ${err.message}`);
       assert.match(err.message, why, `${model}: the message gives llama-server's reason`);
-      assert.deepEqual(await r.running(), {}, 'the failed model is not left running');
+      const state = (await r.running())[model];
+      assert.ok(state !== 'ready' && state !== 'starting', `the failed model is not left running (${state})`);
       await waitNoProcesses(path.join(r.modelsDir, `${model}-f32.gguf`), 10000);
       return err;
     };
@@ -306,14 +315,14 @@ describe('real llama-server end to end', { skip: SKIP }, () => {
     test('a model file damaged after the config was written answers 502 with llama-server\'s reason', async () => {
       const file = path.join(r.modelsDir, 'tiny-damaged-chat-f32.gguf');
       fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
-      const e = await expect502('tiny-damaged-chat', /not within the file bounds|corrupted or incomplete/);
+      const e = await expect502('tiny-damaged-chat', /error loading model: tensor '[^']+' data is not within the file bounds/);
       // A second request tries again and fails the same way (no hang, no stale state).
-      const e2 = await expect502('tiny-damaged-chat', /not within the file bounds|corrupted or incomplete/);
+      const e2 = await expect502('tiny-damaged-chat', /error loading model: tensor '[^']+' data is not within the file bounds/);
       assert.equal(e2.status, e.status);
     });
 
     test('a GGUF without a model in it answers 502 with llama-server\'s reason', async () => {
-      await expect502('tiny-hollow-chat', /key not found in model: llama\.embedding_length|failed to load model/);
+      await expect502('tiny-hollow-chat', /error loading model hyperparameters: key not found in model: llama\.embedding_length/);
     });
   });
 });
