@@ -54,5 +54,5 @@ if ! has_gguf "$USER_MODELS" && [ -z "$(find "$BUNDLED" -name '*.gguf' ! -name '
     say "demo models only: answers are capped at $LLAMA_ARG_N_PREDICT tokens (LLAMA_ARG_N_PREDICT)"
 fi
 
-say "serving on http://127.0.0.1:8091 (page: http://127.0.0.1:8091/ui/); Ctrl-C stops"
+say "starting ggswap serve (by default on http://127.0.0.1:8091, the page at /ui/); Ctrl-C stops"
 exec build/ggswap serve --llama-server "$LLAMA_SERVER" "$@"

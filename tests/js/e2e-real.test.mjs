@@ -1,8 +1,8 @@
 // End to end with real llama-server processes and real (tiny, generated) models, driven by the
 // official openai client: ggswap in integrated mode scans a folder, writes its config, and
 // starts, swaps, unloads and proxies real llama-servers. Skips, with one line saying why, only
-// when no llama-server can be had (scripts/get-llama-server failed and GGSWAP_LLAMA_SERVER is
-// unset).
+// when no llama-server can be had: GGSWAP_LLAMA_SERVER names no executable, or (when it is
+// unset) scripts/get-llama-server finds none and cannot fetch one.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
