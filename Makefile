@@ -41,6 +41,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 WEB_FILES := $(sort $(wildcard web/*))
 
 .PHONY: all asan test unit js-test run deps install clean bench fuzz llama-server demo-models
+.PHONY: fuzz-short fuzz-build
 all: $(B)/ggswap $(B)/fake-upstream $(B)/ggswap-mkgguf
 
 $(B)/obj/%.o: src/%.c | $(B)/obj build/gen/webui_data.c
@@ -100,6 +101,55 @@ llama-server:
 
 bench: deps all
 	sh bench/run.sh
+
+# ---- fuzzing: libFuzzer targets with ASan + UBSan (clang), built into build/fuzz/ ----
+# `make fuzz` runs each target FUZZ_SECONDS (default 60); `make fuzz-short` 10 s each (CI).
+# Seeds: fuzz/corpus/<target>/ (read only); what the fuzzer learns goes to build/fuzz/corpus/,
+# crashes to build/fuzz/crashes/<target>/. Findings and runs: docs/RELIABILITY.md.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := http config gguf cmdline names
+FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-format-nonliteral -O1 -fno-omit-frame-pointer -DGS_FUZZING \
+  -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FZ := build/fuzz
+FUZZ_OBJ := $(SRC:src/%.c=$(FZ)/obj/%.o) $(FZ)/obj/webui_data.o \
+  $(LLHTTP_SRC:$(LLHTTP_DIR)/%.c=$(FZ)/llhttp/%.o)
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(FZ)/fuzz_%)
+
+$(FZ)/obj/%.o: src/%.c | $(FZ)/obj build/gen/webui_data.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(FZ)/obj/webui_data.o: build/gen/webui_data.c | $(FZ)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(FZ)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(FZ)/llhttp
+	$(FUZZ_CC) -O1 -g -w -I/usr/share/include/llhttp -fsanitize=address,undefined,fuzzer-no-link -c $< -o $@
+$(FZ)/libggswap.a: $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(FZ)/fuzz_%: fuzz/fuzz_%.c $(FZ)/libggswap.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS_ALL)
+$(FZ)/obj $(FZ)/llhttp:
+	mkdir -p $@
+
+-include $(wildcard $(FZ)/obj/*.d)
+
+fuzz-build: $(FUZZ_BIN)
+
+# One target: FUZZ_SECONDS of libFuzzer, then a line of stats. Fails on the first finding.
+fuzz-run-%: $(FZ)/fuzz_%
+	@mkdir -p $(FZ)/corpus/$* $(FZ)/crashes/$*
+	@echo "== fuzz $* ($(FUZZ_SECONDS) s; log $(FZ)/$*.log)"
+	@rc=0; ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(FZ)/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
+	  -print_final_stats=1 -artifact_prefix=$(FZ)/crashes/$*/ \
+	  $$(test -f fuzz/$*.dict && echo -dict=fuzz/$*.dict) \
+	  $(FZ)/corpus/$* fuzz/corpus/$* > $(FZ)/$*.log 2>&1 || rc=$$?; \
+	  grep -E '^(#[0-9]+.*(INITED|DONE)|stat::number_of_executed_units|stat::average_exec_per_sec|Done [0-9]+ runs)' $(FZ)/$*.log; \
+	  if [ $$rc -ne 0 ]; then tail -n 60 $(FZ)/$*.log; echo "fuzz $*: FAILED (rc $$rc)"; exit 1; fi
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-run-$$t FUZZ_SECONDS=$(FUZZ_SECONDS); done
+
+fuzz-short:
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 clean:
 	rm -rf build

@@ -795,3 +795,40 @@ int gs_http_server_connections(const gs_http_server *s)
 {
     return s->nconns;
 }
+
+#ifdef GS_FUZZING
+/* Test-only (fuzz/fuzz_http.c): adopt an already connected stream socket (one end of a
+ * socketpair) as a client connection of s, exactly as on_connection sets one up after accept, so
+ * the fuzzer drives the real read, parse, dispatch and write paths without the network. */
+int gs_http_fuzz_adopt(gs_http_server *s, int fd)
+{
+    conn *c = gs_mem_calloc(1, sizeof *c);
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    gs_buf_init(&c->in, MAX_PENDING_IN + 64 * 1024);
+    gs_buf_init(&c->url, 0);
+    gs_buf_init(&c->hname, 0);
+    gs_buf_init(&c->hval, 0);
+    gs_buf_init(&c->req.body, s->lim.max_body);
+    snprintf(c->peer, sizeof c->peer, "fuzz");
+    int rc = uv_tcp_open(&c->tcp, fd);
+    if (rc < 0) {
+        conn_close(c);
+        return rc;
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &g_settings);
+    c->parser.data = c;
+    c->req.state = GS_REQ_READING;
+    start_read(c);
+    arm_timer(c, s->lim.idle_timeout_ms);
+    return 0;
+}
+#endif
