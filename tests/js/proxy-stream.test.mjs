@@ -100,7 +100,9 @@ test('an upstream that dies mid-stream: clean end with an error event; the model
   assert.ok([200, 502].includes(r0.status), `${r0.status} ${r0.text}`);
   if (r0.status === 502) assert.equal(r0.json.error.type, 'server_error');
   else assert.match(r0.text, /"error"/);
-  // Still serving afterwards.
+  // Still serving afterwards, once the crash is noticed (a request sent in the instant between
+  // the upstream's connection dropping and its exit being reaped can still meet the dead one).
+  await waitFor(async () => !(await running(gg)).c, { what: 'the crash noticed' });
   const ok = await postJson(`${gg.url}/v1/chat/completions`, { model: 'c', messages: [] });
   assert.equal(ok.status, 200, ok.text);
   await finish(gg, token);
