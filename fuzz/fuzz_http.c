@@ -5,8 +5,10 @@
  * fuzzer's own listening port, so a start fails at once with "port in use" and requests for
  * real models get their error through the proxy's queue.
  *
- * Input: byte 0 chooses the server (bit 0: with apiKeys) and how the bytes are cut into writes
- * (bits 1-3); the rest is what the client sends. The client half-closes after sending, then
+ * Input: byte 0 chooses the server (bit 0: with apiKeys), how the bytes are cut into writes
+ * (bits 1-3), and whether two watchers (the page's /api/events and a /logs/stream) are connected
+ * meanwhile, so that what the input does is published to live streams (bit 4); the rest is what
+ * the client sends. The client half-closes after sending, then
  * closes; the connection must be gone after that. */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <llhttp.h>
 
 #include "config.h"
 #include "events.h"
@@ -32,6 +36,26 @@ static gs_http_server *g_http;
 static gs_server g_srv[2];
 static int g_mode;
 static bool g_echo; /* FUZZ_HTTP_ECHO=1: print what the server answers (reproducing) */
+
+/* The oracle: what the server writes must parse as a sequence of HTTP/1.1 responses, with
+ * nothing after one that says Connection: close. (A HEAD answer carries a Content-Length but no
+ * body, which a response parser cannot know: inputs with HEAD are not checked.) */
+static llhttp_settings_t g_rsettings;
+static llhttp_t g_rparser;
+static bool g_check;
+static llhttp_errno_t g_rerr;
+static char g_rwhere[200];
+
+static void check_response(const char *buf, size_t n)
+{
+    if (!g_check || g_rerr != HPE_OK)
+        return;
+    llhttp_errno_t e = llhttp_execute(&g_rparser, buf, n);
+    if (e != HPE_OK) {
+        g_rerr = e;
+        snprintf(g_rwhere, sizeof g_rwhere, "%s", llhttp_get_error_reason(&g_rparser));
+    }
+}
 
 #define CFG_TEXT \
     "healthCheckTimeout: 15\n" \
@@ -104,8 +128,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     gs_log_set_quiet(getenv("FUZZ_HTTP_LOG") == NULL);
     gs_log_set_level(getenv("FUZZ_HTTP_LOG") ? GS_LOG_DEBUG : GS_LOG_ERROR);
     gs_proc_set_shim(NULL);
+    llhttp_settings_init(&g_rsettings);
     g_loop = uv_default_loop();
-    gs_http_limits lim = {.max_head = 8192, .max_body = 64 * 1024};
+    /* Small limits, so that 413 and 431 are within the fuzzer's input sizes. */
+    gs_http_limits lim = {.max_head = 600, .max_body = 700};
     /* A port of our own: the listener is never connected to, it only makes model ports busy. */
     int port = 0;
     for (int i = 0; i < 2000 && !g_http; i++) {
@@ -122,7 +148,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static size_t drain(int fd, bool *eof)
+static size_t drain(int fd, bool *eof, bool check)
 {
     char buf[65536];
     size_t total = 0;
@@ -130,8 +156,10 @@ static size_t drain(int fd, bool *eof)
         ssize_t n = read(fd, buf, sizeof buf);
         if (n > 0) {
             total += (size_t)n;
-            if (g_echo)
+            if (g_echo && check)
                 fwrite(buf, 1, (size_t)n > 2000 ? 2000 : (size_t)n, stderr);
+            if (check)
+                check_response(buf, (size_t)n);
             continue;
         }
         if (n == 0 && eof)
@@ -143,7 +171,7 @@ static size_t drain(int fd, bool *eof)
 static void pump(int fd, bool *eof)
 {
     uv_run(g_loop, UV_RUN_NOWAIT);
-    drain(fd, eof);
+    drain(fd, eof, true);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -157,9 +185,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     size_t cut = cuts[(data[0] >> 1) & 7];
     data++;
     len--;
+    g_check = !memmem(data, len, "HEAD", 4);
+    g_rerr = HPE_OK;
+    llhttp_init(&g_rparser, HTTP_RESPONSE, &g_rsettings);
     for (int i = 0; i < 2; i++)
         if (g_srv[i].state != GS_SERVICE_RUNNING)
             gs_server_service_start(&g_srv[i]);
+
+    int watch[2] = {-1, -1};
+    if (data[-1] & 0x10) {
+        static const char *const wreq[2] = {
+            "GET /api/events HTTP/1.1\r\nAuthorization: Bearer sk-fuzz\r\n\r\n",
+            "GET /logs/stream HTTP/1.1\r\nX-Api-Key: k2:x\r\n\r\n"};
+        for (int i = 0; i < 2; i++) {
+            int wv[2];
+            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, wv) < 0 ||
+                gs_http_fuzz_adopt(g_http, wv[0]) < 0)
+                abort();
+            fcntl(wv[1], F_SETFL, fcntl(wv[1], F_GETFL) | O_NONBLOCK);
+            if (write(wv[1], wreq[i], strlen(wreq[i])) < 0)
+                abort();
+            watch[i] = wv[1];
+        }
+        uv_run(g_loop, UV_RUN_NOWAIT);
+    }
 
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -186,12 +235,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     }
     for (int i = 0; i < 4; i++)
         pump(sv[1], &eof);
+    for (int i = 0; i < 2; i++)
+        if (watch[i] >= 0) {
+            drain(watch[i], NULL, false);
+            close(watch[i]);
+        }
     shutdown(sv[1], SHUT_WR);
     for (int i = 0; i < 20 && gs_http_server_connections(g_http) > 0; i++)
         pump(sv[1], &eof);
     close(sv[1]);
     for (int i = 0; i < 20 && gs_http_server_connections(g_http) > 0; i++)
         uv_run(g_loop, UV_RUN_NOWAIT);
+    if (g_rerr != HPE_OK) {
+        fprintf(stderr, "fuzz_http: the server's output is not valid HTTP: %s: %s\n",
+                llhttp_errno_name(g_rerr), g_rwhere);
+        abort();
+    }
     if (gs_http_server_connections(g_http) > 0) {
         fprintf(stderr, "fuzz_http: the connection outlived its client\n");
         abort();
