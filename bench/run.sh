@@ -48,9 +48,9 @@ done 2>/dev/null
 # ---- helpers --------------------------------------------------------------------------------
 # row FIGURE VALUE BASELINE_NAME BASELINE_VALUE: the ratio is VALUE / BASELINE_VALUE.
 row() {
-    r=$(awk -v a="$2" -v b="$4" 'BEGIN { if (a == "" || b == "" || a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')
-    echo "$1|$2|$3|$4|$r" >> "$RES"
-    printf 'bench: %-58s %12s   %-22s %12s   %s\n' "$1" "$2" "$3" "$4" "$r" >&2
+    _ratio=$(awk -v a="$2" -v b="$4" 'BEGIN { if (a == "" || b == "" || a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')
+    echo "$1|$2|$3|$4|$_ratio" >> "$RES"
+    printf 'bench: %-58s %12s   %-22s %12s   %s\n' "$1" "$2" "$3" "$4" "$_ratio" >&2
 }
 kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
