@@ -53,6 +53,7 @@ struct conn {
     bool congested;
     bool reparse;       /* leftover pipelined bytes wait for the timer to be parsed */
     bool shutting;
+    bool close_asap;    /* a write failed: close from the loop, not under the caller's feet */
     char peer[64];
 };
 
@@ -144,6 +145,10 @@ static void timer_cb(uv_timer_t *t)
     conn *c = t->data;
     if (c->closing)
         return;
+    if (c->close_asap) {
+        conn_close(c);
+        return;
+    }
     if (c->reparse) {
         c->reparse = false;
         arm_timer(c, c->srv->lim.head_timeout_ms);
@@ -159,7 +164,18 @@ static void timer_cb(uv_timer_t *t)
 
 static void arm_timer(conn *c, unsigned ms)
 {
-    uv_timer_start(&c->timer, timer_cb, ms, 0);
+    if (!c->close_asap)
+        uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
+/* A write failed while a handler is on the stack (it called us): closing now would run its
+ * on_abort and free its state under it. Close on the next loop turn instead. */
+static void close_soon(conn *c)
+{
+    if (c->close_asap || c->closing)
+        return;
+    c->close_asap = true;
+    uv_timer_start(&c->timer, timer_cb, 0, 0);
 }
 
 /* ---- writing ---- */
@@ -186,7 +202,7 @@ static void write_cb(uv_write_t *w, int status)
 static int write3(conn *c, const char *a, size_t alen, const void *b, size_t blen, const char *s,
                   size_t slen)
 {
-    if (c->closing)
+    if (c->closing || c->close_asap)
         return -EPIPE;
     size_t len = alen + blen + slen;
     if (len == 0)
@@ -214,14 +230,14 @@ static int write3(conn *c, const char *a, size_t alen, const void *b, size_t ble
             buf = uv_buf_init(wr->data, (unsigned)wr->len);
         } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
             free(wr);
-            conn_close(c);
+            close_soon(c);
             return n;
         }
     }
     int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &buf, 1, write_cb);
     if (rc < 0) {
         free(wr);
-        conn_close(c);
+        close_soon(c);
         return rc;
     }
     c->queued += wr->len;

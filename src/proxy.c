@@ -395,12 +395,22 @@ static bool port_busy(gs_server *s, const gs_proc *p)
     return false;
 }
 
+/* How long a model that an earlier request waits to swap out may still take new requests
+ * while its requests in flight drain: A B A B is served A A B B (llama-swap's FIFO batching),
+ * but a steady stream of A cannot starve B for longer than this. */
+#define BATCH_WINDOW_NS (5ull * 1000 * 1000 * 1000)
+
+enum { FREE = 0, DRAINING = 1, STOPPING = 2 };
+
 static void pump_once(gs_server *s)
 {
     int n = s->cfg->nmodels;
-    /* wanted: an earlier request waits for it; doomed: an earlier request needs it stopped. */
+    /* wanted: an earlier request waits for it. doomed: an earlier request needs it gone, either
+     * once its requests drain (DRAINING, since `since`) or now (STOPPING). */
     unsigned char *wanted = gs_mem_calloc((size_t)n + 1, 1);
     unsigned char *doomed = gs_mem_calloc((size_t)n + 1, 1);
+    uint64_t *since = gs_mem_calloc((size_t)n + 1, sizeof *since);
+    uint64_t now = uv_hrtime();
     gs_pending *next;
     for (gs_pending *p = s->queue_head; p; p = next) {
         next = p->next;
@@ -417,10 +427,6 @@ static void pump_once(gs_server *s)
             free(msg);
             continue;
         }
-        if (doomed[m]) {
-            wanted[m] = 1;
-            continue;
-        }
         bool any = false, busy = false, contested = false, alive = false;
         for (int r = 0; r < n; r++) {
             if (r == m || !occupied(s->procs[r]) || !gs_router_must_evict(s->cfg, m, r))
@@ -428,6 +434,15 @@ static void pump_once(gs_server *s)
             any = true;
             busy |= s->procs[r]->inflight > 0;
             contested |= wanted[r] != 0;
+        }
+        if (doomed[m]) {
+            if (doomed[m] == DRAINING && !any && proc->state == GS_PROC_READY &&
+                now - since[m] < BATCH_WINDOW_NS) {
+                dispatch(p);
+                continue;
+            }
+            wanted[m] = 1;
+            continue;
         }
         if (!any && proc->state == GS_PROC_READY) {
             dispatch(p);
@@ -450,12 +465,20 @@ static void pump_once(gs_server *s)
             }
         }
         wanted[m] = 1;
-        for (int r = 0; r < n; r++)
-            if (r != m && occupied(s->procs[r]) && gs_router_must_evict(s->cfg, m, r))
-                doomed[r] = 1;
+        int how = busy || contested ? DRAINING : STOPPING;
+        for (int r = 0; r < n; r++) {
+            if (r == m || !occupied(s->procs[r]) || !gs_router_must_evict(s->cfg, m, r))
+                continue;
+            if (how == STOPPING || doomed[r] == FREE) {
+                if (doomed[r] == FREE || p->t0 < since[r])
+                    since[r] = p->t0;
+                doomed[r] = (unsigned char)(how > doomed[r] ? how : doomed[r]);
+            }
+        }
     }
     free(wanted);
     free(doomed);
+    free(since);
 }
 
 void gs_proxy_pump(gs_server *s)

@@ -258,6 +258,8 @@ void gs_server_model_changed(gs_server *s, gs_proc *p)
     int idx = proc_index(s, p);
     if (idx >= 0 && gs_events_count(s->events))
         publish_json(s, "model", gs_server_model_json(s, idx));
+    if (idx < 0)
+        reap_retired(s); /* a retired process's last request ended: stop it now */
 }
 
 static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud)
@@ -279,10 +281,41 @@ static void free_procs(gs_server *s)
     s->procs = NULL;
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool json_eq(json_t *a, json_t *b)
+{
+    return a == b || (a && b && json_equal(a, b));
+}
+
+/* Beyond the process: what else a reload may change in a kept model (reported as changed). */
+static bool same_settings(const gs_config *ca, const gs_model_cfg *a, const gs_config *cb,
+                          const gs_model_cfg *b)
+{
+    if (a->ttl != b->ttl || a->unlisted != b->unlisted || a->naliases != b->naliases ||
+        a->concurrency_limit != b->concurrency_limit || a->nstrip != b->nstrip ||
+        !str_eq(a->use_model_name, b->use_model_name) || !str_eq(a->name, b->name) ||
+        !str_eq(a->description, b->description) ||
+        !str_eq(ca->groups[a->group].id, cb->groups[b->group].id) ||
+        !json_eq(a->set_params, b->set_params) || !json_eq(a->metadata, b->metadata))
+        return false;
+    for (int i = 0; i < a->naliases; i++)
+        if (strcmp(a->aliases[i], b->aliases[i]) != 0)
+            return false;
+    for (int i = 0; i < a->nstrip; i++)
+        if (strcmp(a->strip_params[i], b->strip_params[i]) != 0)
+            return false;
+    return true;
+}
+
 void gs_server_apply_config(gs_server *s, gs_config *cfg)
 {
     gs_config *old = s->cfg;
     gs_proc **procs = gs_mem_calloc((size_t)cfg->nmodels + 1, sizeof *procs);
+    json_t *added = json_array(), *removed = json_array(), *changed = json_array();
     bool *kept = old ? gs_mem_calloc((size_t)old->nmodels + 1, sizeof *kept) : NULL;
     for (int i = 0; i < cfg->nmodels; i++) {
         const gs_model_cfg *m = &cfg->models[i];
@@ -290,6 +323,8 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
         if (j >= 0 && strcmp(old->models[j].id, m->id) != 0)
             j = -1; /* matched an alias, not the same model */
         if (j >= 0 && gs_config_model_same_process(&old->models[j], m)) {
+            if (!same_settings(old, &old->models[j], cfg, m))
+                json_array_append_new(changed, json_string(m->id));
             procs[i] = s->procs[j];
             procs[i]->cfg = m;
             procs[i]->health_timeout_s = cfg->health_check_timeout;
@@ -298,23 +333,19 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
             procs[i] = gs_proc_new(s->loop, m, cfg->health_check_timeout, on_proc_state, s);
         }
     }
-    int added = 0, removed = 0, changed = 0;
     for (int j = 0; old && j < old->nmodels; j++) {
         if (kept[j])
             continue;
         gs_proc *p = s->procs[j];
         int i = gs_config_find(cfg, p->id);
-        if (i >= 0)
-            changed++;
-        else
-            removed++;
+        json_array_append_new(i >= 0 ? changed : removed, json_string(p->id));
         gs_proxy_retarget(s, p, i >= 0 ? procs[i] : NULL);
         s->retired = gs_mem_realloc(s->retired, sizeof *s->retired * (size_t)(s->nretired + 1));
         s->retired[s->nretired++] = p;
     }
     for (int i = 0; i < cfg->nmodels; i++)
         if (!old || gs_config_find(old, cfg->models[i].id) < 0)
-            added++;
+            json_array_append_new(added, json_string(cfg->models[i].id));
     free(kept);
     free(s->procs);
     s->procs = procs;
@@ -324,9 +355,13 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
         s->old_configs = gs_mem_realloc(s->old_configs,
                                         sizeof *s->old_configs * (size_t)(s->nold_configs + 1));
         s->old_configs[s->nold_configs++] = old;
-        gs_info("config: %d models (%d added, %d removed, %d changed, the rest kept running)",
-                cfg->nmodels, added, removed, changed);
+        gs_info("config: %d models (%zu added, %zu removed, %zu changed, the rest kept running)",
+                cfg->nmodels, json_array_size(added), json_array_size(removed),
+                json_array_size(changed));
     }
+    json_decref(s->last_diff);
+    s->last_diff = json_pack("{s:o, s:o, s:o}", "added", added, "removed", removed, "changed",
+                             changed);
     gs_log_level lvl;
     if (cfg->log_level && gs_log_parse_level(cfg->log_level, &lvl) == 0 && !s->log_level_forced)
         gs_log_set_level(lvl);
@@ -978,6 +1013,9 @@ static void handle_service(gs_server *s, gs_http_req *req, const char *action)
                         "unknown service action '%s' (start, stop, restart, regenerate)", action);
         return;
     }
+    if (rc == 0 && s->last_diff && (strcmp(action, "regenerate") == 0 ||
+                                    strcmp(action, "restart") == 0))
+        json_object_update(extra, s->last_diff);
     if (rc < 0) {
         json_decref(extra);
         gs_server_error(req, 500, "service_action_failed", "%s failed: %s", action,
@@ -1225,4 +1263,5 @@ void gs_server_cleanup(gs_server *s)
     free(s->llama_server);
     free(s->listen);
     free(s->config_path);
+    json_decref(s->last_diff);
 }

@@ -77,6 +77,7 @@ struct gs_server {
     gs_config **old_configs; /* still read by retired processes */
     int nold_configs;
     int shutdown_ticks;
+    struct json_t *last_diff;  /* {"added":[...],"removed":[...],"changed":[...]} of the last apply */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_fs_poll_t watch;
     bool watching;

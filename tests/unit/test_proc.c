@@ -1,0 +1,213 @@
+/* The model process state machine, with real children: every transition is observed through
+ * the state callback, in order. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "proc.h"
+
+#define MAXT 16
+
+typedef struct trace {
+    gs_proc_state seen[MAXT];
+    int n;
+    uv_loop_t *loop;
+    gs_proc_state stop_at;
+} trace;
+
+static void on_state(gs_proc *p, gs_proc_state old, void *ud)
+{
+    trace *t = ud;
+    if (t->n < MAXT)
+        t->seen[t->n++] = p->state;
+    if (p->state == t->stop_at)
+        uv_stop(t->loop);
+}
+
+static gs_config *load(const char *yaml)
+{
+    gs_config *c = NULL;
+    gs_diag d = {0};
+    int rc = gs_config_parse(yaml, strlen(yaml), "t.yaml", &c, &d);
+    char *all = gs_diag_join(&d);
+    cr_assert_eq(rc, 0, "config: %s", all);
+    free(all);
+    gs_diag_free(&d);
+    return c;
+}
+
+static void stop_loop_cb(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static void run_for(uv_loop_t *loop, unsigned ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, stop_loop_cb, ms, 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* Run until the trace reaches stop_at, or the deadline. */
+static void run_until(trace *t, gs_proc_state st, unsigned ms)
+{
+    t->stop_at = st;
+    uv_timer_t tm;
+    uv_timer_init(t->loop, &tm);
+    uv_timer_start(&tm, stop_loop_cb, ms, 0);
+    uv_run(t->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&tm, NULL);
+    uv_run(t->loop, UV_RUN_NOWAIT);
+}
+
+static void finish(trace *t, gs_proc *p, gs_config *c)
+{
+    gs_proc_free(p);
+    /* Let the child go and every handle close. */
+    for (int i = 0; i < 200 && uv_loop_alive(t->loop); i++)
+        uv_run(t->loop, UV_RUN_NOWAIT), usleep(5000);
+    gs_config_free(c);
+    cr_assert_eq(uv_loop_close(t->loop), 0, "handles left open");
+}
+
+static const char *fake(void)
+{
+    const char *f = getenv("FAKE_UPSTREAM");
+    return f ? f : "build/asan/fake-upstream";
+}
+
+Test(proc, ready_then_stopped)
+{
+    char y[512];
+    snprintf(y, sizeof y,
+             "startPort: 31711\nmodels:\n  m:\n    cmd: %s --port ${PORT} --health-delay 50\n",
+             fake());
+    gs_config *c = load(y);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    trace t = {.loop = &loop};
+    gs_proc *p = gs_proc_new(&loop, &c->models[0], 15, on_state, &t);
+    cr_assert_eq(gs_proc_start(p), 0);
+    run_until(&t, GS_PROC_READY, 10000);
+    cr_assert_eq(p->state, GS_PROC_READY, "state %s: %s", gs_proc_state_name(p->state),
+                 p->error ? p->error : "");
+    gs_proc_stop(p, "test");
+    run_until(&t, GS_PROC_STOPPED, 10000);
+    cr_assert_eq(t.n, 4);
+    cr_assert_eq(t.seen[0], GS_PROC_STARTING);
+    cr_assert_eq(t.seen[1], GS_PROC_READY);
+    cr_assert_eq(t.seen[2], GS_PROC_STOPPING);
+    cr_assert_eq(t.seen[3], GS_PROC_STOPPED);
+    cr_assert_not(gs_proc_alive(p));
+    finish(&t, p, c);
+}
+
+Test(proc, exit_while_starting_fails_with_log_tail)
+{
+    char y[512];
+    snprintf(y, sizeof y,
+             "startPort: 31712\nmodels:\n  m:\n    cmd: |\n      %s --port ${PORT} --fail-start "
+             "\"error loading model: bad magic\"\n",
+             fake());
+    gs_config *c = load(y);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    trace t = {.loop = &loop};
+    gs_proc *p = gs_proc_new(&loop, &c->models[0], 15, on_state, &t);
+    gs_proc_start(p);
+    run_until(&t, GS_PROC_FAILED, 10000);
+    cr_assert_eq(p->state, GS_PROC_FAILED);
+    cr_assert(p->error && strstr(p->error, "bad magic"), "error: %s", p->error);
+    cr_assert(strstr(p->error, "exited with status 1"), "error: %s", p->error);
+    cr_assert_eq(p->fails, 1);
+    finish(&t, p, c);
+}
+
+Test(proc, missing_program_fails)
+{
+    gs_config *c = load("startPort: 31713\nmodels:\n  m:\n    cmd: /nonexistent/llama-server "
+                        "--port ${PORT}\n");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    trace t = {.loop = &loop};
+    gs_proc *p = gs_proc_new(&loop, &c->models[0], 15, on_state, &t);
+    gs_proc_start(p);
+    run_until(&t, GS_PROC_FAILED, 5000);
+    cr_assert_eq(p->state, GS_PROC_FAILED);
+    cr_assert(strstr(p->error, "/nonexistent/llama-server"), "error: %s", p->error);
+    finish(&t, p, c);
+}
+
+Test(proc, ttl_stops_an_idle_model)
+{
+    char y[512];
+    snprintf(y, sizeof y,
+             "startPort: 31714\nmodels:\n  m:\n    cmd: %s --port ${PORT}\n    ttl: 1\n", fake());
+    gs_config *c = load(y);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    trace t = {.loop = &loop};
+    gs_proc *p = gs_proc_new(&loop, &c->models[0], 15, on_state, &t);
+    gs_proc_start(p);
+    run_until(&t, GS_PROC_READY, 10000);
+    cr_assert_eq(p->state, GS_PROC_READY, "state %s: %s", gs_proc_state_name(p->state),
+                 p->error ? p->error : "");
+    /* A request in flight holds the TTL off. */
+    gs_proc_request_begin(p);
+    run_for(&loop, 1500);
+    cr_assert_eq(p->state, GS_PROC_READY, "stopped while a request was in flight");
+    cr_assert_lt(gs_proc_ttl_left(p), 0);
+    gs_proc_request_end(p);
+    cr_assert_gt(gs_proc_ttl_left(p), 0.5);
+    run_until(&t, GS_PROC_STOPPED, 5000);
+    cr_assert_eq(p->state, GS_PROC_STOPPED);
+    finish(&t, p, c);
+}
+
+Test(proc, no_check_endpoint_is_ready_at_once)
+{
+    char y[512];
+    snprintf(y, sizeof y,
+             "startPort: 31715\nmodels:\n  m:\n    cmd: %s --port ${PORT} --health-delay 5000\n"
+             "    checkEndpoint: none\n",
+             fake());
+    gs_config *c = load(y);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    trace t = {.loop = &loop};
+    gs_proc *p = gs_proc_new(&loop, &c->models[0], 15, on_state, &t);
+    gs_proc_start(p);
+    cr_assert_eq(p->state, GS_PROC_READY);
+    gs_proc_stop(p, "test");
+    run_until(&t, GS_PROC_STOPPED, 5000);
+    finish(&t, p, c);
+}
+
+Test(proc, busy_port_is_refused)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_tcp_t l;
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", 31716, &a);
+    uv_tcp_init(&loop, &l);
+    cr_assert_eq(uv_tcp_bind(&l, (struct sockaddr *)&a, 0), 0);
+    cr_assert_eq(uv_listen((uv_stream_t *)&l, 1, NULL), 0);
+    char y[512];
+    snprintf(y, sizeof y, "startPort: 31716\nmodels:\n  m:\n    cmd: %s --port ${PORT}\n",
+             fake());
+    gs_config *c = load(y);
+    trace t = {.loop = &loop};
+    gs_proc *p = gs_proc_new(&loop, &c->models[0], 15, on_state, &t);
+    cr_assert_lt(gs_proc_start(p), 0);
+    cr_assert_eq(p->state, GS_PROC_FAILED);
+    cr_assert(strstr(p->error, "port 31716 is already in use"), "error: %s", p->error);
+    uv_close((uv_handle_t *)&l, NULL);
+    finish(&t, p, c);
+}
