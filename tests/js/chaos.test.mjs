@@ -38,7 +38,9 @@ async function finish(gg, token) {
   if (token) await waitNoProcesses(token, 10000);
 }
 
-const chat = (gg, model, extra = {}, o = {}) => postJson(`${gg.url}/v1/chat/completions`, { model, messages: [{ role: 'user', content: 'hi' }], ...extra }, o);
+// Every request has a deadline, so a request ggswap never answers fails its test instead of
+// hanging the file.
+const chat = (gg, model, extra = {}, o = {}) => postJson(`${gg.url}/v1/chat/completions`, { model, messages: [{ role: 'user', content: 'hi' }], ...extra }, { signal: AbortSignal.timeout(40000), ...o });
 
 async function assertServes(gg, model, what) {
   const r = await chat(gg, model);
@@ -133,8 +135,8 @@ function malformed() {
   ];
 }
 
-describe('chaos', { concurrency: 3 }, () => {
-  test('an upstream that never becomes healthy: 502 after healthCheckTimeout (15 s), process gone', async () => {
+describe('chaos', { concurrency: 3, timeout: 120000 }, () => {
+  test('an upstream that never becomes healthy: 502 after healthCheckTimeout (15 s), process gone', { timeout: 100000 }, async () => {
     const token = uniqueToken('chs');
     const gg = await startGgswap({ config: await fakeModelYaml({ token, models: { never: { healthDelay: 3600000 }, ok: {} }, top: { healthCheckTimeout: 15 } }) });
     const t0 = Date.now();
@@ -152,7 +154,7 @@ describe('chaos', { concurrency: 3 }, () => {
     await finish(gg, token);
   });
 
-  test(`malformed requests (${MALFORMED_ROUNDS} rounds of ${malformed().length}): a clear 4xx, the connection closed, no growth`, async () => {
+  test(`malformed requests (${MALFORMED_ROUNDS} rounds of ${malformed().length}): a clear 4xx, the connection closed, no growth`, { timeout: 100000 }, async () => {
     const token = uniqueToken('chs');
     const gg = await startGgswap({ config: await fakeModelYaml({ token, models: { a: {} } }), env: lowQuarantineEnv() });
     await assertServes(gg, 'a', 'before');
@@ -180,7 +182,7 @@ describe('chaos', { concurrency: 3 }, () => {
     await finish(gg, token);
   });
 
-  test(`clients that go away mid-request, mid-stream and while a model starts (${CHEAP} times): the upstream is told, no growth`, async () => {
+  test(`clients that go away mid-request, mid-stream and while a model starts (${CHEAP} times): the upstream is told, no growth`, { timeout: 100000 }, async () => {
     const token = uniqueToken('chs');
     const gg = await startGgswap({ config: await fakeModelYaml({ token, models: { a: {}, slow: { healthDelay: 400 } } }), env: lowQuarantineEnv() });
     await assertServes(gg, 'a', 'before');
@@ -230,7 +232,7 @@ describe('chaos', { concurrency: 3 }, () => {
     await finish(gg, token);
   });
 
-  test('slow clients (slowloris) do not block others', async () => {
+  test('slow clients (slowloris) do not block others', { timeout: 100000 }, async () => {
     const token = uniqueToken('chs');
     // concurrencyLimit: 20 normal clients at once, more than the default 10.
     const gg = await startGgswap({ config: await fakeModelYaml({ token, models: { a: { concurrencyLimit: 100 } } }) });
@@ -271,7 +273,7 @@ describe('chaos', { concurrency: 3 }, () => {
     await finish(gg, token);
   });
 
-  test(`upstreams that crash while starting (${PROC} times each): 502 with the reason from the log, nothing left`, async () => {
+  test(`upstreams that crash while starting (${PROC} times each): 502 with the reason from the log, nothing left`, { timeout: 100000 }, async () => {
     const token = uniqueToken('chs');
     const gg = await startGgswap({
       config: await fakeModelYaml({
@@ -303,7 +305,7 @@ describe('chaos', { concurrency: 3 }, () => {
     await finish(gg, token);
   });
 
-  test(`upstreams that crash mid-stream or mid-request (${PROC} times): an error event / 502, noticed at once`, async () => {
+  test(`upstreams that crash mid-stream or mid-request (${PROC} times): an error event / 502, noticed at once`, { timeout: 100000 }, async () => {
     const token = uniqueToken('chs');
     const gg = await startGgswap({ config: await fakeModelYaml({ token, models: { m: {}, ok: {} } }), env: lowQuarantineEnv() });
     await assertServes(gg, 'ok', 'before');
@@ -322,7 +324,10 @@ describe('chaos', { concurrency: 3 }, () => {
       // request sent in between is proxied to the dying process and gets a 502 (see
       // docs/RELIABILITY.md), so wait until ggswap shows m stopped.
       await waitFor(async () => !(await getJson(`${gg.url}/running`)).json.running.some((x) => x.model === 'm'), { timeout: 3000, what: 'ggswap noticing the crash' });
-      // A crash while a non-streamed answer is pending: 502 as soon as the process dies.
+      // A crash while a non-streamed answer is pending: 502 as soon as the process dies. (First
+      // a normal request, so the pending one goes to a live process; the race right after a
+      // crash has its own test below.)
+      await assertServes(gg, 'm', 'm after a mid-stream crash');
       const pending = chat(gg, 'm', { hang_ms: 60000 }, { signal: AbortSignal.timeout(30000) });
       let early = null;
       pending.then((x) => { early = x; });
@@ -331,14 +336,17 @@ describe('chaos', { concurrency: 3 }, () => {
         const f = fake(token, 'm');
         return f.length ? f : null;
       }, { timeout: 10000, what: 'm restarted' });
-      await waitFor(async () => (await getJson(`${gg.url}/running`)).json.running.some((x) => x.model === 'm' && x.state === 'ready'), { timeout: 10000, what: 'm ready' });
+      await waitFor(async () => {
+        if (early) throw new Error(`answered before its process was killed: ${early.status} ${early.text}\n${gg.logs().split('\n').filter((l) => !/ http 127/.test(l)).slice(-20).join('\n')}`);
+        return (await getJson(`${gg.url}/running`)).json.running.some((x) => x.model === 'm' && x.state === 'ready');
+      }, { timeout: 10000, what: 'm ready' });
       await sleep(50);
       process.kill(p.pid, 'SIGKILL');
       const r2 = await pending;
       assert.equal(r2.status, 502, r2.text);
       assert.match(r2.json.error.message, /^model m: .*(closed|reset|signal 9)/);
       // A crash answering a plain GET through /upstream.
-      const r3 = await getJson(`${gg.url}/upstream/m/crash`);
+      const r3 = await getJson(`${gg.url}/upstream/m/crash`, { signal: AbortSignal.timeout(30000) });
       assert.equal(r3.status, 502, r3.text);
       await waitFor(async () => !(await getJson(`${gg.url}/running`)).json.running.some((x) => x.model === 'm'), { timeout: 3000, what: 'ggswap noticing the crash' });
       if (i % 5 === 0) await assertServes(gg, 'ok', 'between crashes');
@@ -347,7 +355,7 @@ describe('chaos', { concurrency: 3 }, () => {
     await finish(gg, token);
   });
 
-  test('a request sent right after a crash was reported is served by a restarted process, not the dead one', async () => {
+  test('a request sent right after a crash was reported is served by a restarted process, not the dead one', { timeout: 100000 }, async () => {
     // The client learns of the crash (502 or an error event) a few ms before ggswap reaps the
     // child; a request sent at once must not be proxied to the dying process.
     const token = uniqueToken('chs');
@@ -355,7 +363,7 @@ describe('chaos', { concurrency: 3 }, () => {
     await assertServes(gg, 'm', 'before');
     const bad = [];
     for (let i = 0; i < 10; i++) {
-      const r = await getJson(`${gg.url}/upstream/m/crash`);
+      const r = await getJson(`${gg.url}/upstream/m/crash`, { signal: AbortSignal.timeout(30000) });
       assert.equal(r.status, 502, r.text);
       const next = await chat(gg, 'm');
       if (next.status !== 200) bad.push(`after crash ${i}: ${next.status} ${next.text.trim()}`);
@@ -368,7 +376,7 @@ describe('chaos', { concurrency: 3 }, () => {
     assert.deepEqual(bad, [], 'requests right after a crash failed');
   });
 
-  test(`garbage answers and hangs after the headers (${CHEAP} / ${PROC * 2} times): 502 or an error event, the model keeps serving`, async () => {
+  test(`garbage answers and hangs after the headers (${CHEAP} / ${PROC * 2} times): 502 or an error event, the model keeps serving`, { timeout: 100000 }, async () => {
     const token = uniqueToken('chs');
     const gg = await startGgswap({ config: await fakeModelYaml({ token, models: { g: {}, h: {} } }), env: lowQuarantineEnv() });
     await assertServes(gg, 'g', 'before');
@@ -407,7 +415,7 @@ describe('chaos', { concurrency: 3 }, () => {
     await finish(gg, token);
   });
 
-  test('an upstream that ignores SIGTERM is killed after the stop timeout; the swap goes on', async () => {
+  test('an upstream that ignores SIGTERM is killed after the stop timeout; the swap goes on', { timeout: 100000 }, async () => {
     const token = uniqueToken('chs');
     const gg = await startGgswap({
       config: await fakeModelYaml({
