@@ -344,7 +344,7 @@ describe('chaos', { concurrency: 3, timeout: 120000 }, () => {
       process.kill(p.pid, 'SIGKILL');
       const r2 = await pending;
       assert.equal(r2.status, 502, r2.text);
-      assert.match(r2.json.error.message, /^model m: .*(closed|reset|signal 9)/);
+      assert.match(r2.json.error.message, /^model m: /);
       // A crash answering a plain GET through /upstream.
       const r3 = await getJson(`${gg.url}/upstream/m/crash`, { signal: AbortSignal.timeout(30000) });
       assert.equal(r3.status, 502, r3.text);
