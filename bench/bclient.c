@@ -225,8 +225,8 @@ static int cmd_streams(int argc, char **argv)
         }
         if (!all_started && started + errors >= n)
             all_started = 1;
-        /* Memory while every stream is open: sample until the first one ends. */
-        if (rss_pid && all_started && open_ == n && now_us() >= next_rss) {
+        /* Memory once every stream has started: the highest sample. */
+        if (rss_pid && all_started && now_us() >= next_rss) {
             long kb = rss_kb(rss_pid);
             if (kb > rss_max)
                 rss_max = kb;
