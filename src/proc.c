@@ -289,6 +289,7 @@ static void run_check(gs_proc_run *r)
     r->p = NULL;
     p->run = NULL;
     p->pid = 0;
+    p->dying = false;
     if (p->health) {
         gs_upstream_cancel(p->health);
         p->health = NULL;
@@ -317,6 +318,10 @@ static void run_check(gs_proc_run *r)
         set_state(p, GS_PROC_STOPPED, what);
         break;
     default:
+        /* FAILED already (a start that timed out): no transition, but the owner waits for
+         * the child to be gone before it may start another (same port). */
+        if (p->on_state)
+            p->on_state(p, p->state, p->ud);
         break;
     }
     maybe_free(p);
@@ -544,6 +549,34 @@ void gs_proc_stop(gs_proc *p, const char *why)
     else
         kill_group(p, SIGTERM);
     uv_timer_start(&p->timer, stop_timer_cb, STOP_TIMEOUT_MS, 0);
+}
+
+void gs_proc_check_dead(gs_proc *p)
+{
+    if (p->state != GS_PROC_READY || p->pid <= 0 || p->dying)
+        return;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", p->pid);
+    FILE *f = fopen(path, "r");
+    bool dead = true;
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        /* "pid (comm) S ...": the state follows the last ')' */
+        char *rp = strrchr(buf, ')');
+        dead = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+    }
+    if (dead) {
+        p->dying = true;
+        gs_info("model %s: process %d is gone; holding requests until its exit is handled", p->id,
+                p->pid);
+    }
+}
+
+void gs_proc_kill(gs_proc *p)
+{
+    kill_group(p, SIGKILL);
 }
 
 /* ---- TTL ---- */

@@ -55,6 +55,7 @@ struct gs_proc {
     unsigned fails;            /* count of FAILED transitions: tells old failures from new */
     bool freeing;
     bool timer_closed;
+    bool dying;                /* READY, but its process is seen dead; the exit is on its way */
     gs_proc_state_cb on_state;
     void *ud;
     struct gs_proc *successor_of; /* an old process for the same port still alive (reload) */
@@ -72,6 +73,11 @@ gs_proc *gs_proc_new(uv_loop_t *loop, const gs_model_cfg *cfg, int health_timeou
 int gs_proc_start(gs_proc *p);
 /* Stop the child (STARTING or READY); `why` goes to the log. */
 void gs_proc_stop(gs_proc *p, const char *why);
+/* An upstream request failed: if the child is already dead (a zombie whose exit libuv has not
+ * reported yet), mark the model dying so that no request is sent to it in the meantime. */
+void gs_proc_check_dead(gs_proc *p);
+/* SIGKILL the child's process group now (shutdown with no more patience). */
+void gs_proc_kill(gs_proc *p);
 /* Bookkeeping for TTL: call when a request starts / ends being served by this process. */
 void gs_proc_request_begin(gs_proc *p);
 void gs_proc_request_end(gs_proc *p);

@@ -36,7 +36,9 @@ struct gs_pending {
     int status;
     long events;           /* SSE data events seen */
     uint64_t t0;
-    bool load_only;        /* /api/models/load or preload: answer once the model is ready */
+    bool load_only;
+    bool retried;          /* sent again once after the upstream vanished before answering */
+    uint64_t hold_until;   /* ns: not before then (a crash is being noticed) */        /* /api/models/load or preload: answer once the model is ready */
     char tail[512];        /* the last bytes of the body, to find usage.completion_tokens */
     size_t tail_len;
 };
@@ -287,10 +289,50 @@ static void end_with_error(gs_pending *p, const char *msg)
     }
 }
 
+static void retry_cb(uv_timer_t *t)
+{
+    gs_proxy_pump(t->data);
+}
+
+/* The upstream refused the connection: it most likely just crashed, and its exit is noticed
+ * a moment later. Queue the request again (at the front) for 100 ms from now, by which time
+ * the model is either seen stopped (and restarted) or answers again. */
+static void requeue(gs_pending *p)
+{
+    gs_server *s = p->s;
+    unlink_p(p);
+    gs_proc_request_end(p->proc);
+    p->retried = true;
+    p->up = NULL;
+    p->fails_seen = p->proc->fails;
+    p->hold_until = uv_hrtime() + 100ull * 1000 * 1000;
+    pset(p, P_QUEUED);
+    p->prev = NULL;
+    p->next = s->queue_head;
+    if (s->queue_head)
+        s->queue_head->prev = p;
+    else
+        s->queue_tail = p;
+    s->queue_head = p;
+    if (s->retry_timer.type == UV_TIMER) {
+        s->retry_timer.data = s;
+        uv_timer_start(&s->retry_timer, retry_cb, 110, 0);
+    }
+}
+
 static void on_done(gs_upstream_req *u, int err, const char *msg, void *ud)
 {
     gs_pending *p = ud;
     p->up = NULL;
+    if (err)
+        gs_proc_check_dead(p->proc);
+    /* Refused: nothing was processed; the model most likely just died and is about to be
+     * seen stopped. Any other failure may have happened while it worked on this request. */
+    if (err == UV_ECONNREFUSED && !p->head_sent && !p->retried) {
+        gs_info("model %s: %s; trying the request again shortly", p->proc->id, msg);
+        requeue(p);
+        return;
+    }
     if (err) {
         gs_warn("model %s: %s %s: %s", p->proc->id, p->req->method, p->upath, msg);
         end_with_error(p, msg);
@@ -427,6 +469,10 @@ static void pump_once(gs_server *s)
             free(msg);
             continue;
         }
+        if (p->hold_until > now) {
+            wanted[m] = 1;
+            continue;
+        }
         bool any = false, busy = false, contested = false, alive = false;
         for (int r = 0; r < n; r++) {
             if (r == m || !occupied(s->procs[r]) || !gs_router_must_evict(s->cfg, m, r))
@@ -436,7 +482,7 @@ static void pump_once(gs_server *s)
             contested |= wanted[r] != 0;
         }
         if (doomed[m]) {
-            if (doomed[m] == DRAINING && !any && proc->state == GS_PROC_READY &&
+            if (doomed[m] == DRAINING && !any && proc->state == GS_PROC_READY && !proc->dying &&
                 now - since[m] < BATCH_WINDOW_NS) {
                 dispatch(p);
                 continue;
@@ -444,7 +490,7 @@ static void pump_once(gs_server *s)
             wanted[m] = 1;
             continue;
         }
-        if (!any && proc->state == GS_PROC_READY) {
+        if (!any && proc->state == GS_PROC_READY && !proc->dying) {
             dispatch(p);
             continue;
         }

@@ -691,6 +691,20 @@ out:
     free(model);
 }
 
+/* A "." or ".." path segment (after decoding) could step outside the model's API. */
+static bool has_dot_segment(const char *path)
+{
+    for (const char *seg = path; seg;) {
+        while (*seg == '/')
+            seg++;
+        size_t len = strcspn(seg, "/");
+        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return true;
+        seg = seg[len] ? seg + len : NULL;
+    }
+    return false;
+}
+
 /* ANY /upstream/<model>/<path>: straight to the model's server. Model ids may contain '/': the
  * longest id or alias that prefixes the path wins. */
 static void handle_upstream(gs_server *s, gs_http_req *req)
@@ -735,8 +749,7 @@ static void handle_upstream(gs_server *s, gs_http_req *req)
         consumed++;
     }
     const char *upath = enc + skip;
-    if (strstr(dec + best_len, "/../") || strstr(dec + best_len, "/./") ||
-        (strlen(dec) >= 3 && strcmp(dec + strlen(dec) - 3, "/..") == 0)) {
+    if (has_dot_segment(dec + best_len)) {
         gs_server_error(req, 400, "bad_path", "dot segments are not allowed in /upstream paths");
         goto out;
     }
@@ -1151,12 +1164,14 @@ static void final_close(gs_server *s)
     uv_walk(s->loop, close_walk, NULL);
 }
 
+/* Every 50 ms while shutting down: requests in flight get up to 10 s, children then get
+ * SIGTERM and up to 10 s more (their own stop escalation kills them after 5 s), then SIGKILL.
+ * The loop ends only once every child is gone, so nothing is left behind or leaked. */
 static void shutdown_tick(uv_timer_t *t)
 {
     gs_server *s = t->data;
     s->shutdown_ticks++;
-    /* Requests in flight get up to 10 s to finish, then they are cut. */
-    if (s->active && s->shutdown_ticks < 200)
+    if (s->active && s->shutdown_ticks < 200 && !s->shutdown_forced)
         return;
     if (s->active)
         gs_proxy_cancel_active(s, NULL, "ggswap is shutting down");
@@ -1164,7 +1179,13 @@ static void shutdown_tick(uv_timer_t *t)
         gs_proc_stop(s->procs[i], "ggswap is shutting down");
     for (int i = 0; i < s->nretired; i++)
         gs_proc_stop(s->retired[i], "ggswap is shutting down");
-    if (children_gone(s) || s->shutdown_ticks > 400) {
+    if (s->shutdown_forced || s->shutdown_ticks > 400) {
+        for (int i = 0; i < s->cfg->nmodels; i++)
+            gs_proc_kill(s->procs[i]);
+        for (int i = 0; i < s->nretired; i++)
+            gs_proc_kill(s->retired[i]);
+    }
+    if (children_gone(s) || s->shutdown_ticks > 600) {
         uv_timer_stop(t);
         final_close(s);
     }
@@ -1173,8 +1194,9 @@ static void shutdown_tick(uv_timer_t *t)
 void gs_server_shutdown(gs_server *s)
 {
     if (s->shutting_down) {
-        /* A second signal: no more waiting. */
-        s->shutdown_ticks = 1000;
+        /* A second signal: no more waiting for requests or polite stops. */
+        gs_info("second signal: cutting requests and killing models now");
+        s->shutdown_forced = true;
         return;
     }
     s->shutting_down = true;
@@ -1226,6 +1248,8 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     int rc;
     s->loop = loop;
     s->listen = gs_mem_strdup(listen);
+    uv_timer_init(loop, &s->retry_timer);
+    s->retry_timer.data = s;
     s->events = gs_events_new(loop);
     gs_log_set_sink(log_sink, s);
     gs_server_apply_config(s, cfg);

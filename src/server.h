@@ -77,6 +77,8 @@ struct gs_server {
     gs_config **old_configs; /* still read by retired processes */
     int nold_configs;
     int shutdown_ticks;
+    bool shutdown_forced;    /* a second SIGTERM/SIGINT */
+    uv_timer_t retry_timer;  /* re-examines the queue after a request was held back */
     struct json_t *last_diff;  /* {"added":[...],"removed":[...],"changed":[...]} of the last apply */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_fs_poll_t watch;

@@ -59,6 +59,7 @@ struct uconn {
     int handles;
     bool reused;
     bool got_bytes;
+    uint64_t sent_ns;
     bool keep;               /* the connection may go back to the pool */
     int deferred_err;
     gs_buf hname, hval;
@@ -228,7 +229,9 @@ static void finish(uconn *c, int err, const char *msg)
 static void fail(uconn *c, int err, const char *msg)
 {
     gs_upstream_req *r = c->req;
-    if (r && c->reused && !c->got_bytes && !r->retried) {
+    /* Only a failure right after the write means a stale connection; later, the server took
+     * the request and died on it, and sending it again could crash it again. */
+    if (r && c->reused && !c->got_bytes && !r->retried && uv_hrtime() - c->sent_ns < 10000000) {
         gs_upstream_pool *p = c->pool;
         r->retried = true;
         conn_close(c);
@@ -353,6 +356,7 @@ static void send_now(uconn *c)
 {
     gs_upstream_req *r = c->req;
     c->state = U_SENDING;
+    c->sent_ns = uv_hrtime();
     llhttp_init(&c->parser, HTTP_RESPONSE, &g_settings);
     c->parser.data = c;
     uv_write_t *w = gs_mem_alloc(sizeof *w);
