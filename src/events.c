@@ -87,6 +87,8 @@ void gs_events_add_sse(gs_events *e, gs_http_req *req, const char *hello)
                   -1);
     if (hello)
         gs_http_write(req, hello, strlen(hello));
+    else
+        gs_http_flush(req);
     add(e, req, true, NULL);
 }
 
@@ -98,6 +100,8 @@ void gs_events_add_log(gs_events *e, gs_http_req *req, const char *filter, const
                   -1);
     if (history && *history)
         gs_http_write(req, history, strlen(history));
+    else
+        gs_http_flush(req);
     add(e, req, false, filter);
 }
 

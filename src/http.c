@@ -43,6 +43,8 @@ struct conn {
     gs_buf in;          /* received, not yet parsed */
     gs_buf url;
     gs_buf hname, hval;
+    gs_buf held;        /* a response head not written yet: it goes out with the first body
+                         * bytes, so a small answer is one write (one packet, one wake-up) */
     size_t head_bytes;
     size_t queued;      /* bytes handed to uv_write, not yet written */
     int handles;        /* open libuv handles; freed when it drops to 0 */
@@ -294,28 +296,39 @@ static void finish(conn *c)
     }
 }
 
-static int send_head(conn *c, int status, const char *ctype, const char *extra, int64_t clen)
+/* Build the response head into c->held; the next write sends it. */
+static void hold_head(conn *c, int status, const char *ctype, const char *extra, int64_t clen)
 {
     gs_http_req *r = &c->req;
-    gs_buf h;
-    gs_buf_init(&h, 0);
-    gs_buf_printf(&h, "HTTP/1.1 %d %s\r\n", status, gs_http_status_text(status));
+    gs_buf *h = &c->held;
+    gs_buf_reset(h);
+    gs_buf_printf(h, "HTTP/1.1 %d %s\r\n", status, gs_http_status_text(status));
     if (ctype)
-        gs_buf_printf(&h, "Content-Type: %s\r\n", ctype);
+        gs_buf_printf(h, "Content-Type: %s\r\n", ctype);
     if (extra)
-        gs_buf_puts(&h, extra);
+        gs_buf_puts(h, extra);
     if (clen >= 0) {
-        gs_buf_printf(&h, "Content-Length: %lld\r\n", (long long)clen);
+        gs_buf_printf(h, "Content-Length: %lld\r\n", (long long)clen);
     } else if (r->keep_alive) {
         /* keep_alive implies HTTP/1.1 here (llhttp_should_keep_alive). */
-        gs_buf_puts(&h, "Transfer-Encoding: chunked\r\n");
+        gs_buf_puts(h, "Transfer-Encoding: chunked\r\n");
         r->chunked_out = true;
     }
-    gs_buf_puts(&h, r->keep_alive && !c->srv->closing ? "Connection: keep-alive\r\n\r\n"
-                                                      : "Connection: close\r\n\r\n");
+    gs_buf_puts(h, r->keep_alive && !c->srv->closing ? "Connection: keep-alive\r\n\r\n"
+                                                     : "Connection: close\r\n\r\n");
     r->status = status;
-    int rc = write3(c, h.data, h.len, NULL, 0, NULL, 0);
-    gs_buf_free(&h);
+}
+
+/* Write the held head (if any) followed by a, b and s. */
+static int write_held(conn *c, const char *a, size_t alen, const void *b, size_t blen,
+                      const char *s, size_t slen)
+{
+    if (!c->held.len)
+        return write3(c, a, alen, b, blen, s, slen);
+    if (alen)
+        gs_buf_append(&c->held, a, alen);
+    int rc = write3(c, c->held.data, c->held.len, b, blen, s, slen);
+    gs_buf_reset(&c->held);
     return rc;
 }
 
@@ -325,9 +338,8 @@ int gs_http_respond(gs_http_req *req, int status, const char *content_type, cons
     conn *c = GS_CONTAINER_OF(req, conn, req);
     if (c->closing || req->state != GS_REQ_HANDLING)
         return -EINVAL;
-    int rc = send_head(c, status, content_type, extra, (int64_t)len);
-    if (rc == 0 && len && !req->head_only)
-        rc = write3(c, NULL, 0, body, len, NULL, 0);
+    hold_head(c, status, content_type, extra, (int64_t)len);
+    int rc = write_held(c, NULL, 0, body, req->head_only ? 0 : len, NULL, 0);
     finish(c);
     return rc;
 }
@@ -339,9 +351,17 @@ int gs_http_start(gs_http_req *req, int status, const char *headers, int64_t con
         return -EINVAL;
     if (content_length < 0 && !req->keep_alive)
         req->keep_alive = false; /* close-delimited */
-    int rc = send_head(c, status, NULL, headers, content_length);
+    hold_head(c, status, NULL, headers, content_length);
     req_set_state(c, GS_REQ_STREAMING);
-    return rc;
+    return 0;
+}
+
+int gs_http_flush(gs_http_req *req)
+{
+    conn *c = GS_CONTAINER_OF(req, conn, req);
+    if (c->closing || req->state != GS_REQ_STREAMING)
+        return -EPIPE;
+    return write_held(c, NULL, 0, NULL, 0, NULL, 0);
 }
 
 int gs_http_write(gs_http_req *req, const void *data, size_t len)
@@ -350,12 +370,12 @@ int gs_http_write(gs_http_req *req, const void *data, size_t len)
     if (c->closing || req->state != GS_REQ_STREAMING)
         return -EPIPE;
     if (len == 0 || req->head_only)
-        return 0;
+        return write_held(c, NULL, 0, NULL, 0, NULL, 0);
     if (!req->chunked_out)
-        return write3(c, NULL, 0, data, len, NULL, 0);
+        return write_held(c, NULL, 0, data, len, NULL, 0);
     char pre[24];
     int n = snprintf(pre, sizeof pre, "%zx\r\n", len);
-    return write3(c, pre, (size_t)n, data, len, "\r\n", 2);
+    return write_held(c, pre, (size_t)n, data, len, "\r\n", 2);
 }
 
 int gs_http_end(gs_http_req *req)
@@ -363,9 +383,11 @@ int gs_http_end(gs_http_req *req)
     conn *c = GS_CONTAINER_OF(req, conn, req);
     if (c->closing || req->state != GS_REQ_STREAMING)
         return -EPIPE;
-    int rc = 0;
+    int rc;
     if (req->chunked_out && !req->head_only)
-        rc = write3(c, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
+        rc = write_held(c, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
+    else
+        rc = write_held(c, NULL, 0, NULL, 0, NULL, 0);
     finish(c);
     return rc;
 }
@@ -375,6 +397,7 @@ void gs_http_abort(gs_http_req *req)
     conn *c = GS_CONTAINER_OF(req, conn, req);
     req->on_abort = NULL; /* the handler asked for it; it needs no notice */
     if (!c->closing) {
+        write_held(c, NULL, 0, NULL, 0, NULL, 0);
         req_set_state(c, GS_REQ_DONE);
         /* Let what was written reach the client (e.g. an error event), then close. */
         if (!c->shutting) {
@@ -631,6 +654,7 @@ static void handle_closed(uv_handle_t *h)
     gs_buf_free(&c->url);
     gs_buf_free(&c->hname);
     gs_buf_free(&c->hval);
+    gs_buf_free(&c->held);
     free(c);
     maybe_free_server(s);
 }
@@ -672,6 +696,7 @@ static void on_connection(uv_stream_t *ls, int status)
     gs_buf_init(&c->url, 0);
     gs_buf_init(&c->hname, 0);
     gs_buf_init(&c->hval, 0);
+    gs_buf_init(&c->held, 0);
     gs_buf_init(&c->req.body, s->lim.max_body);
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
         conn_close(c);
@@ -833,6 +858,7 @@ int gs_http_fuzz_adopt(gs_http_server *s, int fd)
     gs_buf_init(&c->url, 0);
     gs_buf_init(&c->hname, 0);
     gs_buf_init(&c->hval, 0);
+    gs_buf_init(&c->held, 0);
     gs_buf_init(&c->req.body, s->lim.max_body);
     snprintf(c->peer, sizeof c->peer, "fuzz");
     int rc = uv_tcp_open(&c->tcp, fd);

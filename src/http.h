@@ -82,6 +82,9 @@ int gs_http_respond(gs_http_req *req, int status, const char *content_type, cons
  * means unknown: chunked for HTTP/1.1 clients, close-delimited for HTTP/1.0. */
 int gs_http_start(gs_http_req *req, int status, const char *headers, int64_t content_length);
 int gs_http_write(gs_http_req *req, const void *data, size_t len);
+/* gs_http_start holds the head back so that it leaves with the first body bytes (one write for
+ * a small answer); flush sends it now, for streams whose first bytes may take a while. */
+int gs_http_flush(gs_http_req *req);
 /* Finish the response; the request must not be touched afterwards. */
 int gs_http_end(gs_http_req *req);
 /* Abort a started response (e.g. the upstream died): close the connection. */

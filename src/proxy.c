@@ -219,6 +219,8 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
     p->status = status;
     p->head_sent = true;
     gs_http_start(p->req, status, hb.data ? hb.data : "", clen);
+    if (p->sse)
+        gs_http_flush(p->req); /* the first token may take a while: show the stream began */
     gs_buf_free(&hb);
 }
 

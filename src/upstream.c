@@ -359,15 +359,22 @@ static void send_now(uconn *c)
     c->sent_ns = uv_hrtime();
     llhttp_init(&c->parser, HTTP_RESPONSE, &g_settings);
     c->parser.data = c;
+    uv_buf_t b = uv_buf_init(r->out, (unsigned)r->out_len);
+    /* Requests are small and the socket's buffer empty: usually one write() does it all. */
+    int n = c->reused ? uv_try_write((uv_stream_t *)&c->tcp, &b, 1) : UV_EAGAIN;
+    if (n == (int)r->out_len)
+        goto read;
+    if (n > 0)
+        b = uv_buf_init(r->out + n, (unsigned)(r->out_len - (size_t)n));
     uv_write_t *w = gs_mem_alloc(sizeof *w);
     w->data = c;
-    uv_buf_t b = uv_buf_init(r->out, (unsigned)r->out_len);
     int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
     if (rc < 0) {
         free(w);
         fail(c, rc, "could not send the request upstream");
         return;
     }
+read:
     if (r->paused)
         uv_read_stop((uv_stream_t *)&c->tcp);
     else
