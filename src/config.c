@@ -229,6 +229,18 @@ static bool is_null(struct fy_node *n)
            sceq(s, len, "NULL");
 }
 
+/* Names end up in HTTP headers (Location), Prometheus labels, logs and JSON: no control
+ * characters, no quotes or backslashes that would need escaping there. */
+static bool name_chars_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\')
+            return false;
+    }
+    return true;
+}
+
 /* Offset of the first byte that does not start a valid UTF-8 sequence, or n. */
 static size_t utf8_prefix(const unsigned char *s, size_t n)
 {
@@ -1249,6 +1261,9 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
                     err(L, e->line, ik, "expected NAME=value, not '%s'", x);
                 } else if (x && !is_env && !*x) {
                     err(L, e->line, ik, "an alias cannot be empty");
+                } else if (x && !is_env && !name_chars_ok(x, strlen(x))) {
+                    err(L, e->line, ik,
+                        "an alias cannot hold control characters, quotes or backslashes");
                 } else if (x) {
                     char ***dst = is_env ? &m->env : &m->aliases;
                     int *nd = is_env ? &m->nenv : &m->naliases;
@@ -1483,6 +1498,8 @@ static void load_groups(ld *L, kv *gkv, int *owner)
         g->persistent = false;
         if (!strcmp(e->key, "(default)"))
             err(L, e->line, path, "the name (default) is reserved for models in no group");
+        if (!name_chars_ok(e->key, strlen(e->key)))
+            err(L, e->line, path, "a group id cannot hold control characters, quotes or backslashes");
         struct fy_node *gn = deref(L, e->val, e->line, path);
         if (is_null(gn)) {
             free(path);
@@ -1721,6 +1738,11 @@ static void load_root(ld *L, struct fy_node *root)
             if (!mi.v[i].klen || memchr(mi.v[i].key, 0, mi.v[i].klen) ||
                 !utf8_valid((const unsigned char *)mi.v[i].key, mi.v[i].klen)) {
                 err(L, mi.v[i].line, "models", "a model id must be non-empty UTF-8 text");
+                continue;
+            }
+            if (!name_chars_ok(mi.v[i].key, mi.v[i].klen)) {
+                err(L, mi.v[i].line, "models",
+                    "a model id cannot hold control characters, quotes or backslashes");
                 continue;
             }
             ml[nml].m.id = gs_mem_strdup(mi.v[i].key);

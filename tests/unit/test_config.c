@@ -1010,3 +1010,26 @@ Test(config_check, usage_and_missing_file, .init = redirect)
                             "/nonexistent/x.yaml: error: cannot open: No such file or directory\n"
                             "usage: ggswap config check FILE\n");
 }
+
+/* Names reach HTTP headers, Prometheus labels and logs: control characters would let a config
+ * inject header lines (found by the fuzzer, fuzz/crashes/config/ctl-in-model-id.yaml). */
+Test(config, names_refuse_control_characters)
+{
+    const char *bad[] = {
+        "models:\n  \"a\\r\\nX-Evil: 1\":\n    cmd: x --port ${PORT}\n",
+        "models:\n  a:\n    cmd: x --port ${PORT}\n    aliases: [\"b\\nc\"]\n",
+        "models:\n  'q\"x':\n    cmd: x --port ${PORT}\n",
+        "models:\n  a:\n    cmd: x --port ${PORT}\ngroups:\n  \"g\\tx\": {members: [a]}\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gs_config *c = NULL;
+        gs_diag d = {0};
+        int rc = gs_config_parse(bad[i], strlen(bad[i]), "t.yaml", &c, &d);
+        char *all = gs_diag_join(&d);
+        cr_assert_lt(rc, 0, "case %zu loaded: %s", i, all);
+        cr_assert(strstr(all, "cannot hold control characters"), "case %zu: %s", i, all);
+        free(all);
+        gs_diag_free(&d);
+        gs_config_free(c);
+    }
+}
