@@ -87,8 +87,7 @@ js-test: asan
 	  MKGGUF=$(CURDIR)/build/asan/ggswap-mkgguf node --test --test-concurrency=2 --test-timeout=120000 *.test.mjs
 
 test: deps
-	$(MAKE) unit
-	$(MAKE) js-test
+	sh scripts/test-all.sh
 
 run: deps all
 	sh scripts/run.sh

@@ -3,7 +3,7 @@
 # when everything is present: it asks dpkg first and runs apt-get only for what is missing.
 set -eu
 cd "$(dirname "$0")/.."
-PKGS="build-essential pkg-config clang libuv1-dev node-llhttp libjansson-dev libfyaml-dev
+PKGS="build-essential pkg-config clang libclang-rt-14-dev libuv1-dev node-llhttp libjansson-dev libfyaml-dev
       libcriterion-dev chromium patchelf wrk nginx-light ca-certificates"
 missing=""
 for p in $PKGS; do
