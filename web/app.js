@@ -176,7 +176,7 @@ function renderService() {
   dirs.replaceChildren(...(s.models_dirs?.length ? s.models_dirs.map((d) => h('li', null, h('code', { text: d })))
     : [h('li', { class: 'muted', text: s.mode === 'config' ? 'none (hand-written config)' : '—' })]));
   const srv = $('f-server');
-  srv.textContent = s.llama_server || 'not found';
+  srv.textContent = s.llama_server || (s.mode === 'config' ? "each model's cmd" : 'not found');
   srv.classList.toggle('bad', !s.llama_server && s.mode !== 'config');
   const probs = Array.isArray(s.problems) ? s.problems : [];
   $('problems').hidden = !probs.length;
