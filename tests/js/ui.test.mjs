@@ -18,7 +18,10 @@ process.env.FAKE_UPSTREAM ||= '/work/main/build/asan/fake-upstream';
 
 registerCleanup();
 
-const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs');
+// The screenshots go to build/ on every run (a test run must not dirty the work tree); with
+// GGSWAP_SCREENSHOTS=1 they replace the ones in docs/.
+const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
+  process.env.GGSWAP_SCREENSHOTS === '1' ? '../../docs' : '../../build');
 const T = 30000; // UI waits: the machine is shared and ASan is slow
 const TEST_OPTS = { timeout: 180000 };
 
