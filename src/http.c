@@ -552,6 +552,18 @@ static void dispatch(conn *c)
     c->srv->handler(&c->req, c->srv->ud);
 }
 
+/* llhttp stopped on an error: a limit one of our callbacks set (413, 431, ...) or bad syntax. */
+static void parse_failed(conn *c, llhttp_errno_t e)
+{
+    if (c->err_status) {
+        fail_request(c, c->err_status, c->err_msg);
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "malformed HTTP request: %s", llhttp_errno_name(e));
+    fail_request(c, 400, msg);
+}
+
 static void parse_pending(conn *c)
 {
     if (c->closing || c->req.state != GS_REQ_READING || c->in.len == 0)
@@ -568,13 +580,7 @@ static void parse_pending(conn *c)
         return;
     }
     gs_buf_reset(&c->in);
-    if (c->err_status) {
-        fail_request(c, c->err_status, c->err_msg);
-    } else {
-        char msg[160];
-        snprintf(msg, sizeof msg, "malformed HTTP request: %s", llhttp_errno_name(e));
-        fail_request(c, 400, msg);
-    }
+    parse_failed(c, e);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -609,13 +615,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             dispatch(c);
             return;
         }
-        if (c->err_status) {
-            fail_request(c, c->err_status, c->err_msg);
-        } else {
-            char msg[160];
-            snprintf(msg, sizeof msg, "malformed HTTP request: %s", llhttp_errno_name(e));
-            fail_request(c, 400, msg);
-        }
+        parse_failed(c, e);
         return;
     }
     if (gs_buf_append(&c->in, buf->base, (size_t)n) < 0 || c->in.len > MAX_PENDING_IN) {
@@ -674,13 +674,9 @@ static void conn_close(conn *c)
     uv_close((uv_handle_t *)&c->tcp, handle_closed);
 }
 
-static void on_connection(uv_stream_t *ls, int status)
+/* A connection object, registered with the server; its socket comes next. */
+static conn *conn_new(gs_http_server *s)
 {
-    gs_http_server *s = ls->data;
-    if (status < 0) {
-        gs_warn("http: accept failed: %s", uv_strerror(status));
-        return;
-    }
     conn *c = gs_mem_calloc(1, sizeof *c);
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
@@ -698,6 +694,27 @@ static void on_connection(uv_stream_t *ls, int status)
     gs_buf_init(&c->hval, 0);
     gs_buf_init(&c->held, 0);
     gs_buf_init(&c->req.body, s->lim.max_body);
+    return c;
+}
+
+/* The socket is in place: wait for the first request. */
+static void conn_begin(conn *c)
+{
+    llhttp_init(&c->parser, HTTP_REQUEST, &g_settings);
+    c->parser.data = c;
+    c->req.state = GS_REQ_READING;
+    start_read(c);
+    arm_timer(c, c->srv->lim.idle_timeout_ms);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    gs_http_server *s = ls->data;
+    if (status < 0) {
+        gs_warn("http: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    conn *c = conn_new(s);
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
         conn_close(c);
         return;
@@ -718,11 +735,7 @@ static void on_connection(uv_stream_t *ls, int status)
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     }
-    llhttp_init(&c->parser, HTTP_REQUEST, &g_settings);
-    c->parser.data = c;
-    c->req.state = GS_REQ_READING;
-    start_read(c);
-    arm_timer(c, s->lim.idle_timeout_ms);
+    conn_begin(c);
 }
 
 static int parse_addr(const char *addr, struct sockaddr_storage *ss)
@@ -843,34 +856,14 @@ int gs_http_server_connections(const gs_http_server *s)
  * the fuzzer drives the real read, parse, dispatch and write paths without the network. */
 int gs_http_fuzz_adopt(gs_http_server *s, int fd)
 {
-    conn *c = gs_mem_calloc(1, sizeof *c);
-    c->srv = s;
-    uv_tcp_init(s->loop, &c->tcp);
-    uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
-    c->handles = 2;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
-    gs_buf_init(&c->in, MAX_PENDING_IN + 64 * 1024);
-    gs_buf_init(&c->url, 0);
-    gs_buf_init(&c->hname, 0);
-    gs_buf_init(&c->hval, 0);
-    gs_buf_init(&c->held, 0);
-    gs_buf_init(&c->req.body, s->lim.max_body);
+    conn *c = conn_new(s);
     snprintf(c->peer, sizeof c->peer, "fuzz");
     int rc = uv_tcp_open(&c->tcp, fd);
     if (rc < 0) {
         conn_close(c);
         return rc;
     }
-    llhttp_init(&c->parser, HTTP_REQUEST, &g_settings);
-    c->parser.data = c;
-    c->req.state = GS_REQ_READING;
-    start_read(c);
-    arm_timer(c, s->lim.idle_timeout_ms);
+    conn_begin(c);
     return 0;
 }
 #endif

@@ -12,7 +12,7 @@
 #include "log.h"
 #include "mem.h"
 
-#define MAX_IDLE 64
+#define MAX_IDLE 1024
 #define MAX_RESP_HEAD (64 * 1024)
 
 typedef struct uconn uconn;
