@@ -38,6 +38,7 @@ struct gs_pending {
     uint64_t t0;
     bool load_only;
     bool retried;          /* sent again once after the upstream vanished before answering */
+    uint64_t sent_ns;      /* when it was dispatched upstream */
     uint64_t hold_until;   /* ns: not before then (a crash is being noticed) */        /* /api/models/load or preload: answer once the model is ready */
     char tail[512];        /* the last bytes of the body, to find usage.completion_tokens */
     size_t tail_len;
@@ -296,9 +297,8 @@ static void retry_cb(uv_timer_t *t)
     gs_proxy_pump(t->data);
 }
 
-/* The upstream refused the connection: it most likely just crashed, and its exit is noticed
- * a moment later. Queue the request again (at the front) for 100 ms from now, by which time
- * the model is either seen stopped (and restarted) or answers again. */
+/* Queue the request again (at the front) for 100 ms from now, by which time the model is either
+ * seen stopped (and restarted) or answers again. */
 static void requeue(gs_pending *p)
 {
     gs_server *s = p->s;
@@ -328,9 +328,12 @@ static void on_done(gs_upstream_req *u, int err, const char *msg, void *ud)
     p->up = NULL;
     if (err)
         gs_proc_check_dead(p->proc);
-    /* Refused: nothing was processed; the model most likely just died and is about to be
-     * seen stopped. Any other failure may have happened while it worked on this request. */
-    if (err == UV_ECONNREFUSED && !p->head_sent && !p->retried) {
+    /* Refused, or closed without a byte right after we sent it: the model most likely had just
+     * died and is about to be seen stopped, so send it once more to its restart. A request it
+     * had been working on for longer may be what killed it: that one gets the error. */
+    bool fresh = uv_hrtime() - p->sent_ns < 25ull * 1000 * 1000;
+    if (!p->head_sent && !p->retried &&
+        (err == UV_ECONNREFUSED || ((err == UV_EOF || err == UV_ECONNRESET) && fresh))) {
         gs_info("model %s: %s; trying the request again shortly", p->proc->id, msg);
         requeue(p);
         return;
@@ -387,6 +390,7 @@ static void dispatch(gs_pending *p)
     }
     unlink_p(p);
     pset(p, P_PROXYING);
+    p->sent_ns = uv_hrtime();
     push_active(p);
     gs_proc_request_begin(p->proc);
     const gs_model_cfg *m = p->proc->cfg;

@@ -12,24 +12,11 @@ import {
   registerCleanup, startGgswap, fakeModelYaml, fakeCmd, uniqueToken, processesMatching,
   waitNoProcesses, waitFor, postJson, getJson, sseContents, sseRead,
 } from './lib/harness.mjs';
+import { running, starts, finish } from './lib/checks.mjs';
 
 registerCleanup();
 
-// ---- small helpers (each proxy-*.test.mjs keeps its own) ----
-async function running(gg) {
-  const r = await getJson(`${gg.url}/running`);
-  assert.equal(r.status, 200, r.text);
-  return Object.fromEntries(r.json.running.map((m) => [m.model, m.state]));
-}
-function starts(gg, model) {
-  return gg.logs().split('\n').filter((l) => l.includes(`model ${model}: started pid`)).length;
-}
-async function finish(gg, token) {
-  const st = await gg.stop('SIGTERM', 15000);
-  assert.equal(st.killed, false, 'ggswap stops on SIGTERM');
-  assert.deepEqual(gg.sanitizerReports(), [], 'no sanitizer report from ggswap');
-  if (token) await waitNoProcesses(token, 8000);
-}
+// ---- small helpers ----
 const client = (gg, o = {}) => new OpenAI({ baseURL: `${gg.url}/v1`, apiKey: 'none', maxRetries: 0, timeout: 30000, ...o });
 const lastRequest = async (gg) => (await getJson(`${gg.url}/api/requests`)).json.requests.at(-1);
 

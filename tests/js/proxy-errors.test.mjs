@@ -11,6 +11,7 @@ import {
   registerCleanup, startGgswap, fakeModelYaml, uniqueToken, processesMatching,
   waitNoProcesses, waitFor, postJson, getJson, sleep,
 } from './lib/harness.mjs';
+import { finish } from './lib/checks.mjs';
 
 registerCleanup();
 
@@ -18,12 +19,6 @@ async function running(gg, headers = {}) {
   const r = await getJson(`${gg.url}/running`, { headers });
   assert.equal(r.status, 200, r.text);
   return Object.fromEntries(r.json.running.map((m) => [m.model, m.state]));
-}
-async function finish(gg, token) {
-  const st = await gg.stop('SIGTERM', 15000);
-  assert.equal(st.killed, false, 'ggswap stops on SIGTERM');
-  assert.deepEqual(gg.sanitizerReports(), [], 'no sanitizer report from ggswap');
-  if (token) await waitNoProcesses(token, 8000);
 }
 const chat = (gg, model, extra = {}, headers = {}) => postJson(`${gg.url}/v1/chat/completions`, { model, messages: [], ...extra }, { headers });
 function assertOpenAIError(r, status, what) {

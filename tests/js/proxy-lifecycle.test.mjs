@@ -9,23 +9,10 @@ import {
   registerCleanup, startGgswap, fakeModelYaml, fakeCmd, uniqueToken, processesMatching,
   waitNoProcesses, waitFor, postJson, getJson, sleep, freePortRange,
 } from './lib/harness.mjs';
+import { running, starts, finish } from './lib/checks.mjs';
 
 registerCleanup();
 
-async function running(gg) {
-  const r = await getJson(`${gg.url}/running`);
-  assert.equal(r.status, 200, r.text);
-  return Object.fromEntries(r.json.running.map((m) => [m.model, m.state]));
-}
-function starts(gg, model) {
-  return gg.logs().split('\n').filter((l) => l.includes(`model ${model}: started pid`)).length;
-}
-async function finish(gg, token) {
-  const st = await gg.stop('SIGTERM', 15000);
-  assert.equal(st.killed, false, 'ggswap stops on SIGTERM');
-  assert.deepEqual(gg.sanitizerReports(), [], 'no sanitizer report from ggswap');
-  if (token) await waitNoProcesses(token, 8000);
-}
 const chat = (gg, model, extra = {}, signal = AbortSignal.timeout(30000)) => postJson(`${gg.url}/v1/chat/completions`, { model, messages: [], ...extra }, { signal });
 const pidOf = (token, name) => processesMatching(token).filter((p) => p.cmdline.includes(`--model ${name} `)).map((p) => p.pid);
 

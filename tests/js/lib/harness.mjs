@@ -60,10 +60,12 @@ function portFree(port) {
 }
 
 // `n` consecutive ports nothing listens on now, for a config's startPort (ggswap gives each
-// model the next one). Random bases keep parallel test files apart.
+// model the next one). Random bases keep parallel test files apart. They stay below Linux's
+// ephemeral range (32768 and up): a client socket of the test itself could otherwise hold a
+// model's port when the model (re)starts, and the start would rightly fail.
 export async function freePortRange(n) {
   for (let tries = 0; tries < 100; tries++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    const base = 20000 + Math.floor(Math.random() * (12000 - n));
     let ok = true;
     for (let p = base; p < base + n && ok; p++) ok = await portFree(p);
     if (ok) return base;
