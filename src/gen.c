@@ -827,6 +827,10 @@ char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const cha
         gs_buf_puts(&b, "\n      -m ");
         cmd_word(&b, m->path, true);
         gs_buf_printf(&b, "\n      --port %d\n", port);
+        /* llama-server then answers with the model's ggswap name, not its file path. */
+        gs_buf_puts(&b, "      --alias ");
+        cmd_word(&b, m->name, true);
+        gs_buf_puts(&b, "\n");
         long ctx = 0;
         if (x && x->ctx_size > 0)
             ctx = x->ctx_size;

@@ -327,6 +327,15 @@ static int argv_index(const gs_model_cfg *m, const char *w)
     return -1;
 }
 
+/* The last occurrence: extra arguments come after the generated ones (and win). */
+static int argv_last(const gs_model_cfg *m, const char *w)
+{
+    for (int i = m->argc - 1; i >= 0; i--)
+        if (!strcmp(m->argv[i], w))
+            return i;
+    return -1;
+}
+
 static const gs_group_cfg *group_of(const gs_config *c, const gs_model_cfg *m)
 {
     return &c->groups[m->group];
@@ -444,7 +453,8 @@ Test(scan, hostile_paths_round_trip)
     cr_assert_gt(mi, 0);
     char *want2 = gs_mem_printf("%s/mmproj-$x-f16.gguf", dir);
     cr_expect_str_eq(m->argv[mi + 1], want2);
-    int ai = argv_index(m, "--alias");
+    cr_expect_str_eq(m->argv[argv_index(m, "--alias") + 1], m->id, "the generated --alias");
+    int ai = argv_last(m, "--alias");
     cr_assert_gt(ai, 0);
     cr_expect_str_eq(m->argv[ai + 1], "${MODEL_ID} it's", "extra args are literal words");
     gs_config_free(c);
