@@ -28,5 +28,8 @@ void gs_buf_reset(gs_buf *b);
 /* Hand the data over to the caller (who frees it) and reset the buffer. Never NULL. */
 char *gs_buf_steal(gs_buf *b);
 void gs_buf_free(gs_buf *b);
+/* Text from outside (child output, log tails) may hold any bytes; JSON and the page want UTF-8:
+ * every byte that is not part of a valid UTF-8 sequence (and NUL) becomes '?', in place. */
+void gs_buf_scrub_utf8(char *s, size_t n);
 
 #endif

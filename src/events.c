@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "mem.h"
 
 #define PING_MS 15000
@@ -161,7 +162,11 @@ void gs_events_log_line(gs_events *e, const char *source, const char *line, size
     }
     e->publishing = false;
     if (any_sse) {
-        json_t *o = json_pack("{s:s, s:s%}", "source", source, "line", line, len);
+        /* Child output can be any bytes; JSON wants UTF-8, so bad bytes become '?'. */
+        char *clean = gs_mem_strndup(line, len);
+        gs_buf_scrub_utf8(clean, len);
+        json_t *o = json_pack("{s:s, s:s%}", "source", source, "line", clean, len);
+        free(clean);
         if (o) {
             char *d = json_dumps(o, JSON_COMPACT);
             gs_events_publish(e, "log", d);

@@ -85,8 +85,6 @@ static int regenerate(gs_server *s, char **msg)
     s->llama_server = r.llama_server ? gs_mem_strdup(r.llama_server) : NULL;
     free(s->config_path);
     s->config_path = gs_mem_strdup(r.config_path);
-    gs_info("config: wrote %s with %d models (scanned %d folders)", r.config_path, r.nmodels,
-            r.ndirs);
 out:
     gs_gen_result_free(&r);
     return rc;

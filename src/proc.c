@@ -245,6 +245,8 @@ static void fail_start(gs_proc *p, const char *what)
     p->error = tail[0] ? gs_mem_printf("%s; last log lines:\n%s", what, tail)
                        : gs_mem_printf("%s (it printed nothing)", what);
     free(tail);
+    /* The reason travels in JSON (API, page): a child's stray bytes must not break it. */
+    gs_buf_scrub_utf8(p->error, strlen(p->error));
     set_state(p, GS_PROC_FAILED, p->error);
 }
 

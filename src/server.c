@@ -25,6 +25,7 @@ void gs_server_error(gs_http_req *req, int status, const char *code, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    gs_buf_scrub_utf8(msg, strlen(msg));
     const char *type = status == 401   ? "authentication_error"
                        : status == 429 ? "rate_limit_error"
                        : status >= 500 ? "server_error"
