@@ -254,12 +254,6 @@ bool gs_http_congested(const gs_http_req *req)
     return c->congested;
 }
 
-const char *gs_http_peer(const gs_http_req *req)
-{
-    const conn *c = GS_CONTAINER_OF(req, conn, req);
-    return c->peer;
-}
-
 static void shutdown_cb(uv_shutdown_t *s, int status)
 {
     conn_close(s->data);
@@ -349,8 +343,6 @@ int gs_http_start(gs_http_req *req, int status, const char *headers, int64_t con
     conn *c = GS_CONTAINER_OF(req, conn, req);
     if (c->closing || req->state != GS_REQ_HANDLING)
         return -EINVAL;
-    if (content_length < 0 && !req->keep_alive)
-        req->keep_alive = false; /* close-delimited */
     hold_head(c, status, NULL, headers, content_length);
     req_set_state(c, GS_REQ_STREAMING);
     return 0;

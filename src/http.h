@@ -91,8 +91,6 @@ int gs_http_end(gs_http_req *req);
 void gs_http_abort(gs_http_req *req);
 /* True while more than the high watermark of output waits in the socket's queue. */
 bool gs_http_congested(const gs_http_req *req);
-/* Peer address text for logs. */
-const char *gs_http_peer(const gs_http_req *req);
 
 const char *gs_http_status_text(int status);
 

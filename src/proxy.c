@@ -57,6 +57,15 @@ static bool is_hop(const char *name)
     return false;
 }
 
+/* "Name: value\r\n" (on the request path: no printf). */
+static void header_line(gs_buf *b, const gs_http_header *h)
+{
+    gs_buf_puts(b, h->name);
+    gs_buf_append(b, ": ", 2);
+    gs_buf_puts(b, h->value);
+    gs_buf_append(b, "\r\n", 2);
+}
+
 static void pset(gs_pending *p, pstate st)
 {
     if (gs_log_get_level() == GS_LOG_DEBUG)
@@ -215,7 +224,7 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
             continue;
         if (strcasecmp(h[i].name, "content-type") == 0 && strstr(h[i].value, "event-stream"))
             p->sse = true;
-        gs_buf_printf(&hb, "%s: %s\r\n", h[i].name, h[i].value);
+        header_line(&hb, &h[i]);
     }
     p->status = status;
     p->head_sent = true;
@@ -407,7 +416,7 @@ static void dispatch(gs_pending *p)
                   p->upath, v6 ? "[" : "", m->proxy_host, v6 ? "]" : "", m->proxy_port);
     for (int i = 0; i < req->nheaders; i++)
         if (!is_hop(req->headers[i].name))
-            gs_buf_printf(&h, "%s: %s\r\n", req->headers[i].name, req->headers[i].value);
+            header_line(&h, &req->headers[i]);
     if (blen || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0)
         gs_buf_printf(&h, "Content-Length: %zu\r\n", blen);
     gs_buf_puts(&h, "\r\n");

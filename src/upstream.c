@@ -130,11 +130,6 @@ void gs_upstream_pool_free(gs_upstream_pool *p)
     maybe_free_pool(p);
 }
 
-int gs_upstream_pool_active(const gs_upstream_pool *p)
-{
-    return p->nconns - p->nidle;
-}
-
 static void remove_idle(uconn *c)
 {
     gs_upstream_pool *p = c->pool;

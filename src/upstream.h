@@ -35,7 +35,6 @@ void gs_upstream_pool_drain(gs_upstream_pool *p);
 /* Close idle connections and free the pool once they are closed. Requests in progress must
  * have been cancelled or finished. */
 void gs_upstream_pool_free(gs_upstream_pool *p);
-int gs_upstream_pool_active(const gs_upstream_pool *p);
 
 /* Send a request: `head` is the complete request head (request line, headers, blank line),
  * body may be NULL. Returns the handle; callbacks may fire only from the loop, never from
