@@ -124,16 +124,32 @@ static void req_set_state(conn *c, gs_http_req_state st)
     c->req.state = st;
 }
 
+int gs_http_headers_add(gs_http_header **v, int *n, gs_buf *name, gs_buf *value, int max)
+{
+    if (*n >= max)
+        return -E2BIG;
+    *v = gs_mem_realloc(*v, sizeof **v * (size_t)(*n + 1));
+    (*v)[*n].name = gs_buf_steal(name);
+    (*v)[*n].value = gs_buf_steal(value);
+    (*n)++;
+    return 0;
+}
+
+void gs_http_headers_free(gs_http_header *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].value);
+    }
+    free(v);
+}
+
 static void req_clear(gs_http_req *r)
 {
     free(r->url);
     free(r->path);
     free(r->query);
-    for (int i = 0; i < r->nheaders; i++) {
-        free(r->headers[i].name);
-        free(r->headers[i].value);
-    }
-    free(r->headers);
+    gs_http_headers_free(r->headers, r->nheaders);
     gs_buf_free(&r->body);
     size_t max = r->body.max;
     memset(r, 0, sizeof *r);
@@ -478,15 +494,11 @@ static int cb_header_value_complete(llhttp_t *p)
 {
     conn *c = p->data;
     gs_http_req *r = &c->req;
-    if (r->nheaders >= MAX_HEADERS) {
+    if (gs_http_headers_add(&r->headers, &r->nheaders, &c->hname, &c->hval, MAX_HEADERS) < 0) {
         c->err_status = 431;
         c->err_msg = "too many request headers";
         return -1;
     }
-    r->headers = gs_mem_realloc(r->headers, sizeof *r->headers * (size_t)(r->nheaders + 1));
-    r->headers[r->nheaders].name = gs_buf_steal(&c->hname);
-    r->headers[r->nheaders].value = gs_buf_steal(&c->hval);
-    r->nheaders++;
     return 0;
 }
 

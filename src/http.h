@@ -23,6 +23,12 @@ typedef struct gs_http_header {
     char *value;
 } gs_http_header;
 
+/* Both directions (requests here, responses in upstream.c) collect header lines from llhttp the
+ * same way: the name and value arrive in pieces into two buffers, then the line is complete.
+ * Move the buffered line into the array (*v, *n); -E2BIG when it already holds max lines. */
+int gs_http_headers_add(gs_http_header **v, int *n, gs_buf *name, gs_buf *value, int max);
+void gs_http_headers_free(gs_http_header *v, int n);
+
 typedef struct gs_http_req gs_http_req;
 typedef void (*gs_http_req_cb)(gs_http_req *req, void *ud);
 

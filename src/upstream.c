@@ -147,11 +147,7 @@ static void remove_idle(uconn *c)
 
 static void clear_headers(uconn *c)
 {
-    for (int i = 0; i < c->nheaders; i++) {
-        free(c->headers[i].name);
-        free(c->headers[i].value);
-    }
-    free(c->headers);
+    gs_http_headers_free(c->headers, c->nheaders);
     c->headers = NULL;
     c->nheaders = 0;
     c->head_bytes = 0;
@@ -260,13 +256,7 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 static int cb_header_value_complete(llhttp_t *p)
 {
     uconn *c = p->data;
-    if (c->nheaders >= 200)
-        return -1;
-    c->headers = gs_mem_realloc(c->headers, sizeof *c->headers * (size_t)(c->nheaders + 1));
-    c->headers[c->nheaders].name = gs_buf_steal(&c->hname);
-    c->headers[c->nheaders].value = gs_buf_steal(&c->hval);
-    c->nheaders++;
-    return 0;
+    return gs_http_headers_add(&c->headers, &c->nheaders, &c->hname, &c->hval, 200) < 0 ? -1 : 0;
 }
 
 static int cb_headers_complete(llhttp_t *p)
