@@ -39,7 +39,8 @@ void gs_server_error(gs_http_req *req, int status, const char *code, const char 
     size_t len = strlen(body);
     body = gs_mem_realloc(body, len + 2);
     body[len++] = '\n';
-    const char *extra = status == 401   ? "WWW-Authenticate: Bearer realm=\"ggswap\"\r\n"
+    /* Basic makes a browser ask for the key (as the password), so the page works with apiKeys. */
+    const char *extra = status == 401   ? "WWW-Authenticate: Basic realm=\"ggswap\"\r\n"
                         : status == 429 ? "Retry-After: 1\r\n"
                                         : NULL;
     gs_http_respond(req, status, "application/json", body, len, extra);

@@ -200,7 +200,7 @@ test('401: apiKeys protect inference and management; Bearer, x-api-key and Basic
     const r = await chat(gg, 'a', {}, h);
     const e = assertOpenAIError(r, 401, `inference with ${JSON.stringify(h)}`);
     assert.ok(!/sk-one|sk-two/.test(e.message), 'the keys are not revealed');
-    assert.match(r.headers.get('www-authenticate') || '', /Bearer/);
+    assert.match(r.headers.get('www-authenticate') || '', /^Basic realm=/, 'a browser asks for the key');
   }
   assert.deepEqual(processesMatching(token), [], 'no model started for an unauthorized request');
   const good = [
