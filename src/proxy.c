@@ -464,9 +464,16 @@ static void pump_once(gs_server *s)
     int n = s->cfg->nmodels;
     /* wanted: an earlier request waits for it. doomed: an earlier request needs it gone, either
      * once its requests drain (DRAINING, since `since`) or now (STOPPING). */
-    unsigned char *wanted = gs_mem_calloc((size_t)n + 1, 1);
-    unsigned char *doomed = gs_mem_calloc((size_t)n + 1, 1);
-    uint64_t *since = gs_mem_calloc((size_t)n + 1, sizeof *since);
+    /* Runs twice per request: no allocation for configs of everyday size. */
+    unsigned char wanted_s[64], doomed_s[64];
+    uint64_t since_s[64];
+    bool small = n <= 64;
+    unsigned char *wanted = small ? wanted_s : gs_mem_alloc((size_t)n);
+    unsigned char *doomed = small ? doomed_s : gs_mem_alloc((size_t)n);
+    uint64_t *since = small ? since_s : gs_mem_alloc((size_t)n * sizeof *since);
+    memset(wanted, 0, (size_t)n);
+    memset(doomed, 0, (size_t)n);
+    memset(since, 0, (size_t)n * sizeof *since);
     uint64_t now = uv_hrtime();
     gs_pending *next;
     for (gs_pending *p = s->queue_head; p; p = next) {
@@ -537,9 +544,11 @@ static void pump_once(gs_server *s)
             }
         }
     }
-    free(wanted);
-    free(doomed);
-    free(since);
+    if (!small) {
+        free(wanted);
+        free(doomed);
+        free(since);
+    }
 }
 
 void gs_proxy_pump(gs_server *s)
