@@ -941,6 +941,7 @@ static void model_free(gs_model_cfg *m)
     free(m->cmd_stop);
     free(m->proxy);
     free(m->proxy_host);
+    free(m->proxy_path);
     strv_free(m->aliases, m->naliases);
     strv_free(m->env, m->nenv);
     free(m->check_endpoint);
@@ -955,10 +956,12 @@ static void model_free(gs_model_cfg *m)
 
 /* Parse http://host[:port][/path] into host and port; the stored URL loses a trailing '/'.
  * Returns NULL on success or a reason. */
-static const char *proxy_parse(char *url, char **host, int *port)
+static const char *proxy_parse(char *url, char **host, int *port, char **path)
 {
     *host = NULL;
     *port = 0;
+    free(*path);
+    *path = NULL;
     if (strncasecmp(url, "https://", 8) == 0)
         return "only http:// upstreams are supported";
     if (strncasecmp(url, "http://", 7) != 0)
@@ -997,6 +1000,7 @@ static const char *proxy_parse(char *url, char **host, int *port)
         url[--ul] = 0;
     *host = gs_mem_strndup(h, (size_t)(he - h));
     *port = (int)pv;
+    *path = gs_mem_strdup(rest); /* "" or "/base", trailing slashes gone */
     return NULL;
 }
 
@@ -1245,7 +1249,7 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
                 free(m->proxy);
                 free(m->proxy_host);
                 m->proxy = s;
-                const char *why = proxy_parse(m->proxy, &m->proxy_host, &m->proxy_port);
+                const char *why = proxy_parse(m->proxy, &m->proxy_host, &m->proxy_port, &m->proxy_path);
                 if (why)
                     err(L, e->line, key, "%s, not '%s'", why, m->proxy);
             }
@@ -1352,7 +1356,7 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
     if (!proxy_set) {
         if (mx.port) {
             m->proxy = gs_mem_printf("http://localhost:%d", mx.port);
-            proxy_parse(m->proxy, &m->proxy_host, &m->proxy_port);
+            proxy_parse(m->proxy, &m->proxy_host, &m->proxy_port, &m->proxy_path);
         } else if (m->cmd) {
             char *key = path_join(path, "proxy");
             err(L, m->line, key,

@@ -35,6 +35,7 @@ typedef struct gs_model_cfg {
                             * http://localhost:${PORT} */
     char *proxy_host;      /* parsed from proxy (IPv6 without brackets) */
     int proxy_port;
+    char *proxy_path;      /* path part of proxy: "" or "/base"; requests go to <path><request path> */
     char **aliases;
     int naliases;
     char **env;            /* "NAME=value" */

@@ -225,17 +225,12 @@ static void health_check(gs_proc *p)
         set_state(p, GS_PROC_READY, "no health check configured");
         return;
     }
-    char head[2048];
-    const char *base = strstr(p->cfg->proxy, "://");
-    base = base ? strchr(base + 3, '/') : NULL;
-    bool v6 = strchr(p->cfg->proxy_host, ':') != NULL;
-    int n = snprintf(head, sizeof head,
-                     "GET %s%s HTTP/1.1\r\nHost: %s%s%s:%d\r\nUser-Agent: ggswap\r\n\r\n",
-                     base ? base : "", p->cfg->check_endpoint, v6 ? "[" : "", p->cfg->proxy_host,
-                     v6 ? "]" : "", p->cfg->proxy_port);
-    if (n <= 0 || (size_t)n >= sizeof head)
-        return;
-    p->health = gs_upstream_send(p->pool, head, (size_t)n, NULL, 0, &health_cbs, p);
+    gs_buf head;
+    gs_buf_init(&head, 0);
+    gs_upstream_head(p->pool, &head, "GET", p->cfg->check_endpoint);
+    gs_buf_puts(&head, "User-Agent: ggswap\r\n\r\n");
+    p->health = gs_upstream_send(p->pool, head.data, head.len, NULL, 0, &health_cbs, p);
+    gs_buf_free(&head);
 }
 
 static void fail_start(gs_proc *p, const char *what)
@@ -634,7 +629,7 @@ gs_proc *gs_proc_new(uv_loop_t *loop, const gs_model_cfg *cfg, int health_timeou
     uv_timer_init(loop, &p->timer);
     p->timer.data = p;
     gs_ring_init(&p->log, LOG_RING_SIZE);
-    p->pool = gs_upstream_pool_new(loop, cfg->proxy_host, cfg->proxy_port);
+    p->pool = gs_upstream_pool_new(loop, cfg->proxy_host, cfg->proxy_port, cfg->proxy_path);
     return p;
 }
 

@@ -402,18 +402,12 @@ static void dispatch(gs_pending *p)
     p->sent_ns = uv_hrtime();
     push_active(p);
     gs_proc_request_begin(p->proc);
-    const gs_model_cfg *m = p->proc->cfg;
     gs_http_req *req = p->req;
     const char *body = p->body ? p->body : req->body.data;
     size_t blen = p->body ? p->body_len : req->body.len;
     gs_buf h;
     gs_buf_init(&h, 0);
-    /* A proxy URL may carry a base path (llama-swap forwards to <proxy><path>). */
-    const char *base = strstr(m->proxy, "://");
-    base = base ? strchr(base + 3, '/') : NULL;
-    bool v6 = strchr(m->proxy_host, ':') != NULL;
-    gs_buf_printf(&h, "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%d\r\n", req->method, base ? base : "",
-                  p->upath, v6 ? "[" : "", m->proxy_host, v6 ? "]" : "", m->proxy_port);
+    gs_upstream_head(p->proc->pool, &h, req->method, p->upath);
     for (int i = 0; i < req->nheaders; i++)
         if (!is_hop(req->headers[i].name))
             header_line(&h, &req->headers[i]);

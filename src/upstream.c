@@ -31,6 +31,8 @@ struct gs_upstream_pool {
     struct sockaddr_storage addr;
     char *host;
     int port;
+    char *head;              /* the base path before every request path ("" or "/prefix") */
+    char *host_line;         /* "Host: h:p\r\n", IPv6 in brackets */
     uconn *idle;             /* singly linked through next */
     int nidle;
     int nconns;              /* all connections alive (idle, busy, closing) */
@@ -77,12 +79,16 @@ static void deferred_cb(uv_timer_t *t);
 
 /* ---- pool ---- */
 
-gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int port)
+gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int port,
+                                       const char *base)
 {
     gs_upstream_pool *p = gs_mem_calloc(1, sizeof *p);
     p->loop = loop;
     p->host = gs_mem_strdup(host);
     p->port = port;
+    p->head = gs_mem_strdup(base ? base : "");
+    bool v6 = strchr(host, ':') != NULL;
+    p->host_line = gs_mem_printf("Host: %s%s%s:%d\r\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
     const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
     if (uv_ip4_addr(h, port, (struct sockaddr_in *)&p->addr) == 0 ||
         uv_ip6_addr(h, port, (struct sockaddr_in6 *)&p->addr) == 0)
@@ -111,8 +117,20 @@ static void maybe_free_pool(gs_upstream_pool *p)
 {
     if (p->freeing && p->nconns == 0) {
         free(p->host);
+        free(p->head);
+        free(p->host_line);
         free(p);
     }
+}
+
+void gs_upstream_head(const gs_upstream_pool *p, gs_buf *b, const char *method, const char *path)
+{
+    gs_buf_puts(b, method);
+    gs_buf_append(b, " ", 1);
+    gs_buf_puts(b, p->head);
+    gs_buf_puts(b, path);
+    gs_buf_append(b, " HTTP/1.1\r\n", 11);
+    gs_buf_puts(b, p->host_line);
 }
 
 void gs_upstream_pool_drain(gs_upstream_pool *p)

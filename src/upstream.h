@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "buf.h"
 #include "http.h"
 
 typedef struct gs_upstream_pool gs_upstream_pool;
@@ -29,7 +30,12 @@ typedef struct gs_upstream_cbs {
     void (*on_done)(gs_upstream_req *r, int err, const char *msg, void *ud);
 } gs_upstream_cbs;
 
-gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int port);
+/* A pool for http://host:port<base>: base ("" or "/prefix") goes before every request path. */
+gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int port,
+                                       const char *base);
+/* Start a request head in b: the request line for `path` (below the pool's base) and the Host
+ * header; the caller adds its headers and the blank line. */
+void gs_upstream_head(const gs_upstream_pool *p, gs_buf *b, const char *method, const char *path);
 /* Close idle connections (before stopping the server they point at). */
 void gs_upstream_pool_drain(gs_upstream_pool *p);
 /* Close idle connections and free the pool once they are closed. Requests in progress must
