@@ -58,8 +58,8 @@ $(B)/fake-upstream: tests/fake_upstream.c $(B)/libggswap.a
 	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 $(B)/ggswap-mkgguf: tools/mkgguf.c $(B)/libggswap.a
 	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
-$(B)/tests/%: tests/unit/%.c $(B)/libggswap.a | $(B)/tests
-	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcriterion
+$(B)/tests/%: tests/unit/%.c tests/unit/helpers.h $(B)/libggswap.a | $(B)/tests
+	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL) -lcriterion
 
 # The web page is embedded at build time: build/gen/webui_data.c holds every file of web/.
 build/gen/embed: tools/embed.c | build/gen

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "helpers.h"
 #include "proc.h"
 
 #define MAXT 16
@@ -25,18 +26,6 @@ static void on_state(gs_proc *p, gs_proc_state old, void *ud)
         t->seen[t->n++] = p->state;
     if (p->state == t->stop_at)
         uv_stop(t->loop);
-}
-
-static gs_config *load(const char *yaml)
-{
-    gs_config *c = NULL;
-    gs_diag d = {0};
-    int rc = gs_config_parse(yaml, strlen(yaml), "t.yaml", &c, &d);
-    char *all = gs_diag_join(&d);
-    cr_assert_eq(rc, 0, "config: %s", all);
-    free(all);
-    gs_diag_free(&d);
-    return c;
 }
 
 static void stop_loop_cb(uv_timer_t *t)
@@ -88,7 +77,7 @@ Test(proc, ready_then_stopped)
     snprintf(y, sizeof y,
              "startPort: 31711\nmodels:\n  m:\n    cmd: %s --port ${PORT} --health-delay 50\n",
              fake());
-    gs_config *c = load(y);
+    gs_config *c = test_config(y);
     uv_loop_t loop;
     uv_loop_init(&loop);
     trace t = {.loop = &loop};
@@ -115,7 +104,7 @@ Test(proc, exit_while_starting_fails_with_log_tail)
              "startPort: 31712\nmodels:\n  m:\n    cmd: |\n      %s --port ${PORT} --fail-start "
              "\"error loading model: bad magic\"\n",
              fake());
-    gs_config *c = load(y);
+    gs_config *c = test_config(y);
     uv_loop_t loop;
     uv_loop_init(&loop);
     trace t = {.loop = &loop};
@@ -131,7 +120,7 @@ Test(proc, exit_while_starting_fails_with_log_tail)
 
 Test(proc, missing_program_fails)
 {
-    gs_config *c = load("startPort: 31713\nmodels:\n  m:\n    cmd: /nonexistent/llama-server "
+    gs_config *c = test_config("startPort: 31713\nmodels:\n  m:\n    cmd: /nonexistent/llama-server "
                         "--port ${PORT}\n");
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -149,7 +138,7 @@ Test(proc, ttl_stops_an_idle_model)
     char y[512];
     snprintf(y, sizeof y,
              "startPort: 31714\nmodels:\n  m:\n    cmd: %s --port ${PORT}\n    ttl: 1\n", fake());
-    gs_config *c = load(y);
+    gs_config *c = test_config(y);
     uv_loop_t loop;
     uv_loop_init(&loop);
     trace t = {.loop = &loop};
@@ -177,7 +166,7 @@ Test(proc, no_check_endpoint_is_ready_at_once)
              "startPort: 31715\nmodels:\n  m:\n    cmd: %s --port ${PORT} --health-delay 5000\n"
              "    checkEndpoint: none\n",
              fake());
-    gs_config *c = load(y);
+    gs_config *c = test_config(y);
     uv_loop_t loop;
     uv_loop_init(&loop);
     trace t = {.loop = &loop};
@@ -202,7 +191,7 @@ Test(proc, busy_port_is_refused)
     char y[512];
     snprintf(y, sizeof y, "startPort: 31716\nmodels:\n  m:\n    cmd: %s --port ${PORT}\n",
              fake());
-    gs_config *c = load(y);
+    gs_config *c = test_config(y);
     trace t = {.loop = &loop};
     gs_proc *p = gs_proc_new(&loop, &c->models[0], 15, on_state, &t);
     cr_assert_lt(gs_proc_start(p), 0);

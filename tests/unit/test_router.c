@@ -3,19 +3,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "helpers.h"
 #include "router.h"
-
-static gs_config *load(const char *yaml)
-{
-    gs_config *c = NULL;
-    gs_diag d = {0};
-    int rc = gs_config_parse(yaml, strlen(yaml), "t.yaml", &c, &d);
-    char *all = gs_diag_join(&d);
-    cr_assert_eq(rc, 0, "config failed: %s", all);
-    free(all);
-    gs_diag_free(&d);
-    return c;
-}
 
 static int idx(gs_config *c, const char *id)
 {
@@ -37,7 +26,7 @@ static const char *two_groups = "models:\n"
 
 Test(router, swap_group_runs_one_member)
 {
-    gs_config *c = load(two_groups);
+    gs_config *c = test_config(two_groups);
     cr_assert(gs_router_must_evict(c, idx(c, "a"), idx(c, "b")));
     cr_assert(gs_router_must_evict(c, idx(c, "b"), idx(c, "a")));
     gs_config_free(c);
@@ -45,7 +34,7 @@ Test(router, swap_group_runs_one_member)
 
 Test(router, exclusive_spares_persistent_groups)
 {
-    gs_config *c = load(two_groups);
+    gs_config *c = test_config(two_groups);
     cr_assert_not(gs_router_must_evict(c, idx(c, "a"), idx(c, "e")), "persistent e survives");
     cr_assert(gs_router_must_evict(c, idx(c, "a"), idx(c, "r")), "exclusive chat evicts side");
     gs_config_free(c);
@@ -53,7 +42,7 @@ Test(router, exclusive_spares_persistent_groups)
 
 Test(router, exclusivity_is_one_way)
 {
-    gs_config *c = load(two_groups);
+    gs_config *c = test_config(two_groups);
     /* Loading the embedding model (non-exclusive group) never evicts chat models. */
     cr_assert_not(gs_router_must_evict(c, idx(c, "e"), idx(c, "a")));
     cr_assert_not(gs_router_must_evict(c, idx(c, "r"), idx(c, "a")));
@@ -67,14 +56,14 @@ Test(router, non_swap_group_keeps_members_together)
                     "  y: {cmd: \"s --port ${PORT}\"}\n"
                     "groups:\n"
                     "  g: {swap: false, exclusive: true, members: [x, y]}\n";
-    gs_config *c = load(y);
+    gs_config *c = test_config(y);
     cr_assert_not(gs_router_must_evict(c, idx(c, "x"), idx(c, "y")));
     gs_config_free(c);
 }
 
 Test(router, ungrouped_models_share_the_default_group)
 {
-    gs_config *c = load(two_groups);
+    gs_config *c = test_config(two_groups);
     int solo = idx(c, "solo");
     /* (default) swaps and is exclusive: loading solo evicts chat and side, not persistent e. */
     cr_assert(gs_router_must_evict(c, solo, idx(c, "a")));
@@ -87,7 +76,7 @@ Test(router, ungrouped_models_share_the_default_group)
 
 Test(router, no_groups_means_one_model_at_a_time)
 {
-    gs_config *c = load("models:\n  p: {cmd: \"s --port ${PORT}\"}\n  q: {cmd: \"s --port ${PORT}\"}\n");
+    gs_config *c = test_config("models:\n  p: {cmd: \"s --port ${PORT}\"}\n  q: {cmd: \"s --port ${PORT}\"}\n");
     cr_assert(gs_router_must_evict(c, idx(c, "p"), idx(c, "q")));
     cr_assert(gs_router_must_evict(c, idx(c, "q"), idx(c, "p")));
     cr_assert_not(gs_router_must_evict(c, idx(c, "q"), idx(c, "q")));
