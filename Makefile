@@ -48,6 +48,9 @@ $(B)/obj/%.o: src/%.c | $(B)/obj build/gen/webui_data.c
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 $(B)/obj/webui_data.o: build/gen/webui_data.c | $(B)/obj
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
+# The GGUF writer (tools/ggufw.c) goes only into ggswap-mkgguf and the tests, not the daemon.
+$(B)/obj/tools/%.o: tools/%.c | $(B)/obj/tools build/gen/webui_data.c
+	$(CC) $(CFLAGS_ALL) -Itools -MMD -MP -c $< -o $@
 $(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(B)/llhttp
 	$(CC) -O2 -g -w -I/usr/share/include/llhttp $(OPT_CFLAGS) -c $< -o $@
 $(B)/libggswap.a: $(OBJ) $(LLHTTP_OBJ)
@@ -56,10 +59,10 @@ $(B)/ggswap: $(B)/obj/main.o $(B)/libggswap.a
 	$(CC) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 $(B)/fake-upstream: tests/fake_upstream.c $(B)/libggswap.a
 	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
-$(B)/ggswap-mkgguf: tools/mkgguf.c $(B)/libggswap.a
-	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
-$(B)/tests/%: tests/unit/%.c tests/unit/helpers.h $(B)/libggswap.a | $(B)/tests
-	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL) -lcriterion
+$(B)/ggswap-mkgguf: tools/mkgguf.c $(B)/obj/tools/ggufw.o $(B)/libggswap.a
+	$(CC) $(CFLAGS_ALL) -Itools $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(B)/tests/%: tests/unit/%.c tests/unit/helpers.h $(B)/obj/tools/ggufw.o $(B)/libggswap.a | $(B)/tests
+	$(CC) $(CFLAGS_ALL) -Itools $(OPT_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL) -lcriterion
 
 # The web page is embedded at build time: build/gen/webui_data.c holds every file of web/.
 build/gen/embed: tools/embed.c | build/gen
@@ -67,10 +70,10 @@ build/gen/embed: tools/embed.c | build/gen
 build/gen/webui_data.c: build/gen/embed $(WEB_FILES)
 	build/gen/embed $(WEB_FILES) > $@.tmp && mv $@.tmp $@
 
-$(B)/obj $(B)/llhttp $(B)/tests build/gen:
+$(B)/obj $(B)/obj/tools $(B)/llhttp $(B)/tests build/gen:
 	mkdir -p $@
 
--include $(wildcard $(B)/obj/*.d)
+-include $(wildcard $(B)/obj/*.d $(B)/obj/tools/*.d)
 
 asan:
 	$(MAKE) SAN=1 all $(UNIT_BIN:build/%=build/asan/%)

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "gguf.h"
+#include "ggufw.h"
 #include "mem.h"
 
 static const char usage_text[] =

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "gguf.h"
+#include "ggufw.h"
 #include "mem.h"
 
 /* ---- helpers ---- */

@@ -12,7 +12,7 @@
 #include "config.h"
 #include "gen.h"
 #include "buf.h"
-#include "gguf.h"
+#include "ggufw.h"
 #include "log.h"
 #include "mem.h"
 #include "scan.h"
