@@ -1,5 +1,5 @@
 /* fuzz_http: raw bytes from a client through the real request path: libuv reads them from a
- * stream socket, llhttp parses them (http.c), gs_server_handle routes them (auth, JSON and
+ * stream socket, llhttp parses them (http.c), gs_api_handle routes them (auth, JSON and
  * multipart `model`, /upstream paths, query decoding, service and model routes), and the
  * answers go back over the socket. Nothing is started: every model's proxy port is the
  * fuzzer's own listening port, so a start fails at once with "port in use" and requests for
@@ -95,7 +95,7 @@ static void check_response(const char *buf, size_t n)
 
 static void handler(gs_http_req *req, void *ud)
 {
-    gs_server_handle(req, &g_srv[g_mode]);
+    gs_api_handle(req, &g_srv[g_mode]);
 }
 
 static void setup_server(gs_server *s, int port, bool keys)

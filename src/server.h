@@ -12,8 +12,10 @@
 #include <uv.h>
 
 #include "config.h"
+#include "api.h"
 #include "http.h"
 #include "proc.h"
+#include "stats.h"
 
 typedef struct gs_pending gs_pending;
 typedef struct gs_events gs_events;
@@ -27,20 +29,6 @@ typedef enum gs_service_state {
 /* Integrated mode: rescan the model folders and write a new config file. Returns 0 or a
  * negative errno with a message in *msg (caller frees); fills problems for the page. */
 typedef int (*gs_regenerate_fn)(gs_server *s, char **msg);
-
-/* One finished request, for the page's "recent requests" and /metrics. */
-typedef struct gs_request_log {
-    uint64_t id;
-    uint64_t time_ms;        /* wall clock, ms since the epoch */
-    char model[128];
-    char method[16];
-    char path[96];
-    int status;
-    double duration_ms;
-    long tokens;             /* -1 when unknown */
-} gs_request_log;
-
-#define GS_REQUEST_HISTORY 200
 
 struct gs_server {
     uv_loop_t *loop;
@@ -67,11 +55,7 @@ struct gs_server {
     int nproblems;
     gs_regenerate_fn regenerate;
     void *regenerate_ud;
-    /* recent requests */
-    gs_request_log history[GS_REQUEST_HISTORY];
-    uint64_t nhistory;
-    uint64_t requests_total;
-    uint64_t responses_by_class[6];
+    gs_stats stats;          /* recent requests and counters (/api/requests, /metrics) */
     bool shutting_down;
     bool log_level_forced;   /* --log-level given: the config's logLevel does not apply */
     gs_config **old_configs; /* still read by retired processes */
@@ -108,16 +92,11 @@ gs_proc *gs_server_find(gs_server *s, const char *name, int *idx);
 void gs_server_set_problems(gs_server *s, char **problems, int n);
 /* Tell the page a model's counters changed (state changes are published on their own). */
 void gs_server_model_changed(gs_server *s, gs_proc *p);
+/* Tell the page the service's state or facts changed. */
+void gs_server_publish_service(gs_server *s);
 /* Record a finished request (history, metrics, events). */
 void gs_server_log_request(gs_server *s, const gs_request_log *r);
-/* OpenAI-shaped error response. */
-void gs_server_error(gs_http_req *req, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* JSON of a model for /api/service and events (new reference). */
-struct json_t *gs_server_model_json(gs_server *s, int idx);
-struct json_t *gs_server_service_json(gs_server *s);
-
-/* The request handler (routes). */
-void gs_server_handle(gs_http_req *req, void *ud);
+/* The error response now lives in the API module; the old name stays for callers. */
+#define gs_server_error gs_api_error
 
 #endif

@@ -1,0 +1,90 @@
+#include "stats.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "api.h"
+#include "server.h"
+
+const gs_request_log *gs_stats_record(gs_stats *st, const gs_request_log *r)
+{
+    gs_request_log *slot = &st->history[st->nhistory % GS_REQUEST_HISTORY];
+    *slot = *r;
+    slot->id = ++st->nhistory;
+    st->requests_total++;
+    int cls = r->status / 100;
+    if (cls >= 1 && cls <= 5)
+        st->responses_by_class[cls]++;
+    else
+        st->responses_by_class[0]++;
+    return slot;
+}
+
+json_t *gs_stats_request_json(const gs_request_log *r)
+{
+    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:i, s:f}", "id", (json_int_t)r->id, "time",
+                          (json_int_t)r->time_ms, "model", r->model, "method", r->method, "path",
+                          r->path, "status", r->status, "duration_ms", r->duration_ms);
+    if (!o)
+        return json_object();
+    json_object_set_new(o, "tokens", r->tokens >= 0 ? json_integer(r->tokens) : json_null());
+    double tps = r->tokens > 0 && r->duration_ms > 0 ? (double)r->tokens / (r->duration_ms / 1000.0)
+                                                     : -1;
+    json_object_set_new(o, "tps", tps >= 0 ? json_real(tps) : json_null());
+    return o;
+}
+
+
+void gs_stats_history_sse(const gs_stats *st, gs_buf *out)
+{
+    uint64_t first = st->nhistory > GS_REQUEST_HISTORY ? st->nhistory - GS_REQUEST_HISTORY : 0;
+    for (uint64_t i = first; i < st->nhistory; i++) {
+        json_t *o = gs_stats_request_json(&st->history[i % GS_REQUEST_HISTORY]);
+        char *d = json_dumps(o, JSON_COMPACT);
+        gs_buf_printf(out, "event: request\ndata: %s\n\n", d);
+        free(d);
+        json_decref(o);
+    }
+}
+
+void gs_stats_handle_requests(gs_server *s, gs_http_req *req, const char *rest)
+{
+    const gs_stats *st = &s->stats;
+    json_t *arr = json_array();
+    uint64_t first = st->nhistory > GS_REQUEST_HISTORY ? st->nhistory - GS_REQUEST_HISTORY : 0;
+    for (uint64_t i = first; i < st->nhistory; i++)
+        json_array_append_new(arr, gs_stats_request_json(&st->history[i % GS_REQUEST_HISTORY]));
+    gs_api_respond_json(req, 200, json_pack("{s:o}", "requests", arr));
+}
+
+void gs_stats_handle_metrics(gs_server *s, gs_http_req *req, const char *rest)
+{
+    gs_buf b;
+    gs_buf_init(&b, 0);
+    gs_buf_puts(&b, "# HELP ggswap_up 1 while the service is running.\n# TYPE ggswap_up gauge\n");
+    gs_buf_printf(&b, "ggswap_up %d\n", s->state == GS_SERVICE_RUNNING);
+    gs_buf_puts(&b, "# HELP ggswap_requests_total Proxied requests by status class.\n"
+                    "# TYPE ggswap_requests_total counter\n");
+    static const char *cls[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int i = 0; i < 6; i++)
+        gs_buf_printf(&b, "ggswap_requests_total{class=\"%s\"} %llu\n", cls[i],
+                      (unsigned long long)s->stats.responses_by_class[i]);
+    gs_buf_puts(&b, "# HELP ggswap_model_state 1 for the state each model is in.\n"
+                    "# TYPE ggswap_model_state gauge\n");
+    for (int i = 0; i < s->cfg->nmodels; i++)
+        for (int st = GS_PROC_STOPPED; st <= GS_PROC_FAILED; st++)
+            gs_buf_printf(&b, "ggswap_model_state{model=\"%s\",state=\"%s\"} %d\n",
+                          s->procs[i]->id, gs_proc_state_name((gs_proc_state)st),
+                          s->procs[i]->state == (gs_proc_state)st);
+    gs_buf_puts(&b, "# HELP ggswap_model_inflight Requests in flight per model.\n"
+                    "# TYPE ggswap_model_inflight gauge\n");
+    for (int i = 0; i < s->cfg->nmodels; i++)
+        gs_buf_printf(&b, "ggswap_model_inflight{model=\"%s\"} %d\n", s->procs[i]->id,
+                      s->procs[i]->inflight);
+    gs_buf_puts(&b, "# HELP ggswap_connections Open client connections.\n"
+                    "# TYPE ggswap_connections gauge\n");
+    gs_buf_printf(&b, "ggswap_connections %d\n", gs_http_server_connections(s->http));
+    gs_http_respond(req, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);
+    gs_buf_free(&b);
+}
+

@@ -1,0 +1,48 @@
+/* stats: what the daemon counts about the requests it served: the ring of recent requests (the
+ * page's "recent requests", /api/requests, the history sent to a new /api/events client),
+ * totals by status class, and the Prometheus text of /metrics.
+ *
+ * The counters live in a gs_stats embedded in gs_server; recording is O(1) and never allocates,
+ * so the request path pays nothing for it. The JSON and text views are built on demand. */
+#ifndef GS_STATS_H
+#define GS_STATS_H
+#include <stdint.h>
+
+#include "buf.h"
+#include "http.h"
+
+typedef struct gs_server gs_server;
+
+/* One finished request. */
+typedef struct gs_request_log {
+    uint64_t id;
+    uint64_t time_ms;        /* wall clock, ms since the epoch */
+    char model[128];
+    char method[16];
+    char path[96];
+    int status;
+    double duration_ms;
+    long tokens;             /* -1 when unknown */
+} gs_request_log;
+
+#define GS_REQUEST_HISTORY 200
+
+typedef struct gs_stats {
+    gs_request_log history[GS_REQUEST_HISTORY];
+    uint64_t nhistory;            /* requests ever recorded; the ring holds the last 200 */
+    uint64_t requests_total;
+    uint64_t responses_by_class[6]; /* [0] other, [1..5] 1xx..5xx */
+} gs_stats;
+
+/* Record r (its id is assigned here); returns the stored copy. */
+const gs_request_log *gs_stats_record(gs_stats *st, const gs_request_log *r);
+/* JSON of one request (new reference). */
+struct json_t *gs_stats_request_json(const gs_request_log *r);
+/* Every request still in the ring, oldest first, as SSE "request" events. */
+void gs_stats_history_sse(const gs_stats *st, gs_buf *out);
+
+/* Routes (see api.c's table): GET /api/requests and GET /metrics. */
+void gs_stats_handle_requests(gs_server *s, gs_http_req *req, const char *rest);
+void gs_stats_handle_metrics(gs_server *s, gs_http_req *req, const char *rest);
+
+#endif
