@@ -31,7 +31,7 @@ else
   OPT_LDFLAGS :=
 endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT_CFLAGS) $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -lm $(LDLIBS)
+LDLIBS_ALL := $(PKG_LIBS) -lm -ldl $(LDLIBS)
 
 SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 OBJ := $(SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/webui_data.o
@@ -42,7 +42,7 @@ WEB_FILES := $(sort $(wildcard web/*))
 
 .PHONY: all asan test unit js-test run deps install clean bench fuzz llama-server demo-models
 .PHONY: fuzz-short fuzz-build
-all: $(B)/ggswap $(B)/fake-upstream $(B)/ggswap-mkgguf
+all: $(B)/ggswap $(B)/fake-upstream $(B)/ggswap-mkgguf $(B)/libnvidia-ml-stub.so
 
 $(B)/obj/%.o: src/%.c | $(B)/obj build/gen/webui_data.c
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
@@ -61,6 +61,9 @@ $(B)/fake-upstream: tests/fake_upstream.c $(B)/libggswap.a
 	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 $(B)/ggswap-mkgguf: tools/mkgguf.c $(B)/obj/tools/ggufw.o $(B)/libggswap.a
 	$(CC) $(CFLAGS_ALL) -Itools $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+# A stand-in NVML for the GPU tests (tests/stub_nvml.c); plain -O1: it is dlopen'ed.
+$(B)/libnvidia-ml-stub.so: tests/stub_nvml.c
+	$(CC) -shared -fPIC -O1 -g -Wall -o $@ $<
 $(B)/tests/%: tests/unit/%.c tests/unit/helpers.h $(B)/obj/tools/ggufw.o $(B)/libggswap.a | $(B)/tests
 	$(CC) $(CFLAGS_ALL) -Itools $(OPT_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL) -lcriterion
 

@@ -15,6 +15,8 @@
 #include "cmdline.h"
 #include "log.h"
 #include "mem.h"
+#include "memdev.h"
+#include "memest.h"
 
 #define MAX_SETTINGS (1u << 20)   /* settings.yaml is a few lines; refuse anything huge */
 #define MAX_CONFIG (64u << 20)
@@ -1260,6 +1262,18 @@ static const char *file_base(const char *p)
     return s ? s + 1 : p;
 }
 
+/* The memory estimate of a model from its generated command line (memest.h). */
+static bool scan_estimate(const gs_config *cfg, const char *name, gs_memest *e)
+{
+    int i = cfg ? gs_config_find(cfg, name) : -1;
+    if (i < 0)
+        return false;
+    char *err = NULL;
+    int rc = gs_memest_argv(cfg->models[i].argv, cfg->models[i].argc, gs_memdev_gpu_count(), e, &err);
+    free(err);
+    return rc == 0;
+}
+
 int gs_scan_main(int argc, char **argv)
 {
     const char **dirs = gs_mem_calloc((size_t)argc + 1, sizeof(*dirs));
@@ -1309,8 +1323,15 @@ int gs_scan_main(int argc, char **argv)
         gs_scan_dirs((const char *const *)dd, nd, &r);
         gs_scan_strv_free(dd);
     }
-    /* The aliases and disabled models exactly as the generated config would have them. */
-    free(gs_gen_config_text(&r, &s, NULL, spath, &d));
+    /* The aliases and disabled models exactly as the generated config would have them; the
+     * memory estimates from each model's generated command line. */
+    char *gtext = gs_gen_config_text(&r, &s, NULL, spath, &d);
+    gs_config *gcfg = NULL;
+    gs_diag gd = {0};
+    if (gtext)
+        gs_config_parse(gtext, strlen(gtext), "generated config", &gcfg, &gd);
+    gs_diag_free(&gd);
+    free(gtext);
     for (int i = 0; i < d.n; i++)
         fprintf(stderr, "%s\n", d.msgs[i]);
     for (int i = 0; i < r.nproblems; i++)
@@ -1323,6 +1344,8 @@ int gs_scan_main(int argc, char **argv)
             json_t *al = json_array();
             for (int k = 0; k < m->naliases; k++)
                 json_array_append_new(al, json_string(m->aliases[k]));
+            gs_memest e;
+            bool have_e = scan_estimate(gcfg, m->name, &e);
             json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:s*, s:I, s:s*, s:s*, s:o, s:I, s:b}",
                                   "name", m->name, "file", m->path, "size", (json_int_t)m->file_size,
                                   "parameters", m->params_label ? m->params_label : "",
@@ -1331,8 +1354,17 @@ int gs_scan_main(int argc, char **argv)
                                   "architecture", m->info.architecture, "mmproj", m->mmproj,
                                   "aliases", al, "parts", (json_int_t)m->split_total,
                                   "disabled", x && x->disabled);
-            if (o)
+            if (o) {
+                json_object_set_new(o, "memory", have_e ? json_integer((json_int_t)gs_memest_total(&e)) : json_null());
+                json_t *by = json_object();
+                for (int k = 0; have_e && k < e.ndev; k++) {
+                    char dn[16];
+                    snprintf(dn, sizeof dn, k ? "gpu%d" : "ram", k - 1);
+                    json_object_set_new(by, dn, json_integer((json_int_t)e.dev[k]));
+                }
+                json_object_set_new(o, "memoryByDevice", by);
                 json_array_append_new(a, o);
+            }
         }
         char *t = json_dumps(a, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         if (t)
@@ -1352,16 +1384,20 @@ int gs_scan_main(int argc, char **argv)
         }
         wn = wn > 40 ? 40 : wn;
         wf = wf > 50 ? 50 : wf;
-        printf("%-*s  %-*s  %8s  %6s  %-9s  %7s  %s\n", wn, "NAME", wf, "FILE", "SIZE", "PARAMS", "KIND",
-               "CONTEXT", "ALIASES");
+        printf("%-*s  %-*s  %8s  %6s  %-9s  %7s  %8s  %s\n", wn, "NAME", wf, "FILE", "SIZE", "PARAMS", "KIND",
+               "CONTEXT", "MEMORY", "ALIASES");
         for (int i = 0; i < r.nmodels; i++) {
             gs_scan_model *m = &r.models[i];
             const gs_model_settings *x = gs_settings_model(&s, m->name);
             char *sz = human_size(m->file_size);
             char *al = join_list(m->aliases, m->naliases);
-            printf("%-*s  %-*s  %8s  %6s  %-9s  %7llu  %s%s\n", wn, m->name, wf, file_base(m->path), sz,
+            gs_memest e;
+            char mem[16] = "?";
+            if (scan_estimate(gcfg, m->name, &e))
+                gs_memest_human(gs_memest_total(&e), mem, sizeof mem);
+            printf("%-*s  %-*s  %8s  %6s  %-9s  %7llu  %8s  %s%s\n", wn, m->name, wf, file_base(m->path), sz,
                    m->params_label && *m->params_label ? m->params_label : "?", gs_kind_name(m->kind),
-                   (unsigned long long)m->ctx, al, x && x->disabled ? " (disabled)" : "");
+                   (unsigned long long)m->ctx, mem, al, x && x->disabled ? " (disabled)" : "");
             if (m->mmproj)
                 printf("%-*s  + mmproj %s\n", wn, "", m->mmproj);
             if (m->split_total > 1)
@@ -1373,6 +1409,7 @@ int gs_scan_main(int argc, char **argv)
                r.ndirs == 1 ? "" : "s");
     }
     gs_scan_result_free(&r);
+    gs_config_free(gcfg);
 out_settings:
     gs_diag_free(&d);
     gs_settings_free(&s);

@@ -377,8 +377,34 @@ typedef struct candidate {
     uint64_t value;
 } candidate;
 
+/* The <arch>.* shape keys memory estimates read; kept like the candidates above (with the
+ * array, for per-layer keys) until the architecture is known. */
+enum { HP_LAYER, HP_EMBD, HP_FF, HP_HEAD, HP_HEAD_KV, HP_KLEN, HP_VLEN, HP_SWA, HP_SWA_PAT,
+       HP_LORA, HP_ROPE, HP_EXPERT, HP_COUNT };
+static const char *const hp_suffix[HP_COUNT] = {
+    ".block_count", ".embedding_length", ".feed_forward_length", ".attention.head_count",
+    ".attention.head_count_kv", ".attention.key_length", ".attention.value_length",
+    ".attention.sliding_window", ".attention.sliding_window_pattern",
+    ".attention.kv_lora_rank", ".rope.dimension_count", ".expert_count",
+};
+#define MAX_HP 64
+#define MAX_LAYER_ARRAY 4096
+#define MAX_KEEP_TENSORS (1u << 20)
+
+typedef struct hp_candidate {
+    char prefix[64];
+    int id;
+    uint64_t value;
+    uint32_t *arr;         /* per-layer values, or NULL */
+    uint32_t n;
+} hp_candidate;
+
 typedef struct parse {
     cur c;
+    bool want_tensors;
+    size_t cap_tensors;
+    hp_candidate hp[MAX_HP];
+    int n_hp;
     gs_gguf_info *info;
     candidate ctx_len[MAX_CANDIDATES];
     int n_ctx_len;
@@ -407,6 +433,60 @@ static bool ends_with(const char *s, size_t n, const char *suffix, size_t *prefi
         return false;
     *prefix_len = n - m;
     return true;
+}
+
+/* An array of integers (or bools) of at most MAX_LAYER_ARRAY elements; any other array is
+ * stepped over and *out stays NULL. */
+static int read_int_array(cur *c, uint32_t **out, uint32_t *n)
+{
+    uint64_t at = c->pos;
+    uint32_t et;
+    uint64_t count;
+    int rc = get_u32(c, &et, "array element type");
+    if (!rc)
+        rc = get_u64(c, &count, "array count");
+    if (rc)
+        return rc;
+    bool intish = et == T_BOOL || (et <= T_INT32 && et != T_FLOAT32) || et == T_UINT64 ||
+                  et == T_INT64;
+    if (!intish || count > MAX_LAYER_ARRAY) {
+        c->pos = at;
+        return skip_array(c, 0);
+    }
+    if (count > remaining(c) / type_size(et))
+        return fail(c, -EINVAL, at, "array of %" PRIu64 " %s exceeds file size (%" PRIu64
+                    " bytes left)", count, type_name(et), remaining(c));
+    uint32_t *a = gs_mem_calloc(count ? (size_t)count : 1, sizeof *a);
+    for (uint64_t i = 0; i < count; i++) {
+        scalar v;
+        if ((rc = read_scalar(c, et, &v))) {
+            free(a);
+            return rc;
+        }
+        a[i] = v.is_int && !v.negative && v.u <= UINT32_MAX ? (uint32_t)v.u : 0;
+    }
+    *out = a;
+    *n = (uint32_t)count;
+    return 0;
+}
+
+static int shape_key(const char *key, size_t klen, size_t *plen)
+{
+    for (int i = 0; i < HP_COUNT; i++)
+        if (ends_with(key, klen, hp_suffix[i], plen))
+            return i;
+    return -1;
+}
+
+static hp_candidate *hp_add(parse *p, const char *key, size_t plen, int id)
+{
+    if (p->n_hp >= MAX_HP || plen >= sizeof p->hp[0].prefix)
+        return NULL;
+    hp_candidate *h = &p->hp[p->n_hp++];
+    memset(h, 0, sizeof *h);
+    memcpy(h->prefix, key, plen);
+    h->id = id;
+    return h;
 }
 
 static int read_kv(parse *p, uint64_t idx)
@@ -445,15 +525,35 @@ static int read_kv(parse *p, uint64_t idx)
             info->has_chat_template = true;
         return str_skip(c, "string");
     }
-    if (type == T_ARRAY)
-        return skip_array(c, 0);
+    size_t plen;
+    int hp = shape_key(key, klen, &plen);
+    if (type == T_ARRAY) {
+        uint32_t *arr = NULL, n = 0;
+        if (hp < 0 || (rc = read_int_array(c, &arr, &n)) || !arr)
+            return hp < 0 ? skip_array(c, 0) : rc;
+        hp_candidate *h = hp_add(p, key, plen, hp);
+        if (!h) {
+            free(arr);
+            return 0;
+        }
+        h->arr = arr;
+        h->n = n;
+        for (uint32_t i = 0; i < n; i++)
+            h->value = arr[i] > h->value ? arr[i] : h->value;
+        return 0;
+    }
 
     scalar v;
     if ((rc = read_scalar(c, type, &v)))
         return rc;
     if (!v.is_int || v.negative)
         return 0;
-    size_t plen;
+    if (hp >= 0) {
+        hp_candidate *h = hp_add(p, key, plen, hp);
+        if (h)
+            h->value = v.u;
+        return 0;
+    }
     if (!strcmp(key, "general.alignment")) {
         if (!v.u || v.u & (v.u - 1) || v.u > (1u << 30))
             return fail(c, -EINVAL, at, "alignment %" PRIu64 " is not a power of 2", v.u);
@@ -465,6 +565,23 @@ static int read_kv(parse *p, uint64_t idx)
     else if (ends_with(key, klen, ".pooling_type", &plen))
         remember(p->pooling, &p->n_pooling, key, plen, v.u);
     return 0;
+}
+
+static void keep_tensor(parse *p, const char *name, uint64_t bytes)
+{
+    gs_gguf_info *info = p->info;
+    if (info->ntensors == p->cap_tensors) {
+        p->cap_tensors = p->cap_tensors ? p->cap_tensors * 2 : 256;
+        info->tensors = gs_mem_realloc(info->tensors, p->cap_tensors * sizeof *info->tensors);
+    }
+    struct gs_gguf_tensor *t = &info->tensors[info->ntensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->bytes = bytes;
+    t->layer = -1;
+    unsigned layer;
+    int used = 0;
+    if (sscanf(name, "blk.%u.%n", &layer, &used) == 1 && used > 0 && layer < MAX_LAYER_ARRAY)
+        t->layer = (int)layer;
 }
 
 static int read_tensor(parse *p, uint64_t idx)
@@ -487,7 +604,7 @@ static int read_tensor(parse *p, uint64_t idx)
         return rc;
     if (n_dims > MAX_DIMS)
         return fail(c, -EINVAL, at, "n_dims %" PRIu32 " is over %d", n_dims, MAX_DIMS);
-    uint64_t elems = 1;
+    uint64_t elems = 1, dims[2] = {0, 0};
     for (uint32_t d = 0; d < n_dims; d++) {
         uint64_t dim;
         at = c->pos;
@@ -498,7 +615,11 @@ static int read_tensor(parse *p, uint64_t idx)
         if (dim && elems > INT64_MAX / dim)
             return fail(c, -EINVAL, at, "dimensions overflow a 64-bit element count");
         elems *= dim;
+        if (d < 2)
+            dims[d] = dim;
     }
+    if (!strcmp(name, "token_embd.weight") && n_dims >= 2 && dims[1] <= UINT32_MAX)
+        p->info->n_vocab = (uint32_t)dims[1];
     if (elems > UINT64_MAX - p->info->param_count)
         return fail(c, -EINVAL, at, "parameter count overflows 64 bits");
     p->info->param_count += elems;
@@ -509,19 +630,79 @@ static int read_tensor(parse *p, uint64_t idx)
     at = c->pos;
     if ((rc = get_u32(c, &type, "type")) || (rc = get_u64(c, &offset, "data offset")))
         return rc;
+    uint64_t bytes = elems; /* a type newer than the table: about a byte per weight */
     if (type < GS_ARRAY_LEN(ggml_types) && ggml_types[type].size) {
         uint64_t blocks = elems / ggml_types[type].blck + (elems % ggml_types[type].blck != 0);
         if (blocks > UINT64_MAX / ggml_types[type].size ||
             blocks * ggml_types[type].size > UINT64_MAX - offset)
             return fail(c, -EINVAL, at, "data size overflows 64 bits");
-        uint64_t end = offset + blocks * ggml_types[type].size;
+        bytes = blocks * ggml_types[type].size;
+        uint64_t end = offset + bytes;
         if (end > p->data_end) {
             p->data_end = end;
             p->data_end_at = at;
             memcpy(p->data_end_ctx, c->ctx, sizeof c->ctx);
         }
     }
+    if (p->want_tensors && p->info->ntensors < MAX_KEEP_TENSORS)
+        keep_tensor(p, name, bytes);
     return 0;
+}
+
+static void resolve_shape(parse *p)
+{
+    gs_gguf_info *info = p->info;
+    uint32_t *field[HP_COUNT] = {
+        &info->n_layer, &info->n_embd, &info->n_ff, &info->n_head, &info->n_head_kv,
+        &info->key_length, &info->value_length, &info->n_swa, &info->swa_period,
+        &info->kv_lora_rank, &info->rope_dim, &info->n_expert,
+    };
+    for (int i = 0; info->architecture && i < p->n_hp; i++) {
+        hp_candidate *h = &p->hp[i];
+        if (strcmp(h->prefix, info->architecture))
+            continue;
+        *field[h->id] = h->value > UINT32_MAX ? UINT32_MAX : (uint32_t)h->value;
+        if (h->id == HP_HEAD_KV) {
+            free(info->layer_head_kv);
+            info->layer_head_kv = NULL;
+            if (h->arr) {
+                info->layer_head_kv = h->arr;
+                h->arr = NULL;
+            }
+        } else if (h->id == HP_SWA_PAT) {
+            free(info->layer_swa);
+            info->layer_swa = NULL;
+            if (h->arr) { /* a bool per layer rather than a period */
+                info->swa_period = 0;
+                info->layer_swa = gs_mem_calloc(h->n ? h->n : 1, 1);
+                for (uint32_t k = 0; k < h->n; k++)
+                    info->layer_swa[k] = h->arr[k] != 0;
+            }
+        }
+    }
+    /* A per-layer array shorter than the layers would be read past its end. */
+    uint32_t n_kv_arr = 0, n_swa_arr = 0;
+    for (int i = 0; i < p->n_hp; i++)
+        if (info->architecture && !strcmp(p->hp[i].prefix, info->architecture)) {
+            if (p->hp[i].id == HP_HEAD_KV)
+                n_kv_arr = p->hp[i].n;
+            if (p->hp[i].id == HP_SWA_PAT)
+                n_swa_arr = p->hp[i].n;
+        }
+    if (info->layer_head_kv && n_kv_arr < info->n_layer) {
+        free(info->layer_head_kv);
+        info->layer_head_kv = NULL;
+    }
+    if (info->layer_swa && n_swa_arr < info->n_layer) {
+        free(info->layer_swa);
+        info->layer_swa = NULL;
+    }
+    if (!info->n_head_kv)
+        info->n_head_kv = info->n_head;
+    if (info->n_head && !info->key_length)
+        info->key_length = info->n_embd / info->n_head;
+    if (info->n_head && !info->value_length)
+        info->value_length = info->n_embd / info->n_head;
 }
 
 static int parse_all(parse *p)
@@ -593,6 +774,7 @@ static int parse_all(parse *p)
         if (!strcmp(p->pooling[i].prefix, arch))
             info->pooling_type = p->pooling[i].value > INT32_MAX ? -1 : (int)p->pooling[i].value;
     info->is_clip = arch && !strcmp(arch, "clip");
+    resolve_shape(p);
     return 0;
 }
 
@@ -605,6 +787,8 @@ static int run(parse *p, gs_gguf_info *info, char **err)
     p->info = info;
     p->alignment = 32;
     int rc = parse_all(p);
+    for (int i = 0; i < p->n_hp; i++)
+        free(p->hp[i].arr);
     if (rc) {
         gs_gguf_info_free(info);
         info->pooling_type = info->file_type = -1;
@@ -616,9 +800,10 @@ static int run(parse *p, gs_gguf_info *info, char **err)
     return rc;
 }
 
-int gs_gguf_read_mem(const void *data, size_t len, gs_gguf_info *info, char **err)
+static int read_mem(const void *data, size_t len, gs_gguf_info *info, char **err, bool tensors)
 {
     parse *p = gs_mem_calloc(1, sizeof *p);
+    p->want_tensors = tensors;
     p->c.label = "<memory>";
     p->c.fd = -1;
     p->c.mem = data ? data : (const uint8_t *)"";
@@ -628,7 +813,17 @@ int gs_gguf_read_mem(const void *data, size_t len, gs_gguf_info *info, char **er
     return rc;
 }
 
-int gs_gguf_read(const char *path, gs_gguf_info *info, char **err)
+int gs_gguf_read_mem(const void *data, size_t len, gs_gguf_info *info, char **err)
+{
+    return read_mem(data, len, info, err, false);
+}
+
+int gs_gguf_read_mem_tensors(const void *data, size_t len, gs_gguf_info *info, char **err)
+{
+    return read_mem(data, len, info, err, true);
+}
+
+static int read_path(const char *path, gs_gguf_info *info, char **err, bool tensors)
 {
     memset(info, 0, sizeof *info);
     info->pooling_type = info->file_type = -1;
@@ -656,6 +851,7 @@ int gs_gguf_read(const char *path, gs_gguf_info *info, char **err)
         return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
     }
     parse *p = gs_mem_calloc(1, sizeof *p);
+    p->want_tensors = tensors;
     p->c.label = path;
     p->c.fd = fd;
     p->c.size = (uint64_t)st.st_size;
@@ -667,6 +863,16 @@ int gs_gguf_read(const char *path, gs_gguf_info *info, char **err)
     return rc;
 }
 
+int gs_gguf_read(const char *path, gs_gguf_info *info, char **err)
+{
+    return read_path(path, info, err, false);
+}
+
+int gs_gguf_read_tensors(const char *path, gs_gguf_info *info, char **err)
+{
+    return read_path(path, info, err, true);
+}
+
 void gs_gguf_info_free(gs_gguf_info *info)
 {
     if (!info)
@@ -674,6 +880,9 @@ void gs_gguf_info_free(gs_gguf_info *info)
     free(info->architecture);
     free(info->name);
     free(info->size_label);
+    free(info->layer_head_kv);
+    free(info->layer_swa);
+    free(info->tensors);
     memset(info, 0, sizeof *info);
     info->pooling_type = info->file_type = -1;
 }
