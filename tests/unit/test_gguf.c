@@ -756,3 +756,51 @@ Test(gguf, save_to_missing_dir_fails_cleanly)
     gs_gguf_writer_free(w);
     free(p);
 }
+
+/* The shape memory estimates read: per-layer arrays, a bool pattern, the tensor table. */
+Test(gguf, shape_keys_and_tensor_table)
+{
+    char *p = tpath("shape.gguf");
+    gs_gguf_writer *w = gs_gguf_writer_new();
+    gs_gguf_writer_u32(w, "gemma3.block_count", 3); /* before the architecture: kept */
+    gs_gguf_writer_str(w, "general.architecture", "gemma3");
+    gs_gguf_writer_u32(w, "gemma3.embedding_length", 256);
+    gs_gguf_writer_u32(w, "gemma3.attention.head_count", 8);
+    gs_gguf_writer_i32_array(w, "gemma3.attention.head_count_kv", (const int32_t[]){4, 0, 2}, 3);
+    gs_gguf_writer_u32(w, "gemma3.attention.sliding_window", 512);
+    uint8_t pat[12 + 3] = {7, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0};
+    gs_gguf_writer_raw(w, "gemma3.attention.sliding_window_pattern", GS_GGUF_ARRAY, pat, sizeof pat);
+    gs_gguf_writer_u32(w, "llama.block_count", 99); /* another architecture's key */
+    gs_gguf_writer_tensor_f32(w, "token_embd.weight", (uint64_t[]){256, 10}, 2, NULL);
+    gs_gguf_writer_tensor_f32(w, "blk.2.attn_q.weight", (uint64_t[]){256, 4}, 2, NULL);
+    cr_assert_eq(gs_gguf_writer_save(w, p), 0);
+    gs_gguf_writer_free(w);
+    gs_gguf_info info;
+    char *err = NULL;
+    cr_assert_eq(gs_gguf_read_tensors(p, &info, &err), 0, "%s", err ? err : "");
+    cr_expect_eq(info.n_layer, 3);
+    cr_expect_eq(info.n_embd, 256);
+    cr_expect_eq(info.n_head, 8);
+    cr_expect_eq(info.n_head_kv, 4);
+    cr_assert_not_null(info.layer_head_kv);
+    cr_expect_eq(info.layer_head_kv[1], 0);
+    cr_expect_eq(info.layer_head_kv[2], 2);
+    cr_expect_eq(info.key_length, 32);
+    cr_expect_eq(info.n_swa, 512);
+    cr_assert_not_null(info.layer_swa);
+    cr_expect(info.layer_swa[0] && info.layer_swa[1] && !info.layer_swa[2]);
+    cr_expect_eq(info.n_vocab, 10);
+    cr_assert_eq(info.ntensors, 2);
+    cr_expect_str_eq(info.tensors[1].name, "blk.2.attn_q.weight");
+    cr_expect_eq(info.tensors[1].layer, 2);
+    cr_expect_eq(info.tensors[1].bytes, 256 * 4 * 4);
+    cr_expect_eq(info.tensors[0].layer, -1);
+    gs_gguf_info_free(&info);
+    /* the plain reader keeps no table */
+    cr_assert_eq(gs_gguf_read(p, &info, NULL), 0);
+    cr_expect_eq(info.ntensors, 0);
+    cr_expect_null(info.tensors);
+    cr_expect_eq(info.n_layer, 3);
+    gs_gguf_info_free(&info);
+    free(p);
+}
