@@ -20,7 +20,7 @@
 typedef enum gs_memdev_kind { GS_MEMDEV_RAM, GS_MEMDEV_NVIDIA, GS_MEMDEV_AMD } gs_memdev_kind;
 
 typedef struct gs_memdev {
-    char name[8];          /* "ram", "gpu0", ... */
+    char name[16];         /* "ram", "gpu0", ... */
     char desc[96];         /* "RAM (cgroup v1 limit)", "NVIDIA GeForce RTX 4090", "AMD card0" */
     gs_memdev_kind kind;
     int index;             /* the driver's index (NVML device, DRM card) */
