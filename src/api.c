@@ -9,6 +9,7 @@
 
 #include "events.h"
 #include "log.h"
+#include "memory.h"
 #include "mem.h"
 #include "proxy.h"
 #include "server.h"
@@ -784,6 +785,7 @@ static const gs_api_route routes[] = {
     {GS_API_ANY, "/api/events", false, handle_events, true},
     {GS_API_ANY, "/api/requests", false, gs_stats_handle_requests, true},
     {GS_API_ANY, "/metrics", false, gs_stats_handle_metrics, true},
+    {GS_API_GET, "/api/memory", false, gs_memory_handle_api, true},
     {GS_API_ANY, "/api/service", false, handle_service, true},
     {GS_API_ANY, "/api/service/", true, handle_service, true},
     {GS_API_ANY, "/api/version", false, handle_version, true},

@@ -10,6 +10,7 @@
 #include "api.h"
 #include "events.h"
 #include "log.h"
+#include "memory.h"
 #include "mem.h"
 #include "proxy.h"
 
@@ -99,6 +100,7 @@ static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud)
 {
     gs_server *s = ud;
     int idx = proc_index(s, p);
+    gs_memory_proc_state(s, p, (int)old);
     if (idx >= 0 && gs_events_count(s->events))
         publish_json(s, "model", gs_api_model_json(s, idx));
     reap_retired(s);
@@ -183,6 +185,7 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
     free(s->procs);
     s->procs = procs;
     s->cfg = cfg;
+    gs_memory_attach(s);
     if (old) {
         /* Retired processes still read their model's definition until they are gone. */
         s->old_configs = gs_mem_realloc(s->old_configs,
@@ -441,6 +444,8 @@ void gs_server_cleanup(gs_server *s)
     free(s->old_configs);
     gs_config_free(s->cfg);
     s->cfg = NULL;
+    gs_memory_free(s->memory);
+    s->memory = NULL;
     gs_server_set_problems(s, NULL, 0);
     for (int i = 0; i < s->nmodels_dirs; i++)
         free(s->models_dirs[i]);

@@ -69,6 +69,9 @@ struct gs_server {
     bool watching;
     uv_timer_t watch_timer;
     uv_timer_t shutdown_timer;
+    struct gs_memory *memory; /* memory figures for cfg (memory.h) */
+    uv_timer_t memory_timer;  /* measures running children every 2 s */
+    bool memory_timer_on;
 };
 
 /* Start serving cfg (ownership passes) on listen. Returns 0 or a negative errno. */

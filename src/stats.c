@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "memory.h"
 #include "server.h"
 
 const gs_request_log *gs_stats_record(gs_stats *st, const gs_request_log *r)
@@ -84,6 +85,8 @@ void gs_stats_handle_metrics(gs_server *s, gs_http_req *req, const char *rest)
     gs_buf_puts(&b, "# HELP ggswap_connections Open client connections.\n"
                     "# TYPE ggswap_connections gauge\n");
     gs_buf_printf(&b, "ggswap_connections %d\n", gs_http_server_connections(s->http));
+    if (s->memory)
+        gs_memory_metrics(s->memory, &b);
     gs_http_respond(req, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);
     gs_buf_free(&b);
 }

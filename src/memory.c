@@ -1,0 +1,458 @@
+#include "memory.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gen.h"
+#include "log.h"
+#include "mem.h"
+#include "memlearn.h"
+#include "proc.h"
+#include "server.h"
+
+#define MAX_EVENTS 32
+
+typedef struct mmodel {
+    char *id;
+    char key[17];
+    uint64_t estimate[GS_MEMEST_MAX_DEV];
+    bool have_estimate;
+    char *why_none;                       /* no estimate: the reason */
+    uint64_t override;                    /* `memory` bytes, 0 unset */
+    gs_memlearn_entry learned;            /* dev all 0: nothing measured yet */
+    bool have_learned;
+} mmodel;
+
+struct gs_memory {
+    gs_memory_settings set;
+    char *home;
+    int ndev;
+    mmodel *models;
+    int nmodels;
+    struct { time_t at; char *msg; } events[MAX_EVENTS];
+    int nevents, next_event;
+};
+
+static void dev_name(int d, char *b, size_t cap)
+{
+    if (d)
+        snprintf(b, cap, "gpu%d", d - 1);
+    else
+        snprintf(b, cap, "ram");
+}
+
+gs_memory *gs_memory_new(const gs_config *cfg, const gs_memory_settings *set, const char *home)
+{
+    gs_memory *m = gs_mem_calloc(1, sizeof *m);
+    if (set)
+        m->set = *set;
+    m->home = home ? gs_mem_strdup(home) : gs_gen_home(NULL);
+    m->ndev = 1 + gs_memdev_gpu_count();
+    m->nmodels = cfg ? cfg->nmodels : 0;
+    m->models = gs_mem_calloc(m->nmodels ? (size_t)m->nmodels : 1, sizeof *m->models);
+    for (int i = 0; i < m->nmodels; i++) {
+        const gs_model_cfg *c = &cfg->models[i];
+        mmodel *x = &m->models[i];
+        x->id = gs_mem_strdup(c->id);
+        gs_memlearn_key(c->argv, c->argc, x->key);
+        gs_memest e;
+        char *err = NULL;
+        if (c->argv && gs_memest_argv(c->argv, c->argc, m->ndev - 1, &e, &err) == 0) {
+            memcpy(x->estimate, e.dev, sizeof x->estimate);
+            x->have_estimate = true;
+        } else {
+            x->why_none = err ? err : gs_mem_strdup("no estimate");
+            err = NULL;
+        }
+        free(err);
+        x->have_learned = gs_memlearn_get(m->home, x->key, &x->learned) == 0 &&
+                          x->learned.dev[0];
+    }
+    return m;
+}
+
+void gs_memory_free(gs_memory *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->nmodels; i++) {
+        free(m->models[i].id);
+        free(m->models[i].why_none);
+    }
+    for (int i = 0; i < MAX_EVENTS; i++)
+        free(m->events[i].msg);
+    free(m->models);
+    free(m->home);
+    free(m);
+}
+
+bool gs_memory_enabled(const gs_memory *m)
+{
+    return m && m->set.enabled;
+}
+
+int gs_memory_ndev(const gs_memory *m)
+{
+    return m->ndev;
+}
+
+void gs_memory_set_override(gs_memory *m, int i, uint64_t bytes)
+{
+    if (i >= 0 && i < m->nmodels)
+        m->models[i].override = bytes;
+}
+
+void gs_memory_need(const gs_memory *m, int i, uint64_t *dev)
+{
+    memset(dev, 0, sizeof *dev * (size_t)m->ndev);
+    if (i < 0 || i >= m->nmodels)
+        return;
+    const mmodel *x = &m->models[i];
+    if (x->override) {
+        dev[0] = x->override;
+        return;
+    }
+    for (int d = 0; d < m->ndev; d++)
+        /* a device the measurement did not see (no driver figure) keeps its estimate */
+        dev[d] = x->have_learned && x->learned.dev[d] ? x->learned.dev[d] : x->estimate[d];
+}
+
+uint64_t gs_memory_need_total(const gs_memory *m, int i)
+{
+    uint64_t dev[GS_MEMEST_MAX_DEV], t = 0;
+    gs_memory_need(m, i, dev);
+    for (int d = 0; d < m->ndev; d++)
+        t += dev[d];
+    return t;
+}
+
+/* What a running child holds now, per device. */
+static void usage_of(const gs_memory *m, int pid, uint64_t *dev)
+{
+    memset(dev, 0, sizeof *dev * GS_MEMEST_MAX_DEV);
+    if (pid <= 0)
+        return;
+    dev[0] = gs_memdev_rss("/proc", pid);
+    if (m->ndev > 1)
+        gs_memdev_gpu_used(pid, dev, m->ndev);
+    dev[0] = gs_memdev_rss("/proc", pid); /* gpu_used clears every entry */
+}
+
+void gs_memory_budgets(gs_memory *m, const gs_memory_live *live, uint64_t *budget)
+{
+    gs_memdevs ds;
+    gs_memdev_probe(&ds);
+    uint64_t ours[GS_MEMEST_MAX_DEV] = {0};
+    for (int i = 0; live && i < m->nmodels; i++) {
+        uint64_t u[GS_MEMEST_MAX_DEV];
+        usage_of(m, live[i].pid, u);
+        for (int d = 0; d < m->ndev; d++)
+            ours[d] += u[d];
+    }
+    for (int d = 0; d < m->ndev; d++) {
+        uint64_t conf = d == 0 ? m->set.ram
+                        : m->set.ngpu >= d ? m->set.gpu[d - 1] : 0;
+        uint64_t free_now = d < ds.n ? ds.dev[d].free : 0;
+        budget[d] = gs_memdev_budget(conf, free_now, ours[d], m->set.margin);
+        if (d > 0 && m->set.ngpu >= 0 && d > m->set.ngpu)
+            budget[d] = 0; /* `gpu: [..]` lists fewer GPUs: the others are not used */
+    }
+}
+
+static void store(gs_memory *m, mmodel *x, bool replace)
+{
+    int rc = gs_memlearn_put(m->home, x->key, x->id, &x->learned, replace);
+    if (rc)
+        gs_log_msg(GS_LOG_WARN, "memory: cannot write %s/memory.json: %s (measured figures "
+                   "are kept until ggswap exits)", m->home, strerror(-rc));
+}
+
+void gs_memory_on_ready(gs_memory *m, int i, int pid, const char *log, size_t len,
+                        uint64_t load_ms)
+{
+    if (i < 0 || i >= m->nmodels)
+        return;
+    mmodel *x = &m->models[i];
+    gs_memlearn_log l = {0};
+    uint64_t from_log[GS_MEMEST_MAX_DEV] = {0}, now[GS_MEMEST_MAX_DEV];
+    if (log)
+        gs_memlearn_parse(&l, log, len);
+    gs_memlearn_log_figure(&l, from_log);
+    usage_of(m, pid, now);
+    gs_memlearn_entry e = {.load_ms = load_ms, .ooms = x->learned.ooms};
+    for (int d = 0; d < m->ndev; d++)
+        e.dev[d] = now[d] > from_log[d] ? now[d] : from_log[d];
+    /* After an out-of-memory failure the raised figure stays until a start succeeds with
+     * less; a fresh measurement then replaces it. */
+    x->learned = e;
+    x->have_learned = e.dev[0] > 0;
+    if (x->have_learned)
+        store(m, x, true);
+    char a[16], b[16];
+    gs_log_msg(GS_LOG_DEBUG, "memory: %s measured %s in RAM (estimate %s) after %llu ms", x->id,
+               gs_memest_human(e.dev[0], a, sizeof a), gs_memest_human(x->estimate[0], b, sizeof b),
+               (unsigned long long)load_ms);
+}
+
+void gs_memory_poll(gs_memory *m, int i, int pid)
+{
+    if (i < 0 || i >= m->nmodels || pid <= 0)
+        return;
+    mmodel *x = &m->models[i];
+    uint64_t now[GS_MEMEST_MAX_DEV];
+    usage_of(m, pid, now);
+    bool grew = false;
+    for (int d = 0; d < m->ndev; d++)
+        if (now[d] > x->learned.dev[d] + x->learned.dev[d] / 20) { /* 5 %: worth a write */
+            x->learned.dev[d] = now[d];
+            grew = true;
+        }
+    if (grew) {
+        x->have_learned = x->learned.dev[0] > 0;
+        store(m, x, false);
+    }
+}
+
+bool gs_memory_on_failed(gs_memory *m, int i, const char *log, size_t len, bool killed)
+{
+    if (i < 0 || i >= m->nmodels)
+        return false;
+    mmodel *x = &m->models[i];
+    gs_memlearn_log l = {0};
+    if (log)
+        gs_memlearn_parse(&l, log, len);
+    if (!l.oom && !killed)
+        return false;
+    uint64_t before = gs_memory_need_total(m, i);
+    gs_memlearn_raise(&x->learned, x->estimate, m->ndev);
+    x->have_learned = true;
+    store(m, x, true);
+    char a[16], b[16];
+    gs_memory_note(m, "%s ran out of memory while loading (%s); its figure is raised from %s to %s",
+                   x->id, l.oom ? l.oom_line : "killed by SIGKILL, the kernel's OOM killer",
+                   gs_memest_human(before, a, sizeof a),
+                   gs_memest_human(gs_memory_need_total(m, i), b, sizeof b));
+    return true;
+}
+
+void gs_memory_note(gs_memory *m, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gs_log_msg(GS_LOG_INFO, "memory: %s", msg);
+    int k = m->next_event;
+    free(m->events[k].msg);
+    m->events[k].msg = gs_mem_strdup(msg);
+    m->events[k].at = time(NULL);
+    m->next_event = (k + 1) % MAX_EVENTS;
+    if (m->nevents < MAX_EVENTS)
+        m->nevents++;
+}
+
+void gs_memory_note_eviction(gs_memory *m, int victim, int target, int dev, uint64_t need,
+                             uint64_t free)
+{
+    char a[16], b[16], dn[24] = "";
+    if (dev > 0)
+        snprintf(dn, sizeof dn, " on gpu%d", dev - 1);
+    const char *v = victim >= 0 && victim < m->nmodels ? m->models[victim].id : "?";
+    const char *t = target >= 0 && target < m->nmodels ? m->models[target].id : "?";
+    gs_memory_note(m, "stopped %s to make room for %s: needs %s, %s free%s", v, t,
+                   gs_memest_human(need, a, sizeof a), gs_memest_human(free, b, sizeof b), dn);
+}
+
+char *gs_memory_too_big(const gs_memory *m, int i, const uint64_t *budget)
+{
+    uint64_t need[GS_MEMEST_MAX_DEV];
+    gs_memory_need(m, i, need);
+    for (int d = 0; d < m->ndev; d++)
+        if (need[d] > budget[d]) {
+            char a[16], b[16], dn[16];
+            dev_name(d, dn, sizeof dn);
+            return gs_mem_printf("model %s needs %s of %s but the memory budget there is %s, "
+                                 "even with every other model stopped; give it a smaller "
+                                 "context (-c) or set memory.%s higher", m->models[i].id,
+                                 gs_memest_human(need[d], a, sizeof a), dn,
+                                 gs_memest_human(budget[d], b, sizeof b), d ? "gpu" : "ram");
+        }
+    return NULL;
+}
+
+static json_t *dev_object(const gs_memory *m, const uint64_t *v)
+{
+    json_t *o = json_object();
+    for (int d = 0; d < m->ndev; d++) {
+        char n[16];
+        dev_name(d, n, sizeof n);
+        json_object_set_new(o, n, json_integer((json_int_t)v[d]));
+    }
+    return o;
+}
+
+json_t *gs_memory_json(gs_memory *m, const gs_memory_live *live)
+{
+    gs_memdevs ds;
+    gs_memdev_probe(&ds);
+    uint64_t budget[GS_MEMEST_MAX_DEV], used[GS_MEMEST_MAX_DEV] = {0};
+    gs_memory_budgets(m, live, budget);
+    json_t *models = json_array();
+    for (int i = 0; i < m->nmodels; i++) {
+        mmodel *x = &m->models[i];
+        uint64_t need[GS_MEMEST_MAX_DEV], now[GS_MEMEST_MAX_DEV];
+        gs_memory_need(m, i, need);
+        usage_of(m, live ? live[i].pid : 0, now);
+        uint64_t est = 0, meas = 0, nt = 0, cur = 0;
+        for (int d = 0; d < m->ndev; d++) {
+            est += x->override ? 0 : x->estimate[d];
+            meas += x->learned.dev[d];
+            nt += need[d];
+            cur += now[d];
+            used[d] += now[d];
+        }
+        if (x->override)
+            est = x->override;
+        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "model", x->id, "state",
+                              live && live[i].state ? live[i].state : "stopped", "estimate",
+                              (json_int_t)est, "need", (json_int_t)nt, "source",
+                              x->override ? "config" : x->have_learned ? "measured" : "estimate");
+        json_object_set_new(o, "measured", x->have_learned ? json_integer((json_int_t)meas)
+                                                           : json_null());
+        json_object_set_new(o, "used", cur ? json_integer((json_int_t)cur) : json_null());
+        json_object_set_new(o, "byDevice", json_pack("{s:o, s:o, s:o}", "estimate",
+                                                     dev_object(m, x->estimate), "measured",
+                                                     dev_object(m, x->learned.dev), "need",
+                                                     dev_object(m, need)));
+        if (x->learned.load_ms)
+            json_object_set_new(o, "loadMs", json_integer((json_int_t)x->learned.load_ms));
+        if (x->learned.ooms)
+            json_object_set_new(o, "ooms", json_integer(x->learned.ooms));
+        if (!x->have_estimate && !x->override)
+            json_object_set_new(o, "why", json_string(x->why_none));
+        json_array_append_new(models, o);
+    }
+    json_t *devs = json_array();
+    for (int d = 0; d < m->ndev; d++) {
+        char n[16];
+        dev_name(d, n, sizeof n);
+        uint64_t fr = budget[d] > used[d] ? budget[d] - used[d] : 0;
+        json_array_append_new(devs, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "name", n,
+                                              "desc", d < ds.n ? ds.dev[d].desc : "",
+                                              "total", (json_int_t)(d < ds.n ? ds.dev[d].total : 0),
+                                              "budget", (json_int_t)budget[d],
+                                              "used", (json_int_t)used[d], "free", (json_int_t)fr));
+    }
+    json_t *ev = json_array();
+    for (int k = 0; k < m->nevents; k++) {
+        int at = (m->next_event - m->nevents + k + MAX_EVENTS) % MAX_EVENTS;
+        char ts[32];
+        struct tm tm;
+        gmtime_r(&m->events[at].at, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_array_append_new(ev, json_pack("{s:s, s:s}", "time", ts, "message",
+                                            m->events[at].msg));
+    }
+    return json_pack("{s:b, s:I, s:o, s:o, s:o}", "enabled", m->set.enabled, "margin",
+                     (json_int_t)m->set.margin, "devices", devs, "models", models, "events", ev);
+}
+
+void gs_memory_metrics(const gs_memory *m, gs_buf *b)
+{
+    gs_buf_puts(b, "# HELP ggswap_model_memory_bytes Memory per model: the estimate before it "
+                   "starts and what it was measured to use.\n"
+                   "# TYPE ggswap_model_memory_bytes gauge\n");
+    for (int i = 0; i < m->nmodels; i++) {
+        const mmodel *x = &m->models[i];
+        uint64_t e = x->override, me = 0;
+        for (int d = 0; d < m->ndev; d++) {
+            e += x->override ? 0 : x->estimate[d];
+            me += x->learned.dev[d];
+        }
+        gs_buf_printf(b, "ggswap_model_memory_bytes{model=\"%s\",kind=\"estimate\"} %llu\n",
+                      x->id, (unsigned long long)e);
+        if (x->have_learned)
+            gs_buf_printf(b, "ggswap_model_memory_bytes{model=\"%s\",kind=\"measured\"} %llu\n",
+                          x->id, (unsigned long long)me);
+    }
+}
+
+/* ---- the daemon's side ------------------------------------------------------------------- */
+
+static int proc_index(gs_server *s, gs_proc *p)
+{
+    for (int i = 0; s->cfg && i < s->cfg->nmodels; i++)
+        if (s->procs[i] == p)
+            return i;
+    return -1;
+}
+
+bool gs_memory_proc_state(gs_server *s, gs_proc *p, int old_state)
+{
+    int i = proc_index(s, p);
+    if (!s->memory || i < 0 || old_state != GS_PROC_STARTING)
+        return false;
+    bool oom = false;
+    size_t len = 0;
+    char *log = NULL;
+    if (p->state == GS_PROC_READY) {
+        log = gs_proc_log_tail(p, 256 * 1024);
+        len = log ? strlen(log) : 0;
+        uint64_t now = gs_proc_now_ms();
+        gs_memory_on_ready(s->memory, i, p->pid, log, len,
+                           now > p->start_ms ? now - p->start_ms : 0);
+    } else if (p->state == GS_PROC_FAILED || p->state == GS_PROC_STOPPED) {
+        log = gs_proc_log_tail(p, 256 * 1024);
+        len = log ? strlen(log) : 0;
+        /* SIGKILL during a start that ggswap did not stop: the kernel's OOM killer */
+        bool killed = p->error && strstr(p->error, "killed by signal 9");
+        oom = gs_memory_on_failed(s->memory, i, log, len, killed);
+    }
+    free(log);
+    return oom;
+}
+
+gs_memory_live *gs_memory_live_of(gs_server *s)
+{
+    int n = s->cfg ? s->cfg->nmodels : 0;
+    gs_memory_live *l = gs_mem_calloc(n ? (size_t)n : 1, sizeof *l);
+    for (int i = 0; i < n; i++) {
+        l[i].state = gs_proc_state_name(s->procs[i]->state);
+        l[i].pid = gs_proc_alive(s->procs[i]) ? s->procs[i]->pid : 0;
+    }
+    return l;
+}
+
+static void poll_tick(uv_timer_t *t)
+{
+    gs_server *s = t->data;
+    for (int i = 0; s->memory && s->cfg && i < s->cfg->nmodels; i++)
+        if (s->procs[i]->state == GS_PROC_READY && s->procs[i]->pid > 0)
+            gs_memory_poll(s->memory, i, s->procs[i]->pid);
+}
+
+void gs_memory_attach(gs_server *s)
+{
+    gs_memory_settings set = {.enabled = false, .ngpu = -1, .margin = 1024ull * 1024 * 1024};
+    gs_memory_free(s->memory);
+    s->memory = gs_memory_new(s->cfg, &set, NULL);
+    if (!s->memory_timer_on) {
+        uv_timer_init(s->loop, &s->memory_timer);
+        s->memory_timer.data = s;
+        uv_timer_start(&s->memory_timer, poll_tick, 2000, 2000);
+        uv_unref((uv_handle_t *)&s->memory_timer); /* never what keeps the loop alive */
+        s->memory_timer_on = true;
+    }
+}
+
+void gs_memory_handle_api(gs_server *s, gs_http_req *req, const char *rest)
+{
+    (void)rest;
+    gs_memory_live *live = gs_memory_live_of(s);
+    gs_api_respond_json(req, 200, gs_memory_json(s->memory, live));
+    free(live);
+}
