@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "mem.h"
+#include "memest.h"
 
 #define DEFAULT_URL "http://127.0.0.1:8091"
 #define CONNECT_TIMEOUT_MS 10000
@@ -34,6 +35,8 @@ static void usage(FILE *f)
           "commands:\n"
           "  status          the service, its settings and every model\n"
           "  models          the models table only\n"
+          "  ps              the models in memory, their size and where (like `ollama ps`),\n"
+          "                  and each device's budget\n"
           "  start | stop | restart | regenerate\n"
           "                  control the service (as the page's buttons do)\n"
           "  load MODEL      start MODEL and wait until it is ready\n"
@@ -510,6 +513,89 @@ static void print_status(const json_t *o)
     print_models(json_object_get(o, "models"));
 }
 
+static char *fmt_bytes(const json_t *v)
+{
+    char b[16];
+    if (!json_is_integer(v))
+        return gs_mem_strdup("-");
+    return gs_mem_strdup(gs_memest_human((uint64_t)json_integer_value(v), b, sizeof b));
+}
+
+/* `ggswap ctl ps`: the models that hold memory, as `ollama ps` shows them. */
+static void print_ps(const json_t *o)
+{
+    enum { C_NAME, C_STATE, C_SIZE, C_EST, C_PROC, NC };
+    static const char *const head[NC] = {"NAME", "STATE", "SIZE", "ESTIMATE", "PROCESSOR"};
+    const json_t *models = json_object_get(o, "models");
+    size_t n = json_array_size(models), rows = 0;
+    char **cells = gs_mem_calloc(n * NC + 1, sizeof *cells);
+    int w[NC];
+    for (int c = 0; c < NC; c++)
+        w[c] = width(head[c]);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *m = json_array_get(models, i);
+        const char *st = jstr(m, "state");
+        if (!st || !strcmp(st, "stopped") || !strcmp(st, "failed"))
+            continue;
+        char **row = cells + rows++ * NC;
+        row[C_NAME] = gs_mem_strdup(jstr(m, "model") ? jstr(m, "model") : "?");
+        row[C_STATE] = gs_mem_strdup(st);
+        const json_t *used = json_object_get(m, "used");
+        row[C_SIZE] = fmt_bytes(json_is_integer(used) ? used : json_object_get(m, "measured"));
+        row[C_EST] = fmt_bytes(json_object_get(m, "estimate"));
+        /* where it lives: the share of what it needs in RAM and on the GPUs */
+        const json_t *need = json_object_get(json_object_get(m, "byDevice"), "need");
+        double cpu = 0, gpu = 0;
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)need, k, v) {
+            if (!strcmp(k, "ram"))
+                cpu += (double)json_integer_value(v);
+            else
+                gpu += (double)json_integer_value(v);
+        }
+        if (gpu <= 0)
+            row[C_PROC] = gs_mem_strdup("100% CPU");
+        else if (cpu <= 0)
+            row[C_PROC] = gs_mem_strdup("100% GPU");
+        else
+            row[C_PROC] = gs_mem_printf("%.0f%%/%.0f%% CPU/GPU", 100 * cpu / (cpu + gpu),
+                                        100 * gpu / (cpu + gpu));
+        for (int c = 0; c < NC; c++)
+            if (width(row[c]) > w[c])
+                w[c] = width(row[c]);
+    }
+    for (int c = 0; c < NC; c++)
+        print_padded(head[c], w[c], c == NC - 1);
+    putchar('\n');
+    for (size_t i = 0; i < rows; i++) {
+        for (int c = 0; c < NC; c++)
+            print_padded(cells[i * NC + c], w[c], c == NC - 1);
+        putchar('\n');
+    }
+    const json_t *devs = json_object_get(o, "devices");
+    for (size_t i = 0; i < json_array_size(devs); i++) {
+        const json_t *d = json_array_get(devs, i);
+        char *u = fmt_bytes(json_object_get(d, "used")), *b = fmt_bytes(json_object_get(d, "budget")),
+             *f = fmt_bytes(json_object_get(d, "free"));
+        const char *desc = jstr(d, "desc");
+        printf("%s%s%s%s: %s used of a %s budget, %s free\n", jstr(d, "name") ? jstr(d, "name") : "?",
+               desc && *desc ? " (" : "", desc && *desc ? desc : "", desc && *desc ? ")" : "", u, b, f);
+        free(u);
+        free(b);
+        free(f);
+    }
+    if (!json_is_true(json_object_get(o, "enabled")))
+        puts("memory-aware scheduling is off (add `memory:` to the config to turn it on)");
+    const json_t *ev = json_object_get(o, "events");
+    for (size_t i = json_array_size(ev) > 5 ? json_array_size(ev) - 5 : 0; i < json_array_size(ev); i++)
+        printf("  %s %s\n", jstr(json_array_get(ev, i), "time") ? jstr(json_array_get(ev, i), "time") : "",
+               jstr(json_array_get(ev, i), "message") ? jstr(json_array_get(ev, i), "message") : "");
+    for (size_t i = 0; i < rows * NC; i++)
+        free(cells[i]);
+    free(cells);
+}
+
 /* The daemon's error: the OpenAI shape, else whatever text it sent. */
 static void print_http_error(const url *u, const response *r)
 {
@@ -552,7 +638,7 @@ static void print_raw(const response *r)
 
 /* ---- commands ---- */
 
-typedef enum { CMD_STATUS, CMD_MODELS, CMD_ACTION, CMD_LOAD, CMD_UNLOAD } cmd_kind;
+typedef enum { CMD_STATUS, CMD_MODELS, CMD_ACTION, CMD_LOAD, CMD_UNLOAD, CMD_PS } cmd_kind;
 
 int gs_ctl_main(int argc, char **argv)
 {
@@ -606,6 +692,8 @@ int gs_ctl_main(int argc, char **argv)
         kind = CMD_STATUS;
     } else if (strcmp(cmd, "models") == 0) {
         kind = CMD_MODELS;
+    } else if (strcmp(cmd, "ps") == 0) {
+        kind = CMD_PS;
     } else if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
                strcmp(cmd, "restart") == 0 || strcmp(cmd, "regenerate") == 0) {
         kind = CMD_ACTION;
@@ -659,6 +747,10 @@ int gs_ctl_main(int argc, char **argv)
         path = gs_mem_strdup("/api/service");
         break;
     case CMD_ACTION: path = gs_mem_printf("/api/service/%s", cmd); break;
+    case CMD_PS:
+        method = "GET";
+        path = gs_mem_strdup("/api/memory");
+        break;
     case CMD_LOAD:
         enc = pct_encode(model);
         path = gs_mem_printf("/api/models/load/%s", enc);
@@ -707,6 +799,7 @@ int gs_ctl_main(int argc, char **argv)
     switch (kind) {
     case CMD_STATUS: print_status(body); break;
     case CMD_MODELS: print_models(json_object_get(body, "models")); break;
+    case CMD_PS: print_ps(body); break;
     case CMD_ACTION: {
         const char *m = jstr(body, "message");
         puts(m ? m : "ok");

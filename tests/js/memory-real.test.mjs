@@ -5,6 +5,7 @@
 // line saying why, only when no llama-server can be had (as e2e-real.test.mjs).
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { registerCleanup, getJson, startGgswap } from './lib/harness.mjs';
@@ -66,6 +67,13 @@ describe('memory figures from real llama-servers', { skip: SKIP }, () => {
     assert.match(metrics, /^ggswap_model_memory_bytes\{model="mem-small-chat",kind="estimate"\} \d+$/m);
     assert.match(metrics, /^ggswap_model_memory_bytes\{model="mem-small-chat",kind="measured"\} \d+$/m);
     assert.doesNotMatch(metrics, /model="mem-tiny-chat",kind="measured"/);
+
+    // `ggswap ctl ps`, like `ollama ps`: only what is loaded, its size and where it runs
+    const ps = execFileSync(process.env.GGSWAP_BIN, ['ctl', '--url', r.gg.url, 'ps'], { encoding: 'utf8' });
+    assert.match(ps, /^NAME +STATE +SIZE +ESTIMATE +PROCESSOR$/m, ps);
+    assert.match(ps, /^mem-small-chat +ready +\d+ MiB +\d+ MiB +100% CPU$/m, ps);
+    assert.doesNotMatch(ps, /mem-tiny-chat/);
+    assert.match(ps, /^ram( \([^)]*\))?: \d+ MiB used of a [\d.]+ [GM]iB budget, [\d.]+ [GM]iB free$/m, ps);
 
     const store = JSON.parse(fs.readFileSync(path.join(r.home, 'memory.json'), 'utf8'));
     assert.equal(Object.values(store.entries).filter((e) => e.model === 'mem-small-chat').length, 1);
