@@ -44,7 +44,8 @@ static struct {
     int64_t exit_after_ms;     /* -1: never */
     int exit_code;
     const char *fail_start;
-} opt = { "127.0.0.1", 0, "fake", 0, 0, -1, 0, NULL };
+    long long alloc_mb;    /* --alloc MB: really allocated and touched, like a loaded model */
+} opt = { "127.0.0.1", 0, "fake", 0, 0, -1, 0, NULL, 0 };
 
 static uv_loop_t *loop;
 static uv_tcp_t server;
@@ -1000,6 +1001,10 @@ static int parse_args(int argc, char **argv)
             opt.exit_code = (int)n;
         } else if (!strcmp(flag, "--fail-start")) {
             opt.fail_start = VALUE();
+        } else if (!strcmp(flag, "--alloc")) {
+            if (parse_int("--alloc", VALUE(), 0, 1 << 20, &n))
+                return -EINVAL;
+            opt.alloc_mb = n;
         }
 #undef VALUE
         if (!opt.host || !opt.name) {
@@ -1012,18 +1017,39 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
+/* --alloc's memory: a global, so that it stays reachable (not a leak) until exit. */
+char *fake_alloc_mem;
+
 int main(int argc, char **argv)
 {
     int rc = 0;
     if (parse_args(argc, argv)) {
         fprintf(stderr, "usage: fake-upstream --port N [--model NAME] [--health-delay MS] "
-                        "[--ignore-sigterm] [--exit-after-ms MS] [--exit-code N] [--fail-start MSG] "
+                        "[--ignore-sigterm] [--exit-after-ms MS] [--exit-code N] [--fail-start MSG] [--alloc MB] "
                         "[llama-server args, ignored]\n");
         return 2;
     }
     if (opt.fail_start) {
         fprintf(stderr, "%s\n", opt.fail_start);
         return 1;
+    }
+    if (opt.alloc_mb) {
+        /* Memory a model would hold: every page written, so it is resident (RSS), and the
+         * split reported the way llama-server prints its buffers (weights, KV, compute). */
+        size_t n = (size_t)opt.alloc_mb << 20;
+        char *mem = fake_alloc_mem = malloc(n);
+        if (!mem) {
+            fprintf(stderr, "fake-upstream %s: cannot allocate %lld MiB: out of memory\n", opt.name,
+                    opt.alloc_mb);
+            return 1;
+        }
+        for (size_t k = 0; k < n; k += 4096)
+            mem[k] = (char)k;
+        double mb = (double)opt.alloc_mb;
+        fprintf(stderr, "load_tensors:   CPU_Mapped model buffer size = %8.2f MiB\n", mb * 0.7);
+        fprintf(stderr, "llama_kv_cache:        CPU KV buffer size = %8.2f MiB\n", mb * 0.2);
+        fprintf(stderr, "sched_reserve:        CPU compute buffer size = %8.2f MiB\n", mb * 0.1);
+        /* kept until exit, as a model's buffers are */
     }
     if (!opt.port) {
         fprintf(stderr, "fake-upstream: --port N is required (like llama-server, pass the port ggswap chose)\n");
