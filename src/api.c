@@ -11,7 +11,8 @@
 #include "log.h"
 #include "memory.h"
 #include "mem.h"
-#include "proxy.h"
+#include "reply.h"
+#include "scheduler.h"
 #include "server.h"
 #include "stats.h"
 #include "webui.h"
@@ -20,32 +21,10 @@
 
 void gs_api_error(gs_http_req *req, int status, const char *code, const char *fmt, ...)
 {
-    char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    gs_reply_verror(req, status, code, fmt, ap);
     va_end(ap);
-    gs_buf_scrub_utf8(msg, strlen(msg));
-    const char *type = status == 401   ? "authentication_error"
-                       : status == 429 ? "rate_limit_error"
-                       : status >= 500 ? "server_error"
-                                       : "invalid_request_error";
-    json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "error", "message", msg, "type", type, "code",
-                          code ? code : "error");
-    if (!o) /* the message was not valid UTF-8 */
-        o = json_pack("{s:{s:s, s:s, s:s}}", "error", "message", "(unprintable error message)",
-                      "type", type, "code", code ? code : "error");
-    char *body = json_dumps(o, JSON_COMPACT);
-    size_t len = strlen(body);
-    body = gs_mem_realloc(body, len + 2);
-    body[len++] = '\n';
-    /* Basic makes a browser ask for the key (as the password), so the page works with apiKeys. */
-    const char *extra = status == 401   ? "WWW-Authenticate: Basic realm=\"ggswap\"\r\n"
-                        : status == 429 ? "Retry-After: 1\r\n"
-                                        : NULL;
-    gs_http_respond(req, status, "application/json", body, len, extra);
-    free(body);
-    json_decref(o);
 }
 
 void gs_api_respond_json(gs_http_req *req, int status, json_t *o)
@@ -111,7 +90,7 @@ json_t *gs_api_model_json(gs_server *s, int idx)
     double left = gs_proc_ttl_left(p);
     json_object_set_new(o, "ttl_left", left >= 0 ? json_real(left) : json_null());
     json_object_set_new(o, "inflight", json_integer(p->inflight));
-    json_object_set_new(o, "queued", json_integer(gs_proxy_queued(s, p)));
+    json_object_set_new(o, "queued", json_integer(gs_sched_queued(&s->sched, p)));
     json_object_set_new(o, "unlisted", json_boolean(m->unlisted));
     json_object_set_new(o, "port", json_integer(m->proxy_port));
     static const char *meta_keys[] = {"kind", "parameters", "quantization", "file", "size",
@@ -385,7 +364,7 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
     }
     if (root)
         body = rewrite_body(&s->cfg->models[idx], root, &body_len);
-    gs_proxy_request(s, req, idx, req->url, body, body_len);
+    gs_sched_request(&s->sched, req, idx, req->url, body, body_len);
 out:
     json_decref(root);
     free(model);
@@ -457,7 +436,7 @@ static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
         gs_api_error(req, 503, "service_unavailable", "the service is stopped");
         goto out;
     }
-    gs_proxy_request(s, req, best, upath, NULL, 0);
+    gs_sched_request(&s->sched, req, best, upath, NULL, 0);
 out:
     free(dec);
 }
@@ -516,8 +495,8 @@ static void handle_running(gs_server *s, gs_http_req *req, const char *rest)
 
 static void unload(gs_server *s, gs_proc *p)
 {
-    gs_proxy_fail_queued(s, p, 503, "the model was unloaded");
-    gs_proxy_cancel_active(s, p, "the model was unloaded");
+    gs_sched_fail_queued(&s->sched, p, 503, "the model was unloaded");
+    gs_sched_cancel_active(&s->sched, p, "the model was unloaded");
     gs_proc_stop(p, "unloaded on request");
 }
 
@@ -558,7 +537,7 @@ static void handle_load(gs_server *s, gs_http_req *req, const char *model)
     } else if (s->state != GS_SERVICE_RUNNING) {
         gs_api_error(req, 503, "service_unavailable", "the service is stopped; start it first");
     } else {
-        gs_proxy_load(s, req, idx);
+        gs_sched_load(&s->sched, req, idx);
     }
     free(dec);
 }

@@ -13,3 +13,11 @@ bool gs_router_must_evict(const gs_config *c, int target, int running)
         return g->swap;
     return g->exclusive && !c->groups[gr].persistent;
 }
+
+void gs_router_evictions(const void *ud, int target, const bool *running, int n, bool *evict)
+{
+    const gs_config *c = ud;
+    /* Pairwise rules: whether r must go does not depend on what else runs. */
+    for (int r = 0; r < n; r++)
+        evict[r] = running[r] && gs_router_must_evict(c, target, r);
+}

@@ -12,7 +12,7 @@
 #include "log.h"
 #include "memory.h"
 #include "mem.h"
-#include "proxy.h"
+#include "scheduler.h"
 
 static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud);
 
@@ -104,7 +104,29 @@ static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud)
     if (idx >= 0 && gs_events_count(s->events))
         publish_json(s, "model", gs_api_model_json(s, idx));
     reap_retired(s);
-    gs_proxy_pump(s);
+    gs_sched_pump(&s->sched);
+}
+
+static void sched_request_done(const gs_request_log *r, void *ud)
+{
+    gs_server_log_request(ud, r);
+}
+
+static void sched_model_changed(gs_proc *p, void *ud)
+{
+    gs_server_model_changed(ud, p);
+}
+
+/* A retired process (reload) listening on the same port must be gone before a start. */
+static bool sched_port_busy(const gs_proc *p, void *ud)
+{
+    gs_server *s = ud;
+    for (int i = 0; i < s->nretired; i++) {
+        const gs_proc *r = s->retired[i];
+        if (gs_proc_alive(r) && r->cfg && r->cfg->proxy_port == p->cfg->proxy_port)
+            return true;
+    }
+    return false;
 }
 
 static void free_procs(gs_server *s)
@@ -174,7 +196,7 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
         gs_proc *p = s->procs[j];
         int i = gs_config_find(cfg, p->id);
         json_array_append_new(i >= 0 ? changed : removed, json_string(p->id));
-        gs_proxy_retarget(s, p, i >= 0 ? procs[i] : NULL);
+        gs_sched_retarget(&s->sched, p, i >= 0 ? procs[i] : NULL);
         s->retired = gs_mem_realloc(s->retired, sizeof *s->retired * (size_t)(s->nretired + 1));
         s->retired[s->nretired++] = p;
     }
@@ -185,6 +207,7 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
     free(s->procs);
     s->procs = procs;
     s->cfg = cfg;
+    gs_sched_set_models(&s->sched, cfg, procs);
     gs_memory_attach(s);
     if (old) {
         /* Retired processes still read their model's definition until they are gone. */
@@ -202,7 +225,7 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
     if (cfg->log_level && gs_log_parse_level(cfg->log_level, &lvl) == 0 && !s->log_level_forced)
         gs_log_set_level(lvl);
     reap_retired(s);
-    gs_proxy_pump(s);
+    gs_sched_pump(&s->sched);
     gs_server_publish_service(s);
 }
 
@@ -214,8 +237,8 @@ void gs_server_service_stop(gs_server *s)
         return;
     s->state = GS_SERVICE_STOPPED;
     gs_info("service stopped: unloading every model; inference answers 503 until started");
-    gs_proxy_fail_queued(s, NULL, 503, "the service is stopped");
-    gs_proxy_cancel_active(s, NULL, "the service was stopped");
+    gs_sched_fail_queued(&s->sched, NULL, 503, "the service is stopped");
+    gs_sched_cancel_active(&s->sched, NULL, "the service was stopped");
     for (int i = 0; i < s->cfg->nmodels; i++)
         gs_proc_stop(s->procs[i], "service stopped");
     gs_server_publish_service(s);
@@ -227,7 +250,7 @@ static void run_preload(gs_server *s)
         int idx = gs_config_find(s->cfg, s->cfg->preload[i]);
         if (idx >= 0) {
             gs_info("preloading %s (hooks.on_startup.preload)", s->cfg->models[idx].id);
-            gs_proxy_load(s, NULL, idx);
+            gs_sched_load(&s->sched, NULL, idx);
         }
     }
 }
@@ -336,10 +359,11 @@ static void shutdown_tick(uv_timer_t *t)
 {
     gs_server *s = t->data;
     s->shutdown_ticks++;
-    if (s->active && s->shutdown_ticks < 200 && !s->shutdown_forced)
+    bool busy = gs_sched_busy(&s->sched);
+    if (busy && s->shutdown_ticks < 200 && !s->shutdown_forced)
         return;
-    if (s->active)
-        gs_proxy_cancel_active(s, NULL, "ggswap is shutting down");
+    if (busy)
+        gs_sched_cancel_active(&s->sched, NULL, "ggswap is shutting down");
     for (int i = 0; i < s->cfg->nmodels; i++)
         gs_proc_stop(s->procs[i], "ggswap is shutting down");
     for (int i = 0; i < s->nretired; i++)
@@ -368,7 +392,7 @@ void gs_server_shutdown(gs_server *s)
     gs_info("shutting down: no new connections; letting requests in flight finish");
     if (s->http)
         gs_http_server_stop_listening(s->http);
-    gs_proxy_fail_queued(s, NULL, 503, "ggswap is shutting down");
+    gs_sched_fail_queued(&s->sched, NULL, 503, "ggswap is shutting down");
     gs_events_close_all(s->events);
     uv_timer_init(s->loop, &s->shutdown_timer);
     s->shutdown_timer.data = s;
@@ -413,8 +437,8 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     int rc;
     s->loop = loop;
     s->listen = gs_mem_strdup(listen);
-    uv_timer_init(loop, &s->retry_timer);
-    s->retry_timer.data = s;
+    gs_sched_hooks hooks = {sched_request_done, sched_model_changed, sched_port_busy, s};
+    gs_sched_init(&s->sched, loop, &hooks);
     s->events = gs_events_new(loop);
     gs_log_set_sink(log_sink, s);
     gs_server_apply_config(s, cfg);

@@ -15,9 +15,9 @@
 #include "api.h"
 #include "http.h"
 #include "proc.h"
+#include "scheduler.h"
 #include "stats.h"
 
-typedef struct gs_pending gs_pending;
 typedef struct gs_events gs_events;
 typedef struct gs_server gs_server;
 
@@ -42,10 +42,7 @@ struct gs_server {
     bool integrated;
     gs_service_state state;
     uint64_t started_ms;     /* when the service last started (monotonic) */
-    gs_pending *queue_head, *queue_tail;
-    gs_pending *active;      /* requests being proxied */
-    bool pumping;            /* gs_proxy_pump is running: re-entrant calls just ask again */
-    bool pump_again;
+    gs_sched sched;          /* the queue, the requests in flight, the plan's actions */
     gs_events *events;
     /* integrated mode facts for /api/service and the page */
     char **models_dirs;
@@ -62,7 +59,6 @@ struct gs_server {
     int nold_configs;
     int shutdown_ticks;
     bool shutdown_forced;    /* a second SIGTERM/SIGINT */
-    uv_timer_t retry_timer;  /* re-examines the queue after a request was held back */
     struct json_t *last_diff;  /* {"added":[...],"removed":[...],"changed":[...]} of the last apply */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_fs_poll_t watch;

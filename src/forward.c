@@ -1,0 +1,216 @@
+#include "forward.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mem.h"
+#include "reply.h"
+
+static const char *const hop_headers[] = {
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+    "upgrade", "host", "content-length", "expect",
+};
+
+static bool is_hop(const char *name)
+{
+    for (size_t i = 0; i < GS_ARRAY_LEN(hop_headers); i++)
+        if (strcasecmp(name, hop_headers[i]) == 0)
+            return true;
+    return false;
+}
+
+/* "Name: value\r\n" (on the request path: no printf). */
+static void header_line(gs_buf *b, const gs_http_header *h)
+{
+    gs_buf_puts(b, h->name);
+    gs_buf_append(b, ": ", 2);
+    gs_buf_puts(b, h->value);
+    gs_buf_append(b, "\r\n", 2);
+}
+
+void gs_fwd_init(gs_fwd *f, gs_http_req *req, const char *upath, char *body, size_t body_len)
+{
+    memset(f, 0, sizeof *f);
+    f->req = req;
+    f->upath = gs_mem_strdup(upath);
+    if (req) {
+        snprintf(f->method, sizeof f->method, "%s", req->method);
+        req->ud = f;
+    }
+    f->body = body;
+    f->body_len = body_len;
+}
+
+void gs_fwd_free(gs_fwd *f)
+{
+    free(f->upath);
+    free(f->body);
+    f->upath = f->body = NULL;
+}
+
+void gs_fwd_detach(gs_fwd *f)
+{
+    if (f->req) {
+        f->req->on_abort = NULL;
+        f->req->on_drain = NULL;
+    }
+}
+
+long gs_fwd_tokens(const gs_fwd *f)
+{
+    /* llama-server (and OpenAI) report usage at the end of the body or of the stream. */
+    const char *key = "\"completion_tokens\":";
+    const char *hit = NULL;
+    for (const char *q = f->tail; (q = memmem(q, f->tail_len - (size_t)(q - f->tail), key,
+                                              strlen(key)));
+         q++)
+        hit = q;
+    if (hit) {
+        const char *v = hit + strlen(key);
+        while (*v == ' ')
+            v++;
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (end != v && n >= 0)
+            return n;
+    }
+    if (f->sse && f->events > 1)
+        return f->events - 1; /* one delta per token, less the [DONE] marker */
+    return -1;
+}
+
+static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int n,
+                    int64_t clen, void *ud)
+{
+    gs_fwd *f = ud;
+    gs_buf hb;
+    gs_buf_init(&hb, 128 * 1024);
+    for (int i = 0; i < n; i++) {
+        if (is_hop(h[i].name))
+            continue;
+        if (strcasecmp(h[i].name, "content-type") == 0 && strstr(h[i].value, "event-stream"))
+            f->sse = true;
+        header_line(&hb, &h[i]);
+    }
+    f->status = status;
+    f->head_sent = true;
+    gs_http_start(f->req, status, hb.data ? hb.data : "", clen);
+    if (f->sse)
+        gs_http_flush(f->req); /* the first token may take a while: show the stream began */
+    gs_buf_free(&hb);
+    if (f->cbs->on_head)
+        f->cbs->on_head(f);
+}
+
+static void keep_tail(gs_fwd *f, const char *d, size_t n)
+{
+    size_t cap = sizeof f->tail;
+    if (n >= cap) {
+        memcpy(f->tail, d + n - cap, cap);
+        f->tail_len = cap;
+        return;
+    }
+    if (f->tail_len + n > cap) {
+        size_t drop = f->tail_len + n - cap;
+        memmove(f->tail, f->tail + drop, f->tail_len - drop);
+        f->tail_len -= drop;
+    }
+    memcpy(f->tail + f->tail_len, d, n);
+    f->tail_len += n;
+}
+
+static void on_body(gs_upstream_req *u, const char *d, size_t n, void *ud)
+{
+    gs_fwd *f = ud;
+    if (f->sse) {
+        for (const char *q = d; (q = memmem(q, n - (size_t)(q - d), "data:", 5)); q += 5)
+            f->events++;
+    }
+    keep_tail(f, d, n);
+    gs_http_write(f->req, d, n);
+    if (!f->paused && gs_http_congested(f->req)) {
+        /* The client is behind: leave the rest in the upstream socket until it drains. */
+        f->paused = true;
+        gs_upstream_pause(u);
+    }
+}
+
+static void on_drain(gs_http_req *req, void *ud)
+{
+    gs_fwd *f = ud;
+    if (f->paused && f->up) {
+        f->paused = false;
+        gs_upstream_resume(f->up);
+    }
+}
+
+static void on_done(gs_upstream_req *u, int err, const char *msg, void *ud)
+{
+    gs_fwd *f = ud;
+    f->up = NULL;
+    if (!err) {
+        gs_fwd_detach(f);
+        gs_http_end(f->req);
+        f->req = NULL;
+    }
+    f->cbs->on_done(f, err, msg);
+}
+
+static const gs_upstream_cbs up_cbs = {on_head, on_body, on_done};
+
+void gs_fwd_send(gs_fwd *f, const char *model, gs_upstream_pool *pool, const gs_fwd_cbs *cbs)
+{
+    gs_http_req *req = f->req;
+    f->model = model;
+    f->cbs = cbs;
+    f->sent_ns = uv_hrtime();
+    const char *body = f->body ? f->body : req->body.data;
+    size_t blen = f->body ? f->body_len : req->body.len;
+    gs_buf h;
+    gs_buf_init(&h, 0);
+    gs_upstream_head(pool, &h, req->method, f->upath);
+    for (int i = 0; i < req->nheaders; i++)
+        if (!is_hop(req->headers[i].name))
+            header_line(&h, &req->headers[i]);
+    if (blen || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0)
+        gs_buf_printf(&h, "Content-Length: %zu\r\n", blen);
+    gs_buf_puts(&h, "\r\n");
+    req->on_drain = on_drain;
+    f->up = gs_upstream_send(pool, h.data, h.len, body, blen, &up_cbs, f);
+    gs_buf_free(&h);
+}
+
+void gs_fwd_cancel(gs_fwd *f)
+{
+    if (f->up)
+        gs_upstream_cancel(f->up);
+    f->up = NULL;
+}
+
+void gs_fwd_fail(gs_fwd *f, const char *msg)
+{
+    gs_http_req *req = f->req;
+    if (!req)
+        return;
+    gs_fwd_detach(f);
+    f->req = NULL;
+    if (!f->head_sent) {
+        gs_reply_error(req, 502, "bad_gateway", "model %s: %s", f->model, msg);
+        f->status = 502;
+        return;
+    }
+    if (f->sse) {
+        /* An error event the OpenAI clients understand, then a clean end of the stream. */
+        char ev[600];
+        int k = snprintf(ev, sizeof ev,
+                         "data: {\"error\":{\"message\":\"model %s: %s\",\"type\":\"server_error\","
+                         "\"code\":502}}\n\n",
+                         f->model, msg);
+        gs_http_write(req, ev, (size_t)k);
+        gs_http_end(req);
+    } else {
+        gs_http_abort(req);
+    }
+}

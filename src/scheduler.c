@@ -1,0 +1,505 @@
+#include "scheduler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "forward.h"
+#include "log.h"
+#include "mem.h"
+#include "reply.h"
+#include "router.h"
+
+/* Which list a request is on; kept apart from its state (a HELD request is on the queue, a
+ * request being failed is on none by the time it is DONE). */
+enum { ON_NONE = 0, ON_QUEUE, ON_ACTIVE };
+
+struct gs_sched_req {
+    gs_sched *s;
+    gs_proc *proc;
+    gs_sched_req_state state;
+    int list;
+    gs_sched_req *next, *prev;
+    unsigned fails_seen;   /* proc->fails when queued: a newer failure is ours */
+    uint64_t t0;           /* ns: when it arrived */
+    uint64_t hold_until;   /* ns: not before then (a crash is being noticed) */
+    bool load_only;        /* /api/models/load or preload: answer once the model is ready */
+    bool retried;          /* sent again once after the upstream vanished before answering */
+    gs_fwd fwd;
+};
+
+const char *gs_sched_req_state_name(gs_sched_req_state st)
+{
+    switch (st) {
+    case GS_SCHED_QUEUED: return "queued";
+    case GS_SCHED_HELD: return "held";
+    case GS_SCHED_SENT: return "sent";
+    case GS_SCHED_STREAMING: return "streaming";
+    case GS_SCHED_DONE: return "done";
+    }
+    return "?";
+}
+
+static void rset(gs_sched_req *r, gs_sched_req_state st)
+{
+    if (r->state == st)
+        return;
+    if (gs_log_get_level() == GS_LOG_DEBUG)
+        gs_debug("request %s %s for %s: %s -> %s", r->fwd.method[0] ? r->fwd.method : "-",
+                 r->fwd.upath, r->proc->id, gs_sched_req_state_name(r->state),
+                 gs_sched_req_state_name(st));
+    r->state = st;
+}
+
+static bool in_flight(const gs_sched_req *r)
+{
+    return r->state == GS_SCHED_SENT || r->state == GS_SCHED_STREAMING;
+}
+
+/* ---- lists ---- */
+
+static void unlink_r(gs_sched_req *r)
+{
+    gs_sched *s = r->s;
+    if (r->list == ON_NONE)
+        return;
+    gs_sched_req **head = r->list == ON_QUEUE ? &s->queue_head : &s->active;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        *head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else if (r->list == ON_QUEUE)
+        s->queue_tail = r->prev;
+    r->next = r->prev = NULL;
+    r->list = ON_NONE;
+}
+
+static void push_active(gs_sched_req *r)
+{
+    gs_sched *s = r->s;
+    r->prev = NULL;
+    r->next = s->active;
+    if (s->active)
+        s->active->prev = r;
+    s->active = r;
+    r->list = ON_ACTIVE;
+}
+
+static void push_queue(gs_sched_req *r, bool front)
+{
+    gs_sched *s = r->s;
+    if (front) {
+        r->prev = NULL;
+        r->next = s->queue_head;
+        if (s->queue_head)
+            s->queue_head->prev = r;
+        else
+            s->queue_tail = r;
+        s->queue_head = r;
+    } else {
+        r->next = NULL;
+        r->prev = s->queue_tail;
+        if (s->queue_tail)
+            s->queue_tail->next = r;
+        else
+            s->queue_head = r;
+        s->queue_tail = r;
+    }
+    r->list = ON_QUEUE;
+}
+
+/* ---- the one way out ---- */
+
+static void record(gs_sched_req *r, int status)
+{
+    gs_sched *s = r->s;
+    if (!s->hooks.request_done)
+        return;
+    gs_request_log l;
+    memset(&l, 0, sizeof l);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    l.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+    snprintf(l.model, sizeof l.model, "%s", r->proc->id);
+    snprintf(l.method, sizeof l.method, "%s", r->fwd.method);
+    snprintf(l.path, sizeof l.path, "%s", r->fwd.upath);
+    char *q = strchr(l.path, '?');
+    if (q)
+        *q = 0;
+    l.status = status;
+    l.duration_ms = (double)(uv_hrtime() - r->t0) / 1e6;
+    l.tokens = status == 200 ? gs_fwd_tokens(&r->fwd) : -1;
+    s->hooks.request_done(&l, s->hooks.ud);
+}
+
+/* Every request ends here, whatever its state: off its list and its model's count of requests
+ * in flight, into the history (loads are not requests), freed. The client has been answered, or
+ * is gone, before. The caller pumps when the queue may now move. */
+static void req_exit(gs_sched_req *r, int status)
+{
+    gs_sched *s = r->s;
+    bool was_in_flight = in_flight(r);
+    unlink_r(r);
+    rset(r, GS_SCHED_DONE);
+    if (was_in_flight)
+        gs_proc_request_end(r->proc);
+    if (!r->load_only)
+        record(r, status);
+    if (was_in_flight && s->hooks.model_changed)
+        s->hooks.model_changed(r->proc, s->hooks.ud); /* inflight and the TTL countdown moved */
+    gs_fwd_free(&r->fwd);
+    free(r);
+}
+
+static void req_fail(gs_sched_req *r, int status, const char *code, const char *msg)
+{
+    gs_http_req *req = r->fwd.req;
+    if (req) {
+        gs_fwd_detach(&r->fwd);
+        r->fwd.req = NULL;
+        gs_reply_error(req, status, code, "%s", msg);
+    } else if (r->load_only) {
+        gs_warn("preload of %s failed: %s", r->proc->id, msg);
+    }
+    req_exit(r, status);
+}
+
+void gs_sched_fail_queued(gs_sched *s, gs_proc *proc, int status, const char *msg)
+{
+    gs_sched_req *n;
+    for (gs_sched_req *r = s->queue_head; r; r = n) {
+        n = r->next;
+        if (!proc || r->proc == proc)
+            req_fail(r, status, status == 503 ? "service_unavailable" : "bad_gateway", msg);
+    }
+}
+
+int gs_sched_queued(const gs_sched *s, const gs_proc *proc)
+{
+    int n = 0;
+    for (const gs_sched_req *r = s->queue_head; r; r = r->next)
+        n += r->proc == proc;
+    return n;
+}
+
+bool gs_sched_busy(const gs_sched *s)
+{
+    return s->active != NULL;
+}
+
+/* ---- in flight ---- */
+
+static void retry_cb(uv_timer_t *t)
+{
+    gs_sched_pump(t->data);
+}
+
+/* Queue the request again (at the front) for 100 ms from now, by which time the model is either
+ * seen stopped (and restarted) or answers again. */
+static void requeue(gs_sched_req *r)
+{
+    gs_sched *s = r->s;
+    unlink_r(r);
+    gs_proc_request_end(r->proc);
+    r->retried = true;
+    r->fails_seen = r->proc->fails;
+    r->hold_until = uv_hrtime() + 100ull * 1000 * 1000;
+    rset(r, GS_SCHED_HELD);
+    push_queue(r, true);
+    uv_timer_start(&s->retry_timer, retry_cb, 110, 0);
+}
+
+static void fwd_head(gs_fwd *f)
+{
+    rset(GS_CONTAINER_OF(f, gs_sched_req, fwd), GS_SCHED_STREAMING);
+}
+
+static void fwd_done(gs_fwd *f, int err, const char *msg)
+{
+    gs_sched_req *r = GS_CONTAINER_OF(f, gs_sched_req, fwd);
+    gs_sched *s = r->s;
+    if (err)
+        gs_proc_check_dead(r->proc);
+    /* Refused, or closed without a byte right after we sent it: the model most likely had just
+     * died and is about to be seen stopped, so send it once more to its restart. A request it
+     * had been working on for longer may be what killed it: that one gets the error. */
+    bool fresh = uv_hrtime() - f->sent_ns < 25ull * 1000 * 1000;
+    if (!f->head_sent && !r->retried &&
+        (err == UV_ECONNREFUSED || ((err == UV_EOF || err == UV_ECONNRESET) && fresh))) {
+        gs_info("model %s: %s; trying the request again shortly", r->proc->id, msg);
+        requeue(r);
+        return;
+    }
+    if (err) {
+        gs_warn("model %s: %s %s: %s", r->proc->id, f->method, f->upath, msg);
+        gs_fwd_fail(f, msg);
+        req_exit(r, f->head_sent ? f->status : 502);
+    } else {
+        req_exit(r, f->status);
+    }
+    gs_sched_pump(s);
+}
+
+static const gs_fwd_cbs fwd_cbs = {fwd_head, fwd_done};
+
+static void on_abort(gs_http_req *req, void *ud)
+{
+    gs_sched_req *r = GS_CONTAINER_OF((gs_fwd *)ud, gs_sched_req, fwd);
+    gs_sched *s = r->s;
+    r->fwd.req = NULL;
+    if (in_flight(r)) {
+        gs_info("model %s: client went away; closing the upstream request", r->proc->id);
+        gs_fwd_cancel(&r->fwd);
+    } else {
+        gs_debug("request for %s: client went away while queued", r->proc->id);
+    }
+    req_exit(r, 499);
+    gs_sched_pump(s);
+}
+
+static void dispatch(gs_sched_req *r)
+{
+    unlink_r(r);
+    if (r->load_only) {
+        gs_http_req *req = r->fwd.req;
+        if (req) {
+            gs_fwd_detach(&r->fwd);
+            r->fwd.req = NULL;
+            char body[600];
+            int k = snprintf(body, sizeof body, "{\"ok\":true,\"model\":\"%s\",\"state\":\"ready\"}\n",
+                             r->proc->id);
+            gs_http_respond(req, 200, "application/json", body, (size_t)k, NULL);
+        }
+        req_exit(r, 200);
+        return;
+    }
+    rset(r, GS_SCHED_SENT);
+    push_active(r);
+    gs_proc_request_begin(r->proc);
+    gs_fwd_send(&r->fwd, r->proc->id, r->proc->pool, &fwd_cbs);
+}
+
+void gs_sched_cancel_active(gs_sched *s, gs_proc *proc, const char *msg)
+{
+    gs_sched_req *n;
+    for (gs_sched_req *r = s->active; r; r = n) {
+        n = r->next;
+        if (proc && r->proc != proc)
+            continue;
+        gs_fwd_cancel(&r->fwd);
+        gs_fwd_fail(&r->fwd, msg);
+        req_exit(r, r->fwd.head_sent ? r->fwd.status : 502);
+    }
+}
+
+/* ---- the pump: view, plan, actions ---- */
+
+static gs_plan_mstate mstate(gs_proc_state st)
+{
+    switch (st) {
+    case GS_PROC_STOPPED: return GS_PLAN_STOPPED;
+    case GS_PROC_STARTING: return GS_PLAN_STARTING;
+    case GS_PROC_READY: return GS_PLAN_READY;
+    case GS_PROC_STOPPING: return GS_PLAN_STOPPING;
+    case GS_PROC_FAILED: return GS_PLAN_FAILED;
+    }
+    return GS_PLAN_STOPPED;
+}
+
+static int index_of(const gs_sched *s, const gs_proc *proc)
+{
+    for (int i = 0; s->cfg && i < s->cfg->nmodels; i++)
+        if (s->procs[i] == proc)
+            return i;
+    return -1;
+}
+
+static void carry_out(gs_sched *s, const gs_plan_action *a, gs_sched_req **items)
+{
+    gs_sched_req *r = a->item >= 0 ? items[a->item] : NULL;
+    switch (a->verb) {
+    case GS_PLAN_DISPATCH:
+        dispatch(r);
+        break;
+    case GS_PLAN_FAIL_REMOVED:
+        req_fail(r, 503, "service_unavailable", "the model was removed by a reload");
+        break;
+    case GS_PLAN_FAIL_START: {
+        gs_proc *p = r->proc;
+        char *msg = p->error ? gs_mem_strdup(p->error)
+                             : gs_mem_printf("model %s failed to start", p->id);
+        req_fail(r, 502, "model_start_failed", msg);
+        free(msg);
+        break;
+    }
+    case GS_PLAN_WAIT:
+        break;
+    case GS_PLAN_STOP: {
+        char why[300];
+        snprintf(why, sizeof why, "making way for %s", s->procs[a->for_model]->id);
+        gs_proc_stop(s->procs[a->model], why);
+        break;
+    }
+    case GS_PLAN_START:
+        gs_proc_start(s->procs[a->model]);
+        break;
+    }
+}
+
+#define SMALL 64
+
+static void pump_once(gs_sched *s)
+{
+    int n = s->cfg ? s->cfg->nmodels : 0, nq = 0;
+    for (gs_sched_req *r = s->queue_head; r; r = r->next)
+        nq++;
+    if (nq == 0)
+        return;
+    /* Runs twice per request: no allocation for everyday sizes. */
+    gs_plan_model models_s[SMALL];
+    gs_plan_item items_s[SMALL];
+    gs_sched_req *reqs_s[SMALL];
+    gs_plan_action acts_s[3 * SMALL];
+    int cap = nq + 2 * n;
+    bool small = n <= SMALL && nq <= SMALL;
+    gs_plan_model *models = small ? models_s : gs_mem_calloc((size_t)n + 1, sizeof *models);
+    gs_plan_item *items = small ? items_s : gs_mem_calloc((size_t)nq, sizeof *items);
+    gs_sched_req **reqs = small ? reqs_s : gs_mem_calloc((size_t)nq, sizeof *reqs);
+    gs_plan_action *acts = small ? acts_s : gs_mem_calloc((size_t)cap, sizeof *acts);
+    for (int i = 0; i < n; i++) {
+        const gs_proc *p = s->procs[i];
+        models[i] = (gs_plan_model){
+            .state = mstate(p->state),
+            .alive = gs_proc_alive(p),
+            .dying = p->dying,
+            .port_busy = s->hooks.port_busy && s->hooks.port_busy(p, s->hooks.ud),
+            .inflight = p->inflight,
+            .fails = p->fails,
+        };
+    }
+    int k = 0;
+    for (gs_sched_req *r = s->queue_head; r; r = r->next, k++) {
+        reqs[k] = r;
+        items[k] = (gs_plan_item){index_of(s, r->proc), r->fails_seen, r->t0, r->hold_until};
+    }
+    gs_plan_view v = {
+        .models = models,
+        .nmodels = n,
+        .items = items,
+        .nitems = nq,
+        .now_ns = uv_hrtime(),
+        .window_ns = GS_PLAN_WINDOW_NS,
+        .constraint = {s->evictions ? s->evictions : gs_router_evictions,
+                       s->evictions ? s->evictions_ud : (const void *)s->cfg},
+    };
+    int na = gs_plan_decide(&v, acts, cap);
+    for (int i = 0; i < na; i++)
+        carry_out(s, &acts[i], reqs);
+    if (!small) {
+        free(models);
+        free(items);
+        free(reqs);
+        free(acts);
+    }
+}
+
+void gs_sched_pump(gs_sched *s)
+{
+    /* Stopping or starting a process calls back into the server, which pumps again: run the
+     * loop here instead of recursing. */
+    if (s->pumping) {
+        s->pump_again = true;
+        return;
+    }
+    s->pumping = true;
+    do {
+        s->pump_again = false;
+        pump_once(s);
+    } while (s->pump_again);
+    s->pumping = false;
+}
+
+/* ---- arrival ---- */
+
+static gs_sched_req *req_new(gs_sched *s, gs_http_req *req, gs_proc *proc, const char *upath,
+                             char *body, size_t body_len)
+{
+    gs_sched_req *r = gs_mem_calloc(1, sizeof *r);
+    r->s = s;
+    r->proc = proc;
+    r->state = GS_SCHED_QUEUED;
+    r->fails_seen = proc->fails;
+    r->t0 = req && req->start_ns ? req->start_ns : uv_hrtime();
+    gs_fwd_init(&r->fwd, req, upath, body, body_len);
+    return r;
+}
+
+static void enqueue(gs_sched *s, gs_sched_req *r)
+{
+    if (r->fwd.req)
+        r->fwd.req->on_abort = on_abort;
+    push_queue(r, false);
+    gs_sched_pump(s);
+}
+
+void gs_sched_load(gs_sched *s, gs_http_req *req, int idx)
+{
+    gs_sched_req *r = req_new(s, req, s->procs[idx], "(load)", NULL, 0);
+    r->load_only = true;
+    r->t0 = uv_hrtime();
+    enqueue(s, r);
+}
+
+void gs_sched_request(gs_sched *s, gs_http_req *req, int idx, const char *upath, char *body,
+                      size_t body_len)
+{
+    gs_proc *proc = s->procs[idx];
+    gs_sched_req *r = req_new(s, req, proc, upath, body, body_len);
+    int limit = proc->cfg->concurrency_limit > 0 ? proc->cfg->concurrency_limit : 10;
+    int load = proc->inflight + gs_sched_queued(s, proc);
+    if (load >= limit) {
+        r->fwd.req = NULL;
+        gs_reply_error(req, 429, "concurrency_limit",
+                       "model %s is at its concurrency limit (%d requests); retry shortly",
+                       proc->id, limit);
+        req_exit(r, 429);
+        return;
+    }
+    enqueue(s, r);
+}
+
+void gs_sched_retarget(gs_sched *s, gs_proc *old, gs_proc *now)
+{
+    for (gs_sched_req *r = s->queue_head; r; r = r->next)
+        if (r->proc == old && now) {
+            r->proc = now;
+            r->fails_seen = now->fails;
+        }
+}
+
+/* ---- setup ---- */
+
+void gs_sched_init(gs_sched *s, uv_loop_t *loop, const gs_sched_hooks *hooks)
+{
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    if (hooks)
+        s->hooks = *hooks;
+    uv_timer_init(loop, &s->retry_timer);
+    s->retry_timer.data = s;
+}
+
+void gs_sched_set_models(gs_sched *s, const gs_config *cfg, gs_proc **procs)
+{
+    s->cfg = cfg;
+    s->procs = procs;
+}
+
+void gs_sched_set_constraint(gs_sched *s, gs_plan_evict_fn fn, const void *ud)
+{
+    s->evictions = fn;
+    s->evictions_ud = ud;
+}
