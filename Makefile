@@ -40,7 +40,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 WEB_FILES := $(sort $(wildcard web/*))
 
-.PHONY: all asan test unit js-test run deps install clean bench fuzz llama-server demo-models
+.PHONY: all asan test unit js-test run deps install clean bench bench-trace fuzz llama-server demo-models
 .PHONY: fuzz-short fuzz-build
 all: $(B)/ggswap $(B)/fake-upstream $(B)/ggswap-mkgguf $(B)/libnvidia-ml-stub.so
 
@@ -106,6 +106,11 @@ llama-server:
 
 bench: deps all
 	sh bench/run.sh
+	node bench/trace.mjs --out $(or $(BENCH_OUT),docs/BENCHMARKS.md)
+
+# The memory policies' trace replay alone (bench/trace.mjs; a few minutes).
+bench-trace: all
+	node bench/trace.mjs --out $(or $(BENCH_OUT),docs/BENCHMARKS.md)
 
 # ---- fuzzing: libFuzzer targets with ASan + UBSan (clang), built into build/fuzz/ ----
 # `make fuzz` runs each target FUZZ_SECONDS (default 60); `make fuzz-short` 10 s each (CI).
