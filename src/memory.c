@@ -24,6 +24,7 @@ typedef struct mmodel {
     uint64_t override;                    /* `memory` bytes, 0 unset */
     gs_memlearn_entry learned;            /* dev all 0: nothing measured yet */
     bool have_learned;
+    bool pinned;
 } mmodel;
 
 struct gs_memory {
@@ -33,6 +34,11 @@ struct gs_memory {
     mmodel *models;
     int nmodels;
     struct { time_t at; char *msg; } events[MAX_EVENTS];
+    gs_memfit fit;                        /* the plan's snapshot (gs_memory_fit) */
+    gs_memfit_model *fit_models;
+    uint64_t budget[GS_MEMEST_MAX_DEV];   /* cached for BUDGET_TTL_MS */
+    uint64_t budget_at_ms;
+    bool have_budget;
     int nevents, next_event;
 };
 
@@ -85,6 +91,7 @@ void gs_memory_free(gs_memory *m)
     for (int i = 0; i < MAX_EVENTS; i++)
         free(m->events[i].msg);
     free(m->models);
+    free(m->fit_models);
     free(m->home);
     free(m);
 }
@@ -97,6 +104,12 @@ bool gs_memory_enabled(const gs_memory *m)
 int gs_memory_ndev(const gs_memory *m)
 {
     return m->ndev;
+}
+
+void gs_memory_set_pinned(gs_memory *m, int i, bool pinned)
+{
+    if (i >= 0 && i < m->nmodels)
+        m->models[i].pinned = pinned;
 }
 
 void gs_memory_set_override(gs_memory *m, int i, uint64_t bytes)
@@ -447,6 +460,105 @@ void gs_memory_attach(gs_server *s)
         uv_unref((uv_handle_t *)&s->memory_timer); /* never what keeps the loop alive */
         s->memory_timer_on = true;
     }
+}
+
+#define BUDGET_TTL_MS 250
+
+static void fit_budgets(gs_server *s, uint64_t *budget)
+{
+    gs_memory *m = s->memory;
+    uint64_t now = gs_proc_now_ms();
+    if (!m->have_budget || now - m->budget_at_ms >= BUDGET_TTL_MS) {
+        gs_memory_live *live = gs_memory_live_of(s);
+        gs_memory_budgets(m, live, m->budget);
+        free(live);
+        m->budget_at_ms = now;
+        m->have_budget = true;
+    }
+    memcpy(budget, m->budget, sizeof m->budget);
+}
+
+const gs_memfit *gs_memory_fit(gs_server *s, gs_memfit_inner_fn inner, const void *inner_ud)
+{
+    gs_memory *m = s->memory;
+    if (!m->fit_models)
+        m->fit_models = gs_mem_calloc(m->nmodels ? (size_t)m->nmodels : 1, sizeof *m->fit_models);
+    uint64_t now = gs_proc_now_ms();
+    for (int i = 0; i < m->nmodels; i++) {
+        gs_memfit_model *f = &m->fit_models[i];
+        const gs_proc *p = s->procs[i];
+        gs_memory_need(m, i, f->need);
+        f->pinned = m->models[i].pinned;
+        f->busy = p->inflight > 0;
+        f->load_ms = m->models[i].learned.load_ms;
+        f->idle_ms = p->last_used_ms && now > p->last_used_ms ? now - p->last_used_ms : 0;
+    }
+    m->fit.models = m->fit_models;
+    m->fit.n = m->nmodels;
+    m->fit.ndev = m->ndev;
+    fit_budgets(s, m->fit.budget);
+    m->fit.inner = inner;
+    m->fit.inner_ud = inner_ud;
+    return &m->fit;
+}
+
+static void running_set(gs_server *s, bool *running)
+{
+    for (int i = 0; i < s->memory->nmodels; i++)
+        running[i] = gs_proc_alive(s->procs[i]) || s->procs[i]->state == GS_PROC_STARTING ||
+                     s->procs[i]->state == GS_PROC_READY;
+}
+
+char *gs_memory_refuse(gs_server *s, int i)
+{
+    gs_memory *m = s->memory;
+    if (!gs_memory_enabled(m) || i < 0 || i >= m->nmodels)
+        return NULL;
+    const gs_memfit *f = gs_memory_fit(s, NULL, NULL);
+    bool running_s[64] = {false}, *running = m->nmodels <= 64 ? running_s
+                                            : gs_mem_calloc((size_t)m->nmodels, sizeof *running);
+    running_set(s, running);
+    int dev = -1;
+    char *msg = NULL;
+    if (gs_memfit_too_big(f, i, running, &dev)) {
+        uint64_t pinned = 0;
+        for (int k = 0; k < m->nmodels; k++)
+            if (running[k] && k != i && f->models[k].pinned)
+                pinned += f->models[k].need[dev];
+        char a[16], b[16], c[16], dn[16];
+        dev_name(dev, dn, sizeof dn);
+        msg = gs_mem_printf("model %s needs %s of %s but the memory budget there is %s%s%s%s; "
+                            "give it a smaller context (-c), set memory.%s higher, or a smaller "
+                            "`memory` for it", m->models[i].id,
+                            gs_memest_human(f->models[i].need[dev], a, sizeof a), dn,
+                            gs_memest_human(f->budget[dev], b, sizeof b),
+                            pinned ? " and models that are never swapped out hold " : "",
+                            pinned ? gs_memest_human(pinned, c, sizeof c) : "",
+                            pinned ? " of it" : "", dev ? "gpu" : "ram");
+        gs_memory_note(m, "refused %s: %s", m->models[i].id, msg);
+    }
+    if (running != running_s)
+        free(running);
+    return msg;
+}
+
+void gs_memory_stopped_for(gs_server *s, int victim, int target, bool by_groups)
+{
+    gs_memory *m = s->memory;
+    if (!gs_memory_enabled(m) || by_groups || target < 0 || target >= m->nmodels)
+        return;
+    const gs_memfit *f = gs_memory_fit(s, NULL, NULL);
+    bool running_s[64] = {false}, *running = m->nmodels <= 64 ? running_s
+                                            : gs_mem_calloc((size_t)m->nmodels, sizeof *running);
+    running_set(s, running);
+    running[victim] = true; /* as it was when the plan chose */
+    int dev = 0;
+    uint64_t free_left = 0;
+    gs_memfit_shortfall(f, target, running, &dev, &free_left);
+    gs_memory_note_eviction(m, victim, target, dev < 0 ? 0 : dev,
+                            f->models[target].need[dev < 0 ? 0 : dev], free_left);
+    if (running != running_s)
+        free(running);
 }
 
 void gs_memory_handle_api(gs_server *s, gs_http_req *req, const char *rest)

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "memdev.h"
 #include "memest.h"
+#include "memfit.h"
 
 typedef struct gs_memory gs_memory;
 
@@ -82,6 +83,20 @@ bool gs_memory_proc_state(struct gs_server *s, struct gs_proc *p, int old_state)
 void gs_memory_attach(struct gs_server *s);
 /* The live view of every model of s (caller frees). */
 gs_memory_live *gs_memory_live_of(struct gs_server *s);
+/* Model i is never stopped for memory (swappable: false, or a persistent group's member). */
+void gs_memory_set_pinned(gs_memory *m, int i, bool pinned);
+/* The plan's memory constraint for this pass (memfit.h): needs, budgets (measured at most
+ * every 250 ms), pins, requests in flight and load times of s's models, composed with inner
+ * (the group rules). The snapshot lives in m until the next call. */
+const struct gs_memfit *gs_memory_fit(struct gs_server *s, gs_memfit_inner_fn inner,
+                                      const void *inner_ud);
+/* Before a request for model i is queued: NULL when it may wait for room, else the 503
+ * insufficient_memory message (caller frees): it cannot fit even with every other model
+ * that may be stopped stopped. */
+char *gs_memory_refuse(struct gs_server *s, int i);
+/* The plan stopped victim to make way for target: when memory made it (not the group
+ * rules), say so in the log and on the page. */
+void gs_memory_stopped_for(struct gs_server *s, int victim, int target, bool by_groups);
 /* GET /api/memory */
 void gs_memory_handle_api(struct gs_server *s, struct gs_http_req *req, const char *rest);
 
