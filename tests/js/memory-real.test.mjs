@@ -104,3 +104,35 @@ describe('memory figures from real llama-servers', { skip: SKIP }, () => {
     assert.equal(byName(j, 'mem-small-chat').source, 'estimate');
   });
 });
+
+// The GPU path without a GPU: ggswap loads the stand-in NVML the Makefile builds
+// (tests/stub_nvml.c) in place of libnvidia-ml.so.1, and the estimate puts the offloaded
+// layers, their KV cache and the compute buffer on gpu0.
+describe('memory estimates on a (stand-in) GPU', () => {
+  test('ggswap scan --json shows RAM and gpu0 shares; -ngl 0 keeps it all in RAM', async () => {
+    const dir = fs.mkdtempSync('/tmp/ggswap-memgpu-');
+    try {
+      mkTiny(path.join(dir, 'gpu-small-chat-f32.gguf'), { seed: 4, embd: 256, layers: 4, ff: 1024 });
+      const stub = path.join(path.dirname(process.env.GGSWAP_BIN), 'libnvidia-ml-stub.so');
+      assert.ok(fs.existsSync(stub), `${stub} (make builds it)`);
+      const scan = (extra) => JSON.parse(execFileSync(process.env.GGSWAP_BIN, ['scan', '--models-dir', dir, '--json'], {
+        encoding: 'utf8',
+        env: { ...process.env, GGSWAP_HOME: path.join(dir, 'home'), GGSWAP_NVML: stub, GS_STUB_NVML_GPUS: 'Stub RTX:8192:8000', ...extra },
+      }));
+      const [m] = scan({});
+      assert.ok(m.memoryByDevice.gpu0 > 256 * MiB + 16 * MiB, JSON.stringify(m.memoryByDevice)); // context + weights
+      assert.ok(m.memoryByDevice.ram < 30 * MiB, JSON.stringify(m.memoryByDevice)); // the process, the input layer
+      assert.equal(m.memory, m.memoryByDevice.ram + m.memoryByDevice.gpu0);
+      fs.mkdirSync(path.join(dir, 'home'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'home', 'settings.yaml'), 'extraArgs: [-ngl, "0"]\n');
+      const [c] = scan({});
+      assert.equal(c.memoryByDevice.gpu0, 0, JSON.stringify(c.memoryByDevice));
+      assert.ok(c.memoryByDevice.ram > 40 * MiB);
+      // no driver: RAM only
+      const [n] = scan({ GGSWAP_NVML: '/nonexistent/libnvidia-ml.so.1' });
+      assert.deepEqual(Object.keys(n.memoryByDevice), ['ram']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
