@@ -316,6 +316,8 @@ static char *rewrite_body(const gs_model_cfg *m, json_t *root, size_t *len)
     return out;
 }
 
+static bool refuse_for_memory(gs_server *s, gs_http_req *req, int idx);
+
 static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
 {
     char *model = NULL, *body = NULL;
@@ -364,6 +366,10 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
     }
     if (root)
         body = rewrite_body(&s->cfg->models[idx], root, &body_len);
+    if (refuse_for_memory(s, req, idx)) {
+        free(body);
+        goto out;
+    }
     gs_sched_request(&s->sched, req, idx, req->url, body, body_len);
 out:
     json_decref(root);
@@ -436,7 +442,8 @@ static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
         gs_api_error(req, 503, "service_unavailable", "the service is stopped");
         goto out;
     }
-    gs_sched_request(&s->sched, req, best, upath, NULL, 0);
+    if (!refuse_for_memory(s, req, best))
+        gs_sched_request(&s->sched, req, best, upath, NULL, 0);
 out:
     free(dec);
 }
@@ -525,6 +532,16 @@ static void handle_unload(gs_server *s, gs_http_req *req, const char *model)
         gs_api_respond_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "msg", "ok"));
 }
 
+/* A model that cannot fit even alone is answered at once (SPEC §4), not queued forever. */
+static bool refuse_for_memory(gs_server *s, gs_http_req *req, int idx)
+{
+    char *why = gs_memory_refuse(s, idx);
+    if (why)
+        gs_api_error(req, 503, "insufficient_memory", "%s", why);
+    free(why);
+    return why != NULL;
+}
+
 static void handle_load(gs_server *s, gs_http_req *req, const char *model)
 {
     char *dec = url_decode(model, strlen(model), false);
@@ -536,7 +553,7 @@ static void handle_load(gs_server *s, gs_http_req *req, const char *model)
         free(names);
     } else if (s->state != GS_SERVICE_RUNNING) {
         gs_api_error(req, 503, "service_unavailable", "the service is stopped; start it first");
-    } else {
+    } else if (!refuse_for_memory(s, req, idx)) {
         gs_sched_load(&s->sched, req, idx);
     }
     free(dec);

@@ -11,6 +11,7 @@
 #include "mem.h"
 #include "memlearn.h"
 #include "proc.h"
+#include "router.h"
 #include "server.h"
 
 #define MAX_EVENTS 32
@@ -25,6 +26,7 @@ typedef struct mmodel {
     gs_memlearn_entry learned;            /* dev all 0: nothing measured yet */
     bool have_learned;
     bool pinned;
+    bool retried;                         /* an out-of-memory start was retried */
 } mmodel;
 
 struct gs_memory {
@@ -189,6 +191,7 @@ void gs_memory_on_ready(gs_memory *m, int i, int pid, const char *log, size_t le
     if (i < 0 || i >= m->nmodels)
         return;
     mmodel *x = &m->models[i];
+    x->retried = false;
     gs_memlearn_log l = {0};
     uint64_t from_log[GS_MEMEST_MAX_DEV] = {0}, now[GS_MEMEST_MAX_DEV];
     if (log)
@@ -244,11 +247,14 @@ bool gs_memory_on_failed(gs_memory *m, int i, const char *log, size_t len, bool 
     x->have_learned = true;
     store(m, x, true);
     char a[16], b[16];
-    gs_memory_note(m, "%s ran out of memory while loading (%s); its figure is raised from %s to %s",
+    bool retry = !x->retried;
+    x->retried = true;
+    gs_memory_note(m, "%s ran out of memory while loading (%s); its figure is raised from %s to %s%s",
                    x->id, l.oom ? l.oom_line : "killed by SIGKILL, the kernel's OOM killer",
                    gs_memest_human(before, a, sizeof a),
-                   gs_memest_human(gs_memory_need_total(m, i), b, sizeof b));
-    return true;
+                   gs_memest_human(gs_memory_need_total(m, i), b, sizeof b),
+                   retry ? "; trying once more with that much room" : "; not retried again");
+    return retry;
 }
 
 void gs_memory_note(gs_memory *m, const char *fmt, ...)
@@ -426,7 +432,7 @@ bool gs_memory_proc_state(gs_server *s, gs_proc *p, int old_state)
         oom = gs_memory_on_failed(s->memory, i, log, len, killed);
     }
     free(log);
-    return oom;
+    return oom && gs_memory_enabled(s->memory); /* a retry helps only if more room is made */
 }
 
 gs_memory_live *gs_memory_live_of(gs_server *s)
@@ -451,6 +457,12 @@ static void poll_tick(uv_timer_t *t)
 void gs_memory_attach(gs_server *s)
 {
     gs_memory_settings set = {.enabled = false, .ngpu = -1, .margin = 1024ull * 1024 * 1024};
+    if (s->memory && s->sched.evictions == gs_memfit_evictions) {
+        /* hand the constraint memory composed with back before its snapshot goes */
+        bool dflt = s->memory->fit.inner == gs_router_evictions;
+        gs_sched_set_constraint(&s->sched, dflt ? NULL : s->memory->fit.inner,
+                                dflt ? NULL : s->memory->fit.inner_ud);
+    }
     gs_memory_free(s->memory);
     s->memory = gs_memory_new(s->cfg, &set, NULL);
     if (!s->memory_timer_on) {
@@ -559,6 +571,47 @@ void gs_memory_stopped_for(gs_server *s, int victim, int target, bool by_groups)
                             f->models[target].need[dev < 0 ? 0 : dev], free_left);
     if (running != running_s)
         free(running);
+}
+
+void gs_memory_before_plan(void *ud)
+{
+    gs_server *s = ud;
+    gs_sched *q = &s->sched;
+    /* Another constraint (a swap-matrix solver) may be set: memory composes with it. */
+    gs_plan_evict_fn base = q->evictions == gs_memfit_evictions ? s->memory->fit.inner : q->evictions;
+    const void *base_ud = q->evictions == gs_memfit_evictions ? s->memory->fit.inner_ud : q->evictions_ud;
+    if (base == gs_router_evictions && base_ud == s->cfg) {
+        base = NULL; /* the default: stays the default when memory is off */
+        base_ud = NULL;
+    }
+    if (!gs_memory_enabled(s->memory)) {
+        if (q->evictions == gs_memfit_evictions)
+            gs_sched_set_constraint(q, base, base_ud);
+        return;
+    }
+    const gs_memfit *f = gs_memory_fit(s, base ? base : gs_router_evictions,
+                                       base ? base_ud : (const void *)s->cfg);
+    gs_sched_set_constraint(q, gs_memfit_evictions, f);
+}
+
+void gs_memory_stopping(int victim, int target, void *ud)
+{
+    gs_server *s = ud;
+    if (!gs_memory_enabled(s->memory) || !s->cfg || victim < 0 || victim >= s->cfg->nmodels)
+        return;
+    int n = s->cfg->nmodels;
+    bool small_r[64] = {false}, small_e[64] = {false};
+    bool *running = n <= 64 ? small_r : gs_mem_calloc((size_t)n, sizeof *running);
+    bool *evict = n <= 64 ? small_e : gs_mem_calloc((size_t)n, sizeof *evict);
+    running_set(s, running);
+    running[victim] = true;
+    running[target] = false;
+    gs_router_evictions(s->cfg, target, running, n, evict);
+    gs_memory_stopped_for(s, victim, target, evict[victim]);
+    if (running != small_r)
+        free(running);
+    if (evict != small_e)
+        free(evict);
 }
 
 void gs_memory_handle_api(gs_server *s, gs_http_req *req, const char *rest)

@@ -60,8 +60,9 @@ void gs_memory_on_ready(gs_memory *m, int i, int pid, const char *log, size_t le
                         uint64_t load_ms);
 /* While it runs (the caller polls every few seconds): the highest RSS is kept. */
 void gs_memory_poll(gs_memory *m, int i, int pid);
-/* Model i failed to start or died: returns true when it ran out of memory (its log says so,
- * or the kernel's OOM killer sent SIGKILL), after raising its figure and noting why. */
+/* Model i failed to start: when it ran out of memory (its log says so, or the kernel's OOM
+ * killer sent SIGKILL) its figure is raised and the reason noted; returns true when it should
+ * be tried once more (the first such failure since it was last ready). */
 bool gs_memory_on_failed(gs_memory *m, int i, const char *log, size_t len, bool killed);
 /* An eviction for room: logs and keeps "stopped X to make room for Y: needs 4.1 GiB, 2.3
  * free" (device named when it is not RAM). */
@@ -77,7 +78,8 @@ struct gs_server;
 struct gs_proc;
 struct gs_http_req;
 /* A model's process changed state (server's on_proc_state): learn on READY, and after a start
- * that failed for lack of memory raise the figure. Returns true for such a failure. */
+ * that failed for lack of memory raise the figure. Returns true when the start should be
+ * tried once more (gs_sched_forgive). */
 bool gs_memory_proc_state(struct gs_server *s, struct gs_proc *p, int old_state);
 /* (Re)build s->memory for s->cfg (after every config change) and start the poll timer. */
 void gs_memory_attach(struct gs_server *s);
@@ -97,6 +99,11 @@ char *gs_memory_refuse(struct gs_server *s, int i);
 /* The plan stopped victim to make way for target: when memory made it (not the group
  * rules), say so in the log and on the page. */
 void gs_memory_stopped_for(struct gs_server *s, int victim, int target, bool by_groups);
+/* The scheduler's hooks (scheduler.h; ud is the server): before each plan pass, the memory
+ * constraint composed with the group rules when memory is on, else the group rules alone;
+ * and a note when the plan stops a model for memory. */
+void gs_memory_before_plan(void *ud);
+void gs_memory_stopping(int victim, int target, void *ud);
 /* GET /api/memory */
 void gs_memory_handle_api(struct gs_server *s, struct gs_http_req *req, const char *rest);
 

@@ -340,6 +340,8 @@ static void carry_out(gs_sched *s, const gs_plan_action *a, gs_sched_req **items
     case GS_PLAN_STOP: {
         char why[300];
         snprintf(why, sizeof why, "making way for %s", s->procs[a->for_model]->id);
+        if (s->hooks.stopping)
+            s->hooks.stopping(a->model, a->for_model, s->hooks.ud);
         gs_proc_stop(s->procs[a->model], why);
         break;
     }
@@ -358,6 +360,8 @@ static void pump_once(gs_sched *s)
         nq++;
     if (nq == 0)
         return;
+    if (s->hooks.before_plan)
+        s->hooks.before_plan(s->hooks.ud);
     /* Runs twice per request: no allocation for everyday sizes. */
     gs_plan_model models_s[SMALL];
     gs_plan_item items_s[SMALL];
@@ -469,6 +473,13 @@ void gs_sched_request(gs_sched *s, gs_http_req *req, int idx, const char *upath,
         return;
     }
     enqueue(s, r);
+}
+
+void gs_sched_forgive(gs_sched *s, const gs_proc *p)
+{
+    for (gs_sched_req *r = s->queue_head; r; r = r->next)
+        if (r->proc == p)
+            r->fails_seen = p->fails;
 }
 
 void gs_sched_retarget(gs_sched *s, gs_proc *old, gs_proc *now)

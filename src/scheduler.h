@@ -46,6 +46,10 @@ typedef struct gs_sched_hooks {
     void (*model_changed)(gs_proc *p, void *ud);
     /* True while an older process on p's port is still alive (reload): p must not start. */
     bool (*port_busy)(const gs_proc *p, void *ud);
+    /* Before each plan pass (may set the constraint for it: memory's snapshot); may be NULL. */
+    void (*before_plan)(void *ud);
+    /* The plan stops model `victim` to make way for `target`; may be NULL. */
+    void (*stopping)(int victim, int target, void *ud);
     void *ud;
 } gs_sched_hooks;
 
@@ -91,5 +95,8 @@ bool gs_sched_busy(const gs_sched *s);
  * (now NULL: they fail on the next pump). */
 void gs_sched_retarget(gs_sched *s, gs_proc *old, gs_proc *now);
 const char *gs_sched_req_state_name(gs_sched_req_state st);
+/* p's last failed start is not held against the requests queued for it: the next pass starts
+ * it again instead of failing them (the retry after running out of memory). */
+void gs_sched_forgive(gs_sched *s, const gs_proc *p);
 
 #endif

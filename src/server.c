@@ -100,7 +100,8 @@ static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud)
 {
     gs_server *s = ud;
     int idx = proc_index(s, p);
-    gs_memory_proc_state(s, p, (int)old);
+    if (gs_memory_proc_state(s, p, (int)old))
+        gs_sched_forgive(&s->sched, p); /* out of memory: tried once more, with more room */
     if (idx >= 0 && gs_events_count(s->events))
         publish_json(s, "model", gs_api_model_json(s, idx));
     reap_retired(s);
@@ -437,7 +438,8 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     int rc;
     s->loop = loop;
     s->listen = gs_mem_strdup(listen);
-    gs_sched_hooks hooks = {sched_request_done, sched_model_changed, sched_port_busy, s};
+    gs_sched_hooks hooks = {sched_request_done, sched_model_changed, sched_port_busy,
+                            gs_memory_before_plan, gs_memory_stopping, s};
     gs_sched_init(&s->sched, loop, &hooks);
     s->events = gs_events_new(loop);
     gs_log_set_sink(log_sink, s);
