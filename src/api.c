@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include <jansson.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,21 @@ static bool has_dot_segment(const char *path)
     return false;
 }
 
+/* upstream.ignorePaths: the page of a model's own server asks for its assets (icons, manifests,
+ * scripts) again long after it was unloaded; such a path must not swap models. Unset, it is
+ * llama-swap's default list of asset suffixes. Patterns are POSIX extended expressions (the
+ * common subset of RE2's syntax), matched anywhere in the decoded path after the model. */
+#define DEFAULT_IGNORE_PATHS ".*\\.(js|json|css|png|gif|jpg|jpeg|ico|txt)$"
+
+static bool ignored_path(const char *path)
+{
+    static regex_t def;
+    static int compiled; /* 0 not yet, 1 ok, -1 failed */
+    if (!compiled)
+        compiled = regcomp(&def, DEFAULT_IGNORE_PATHS, REG_EXTENDED | REG_NOSUB) == 0 ? 1 : -1;
+    return compiled > 0 && regexec(&def, path, 0, NULL, 0) == 0;
+}
+
 /* ANY /upstream/<model>/<path>: straight to the model's server. Model ids may contain '/': the
  * longest id or alias that prefixes the path wins. */
 static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
@@ -440,6 +456,11 @@ static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
     }
     if (s->state != GS_SERVICE_RUNNING) {
         gs_api_error(req, 503, "service_unavailable", "the service is stopped");
+        goto out;
+    }
+    if (s->procs[best]->state != GS_PROC_READY && ignored_path(dec + best_len)) {
+        gs_api_error(req, 409, "conflict", "model %s is not loaded; path matches "
+                     "upstream.ignorePaths", s->cfg->models[best].id);
         goto out;
     }
     if (!refuse_for_memory(s, req, best))
@@ -507,6 +528,70 @@ static void unload(gs_server *s, gs_proc *p)
     gs_proc_stop(p, "unloaded on request");
 }
 
+/* GET /unload and POST /api/models/unload answer once every process they stopped is gone, as
+ * llama-swap's do: a script may start another GPU job right after. The children are known by
+ * pid (a reload may free their gs_proc meanwhile); a pid no process holds any more has exited. */
+struct gs_unload_wait {
+    gs_unload_wait *next;
+    gs_server *s;
+    gs_http_req *req;
+    int *pids;
+    int npids;
+};
+
+static void unload_answer(gs_http_req *req)
+{
+    if (path_is(req, "/unload"))
+        gs_api_respond_text(req, 200, "OK\n");
+    else
+        gs_api_respond_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "msg", "ok"));
+}
+
+static bool pid_held(gs_server *s, int pid)
+{
+    for (int i = 0; s->procs && i < s->cfg->nmodels; i++)
+        if (s->procs[i]->pid == pid && gs_proc_alive(s->procs[i]))
+            return true;
+    for (int i = 0; i < s->nretired; i++)
+        if (s->retired[i]->pid == pid && gs_proc_alive(s->retired[i]))
+            return true;
+    return false;
+}
+
+static void unload_wait_unlink(gs_unload_wait *w)
+{
+    for (gs_unload_wait **pp = &w->s->unload_waits; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    free(w->pids);
+    free(w);
+}
+
+static void unload_wait_abort(gs_http_req *req, void *ud)
+{
+    unload_wait_unlink(ud);
+}
+
+void gs_api_unload_waits_check(gs_server *s)
+{
+    gs_unload_wait *next;
+    for (gs_unload_wait *w = s->unload_waits; w; w = next) {
+        next = w->next;
+        bool gone = true;
+        for (int i = 0; i < w->npids && gone; i++)
+            gone = !pid_held(s, w->pids[i]);
+        if (!gone)
+            continue;
+        gs_http_req *req = w->req;
+        req->on_abort = NULL;
+        req->ud = NULL;
+        unload_wait_unlink(w);
+        unload_answer(req);
+    }
+}
+
 static void handle_unload(gs_server *s, gs_http_req *req, const char *model)
 {
     if (model && *model) {
@@ -523,13 +608,27 @@ static void handle_unload(gs_server *s, gs_http_req *req, const char *model)
         free(dec);
         unload(s, p);
     } else {
-        for (int i = 0; i < s->cfg->nmodels; i++)
+        gs_unload_wait *w = gs_mem_calloc(1, sizeof *w);
+        w->pids = gs_mem_calloc((size_t)s->cfg->nmodels + 1, sizeof *w->pids);
+        for (int i = 0; i < s->cfg->nmodels; i++) {
             unload(s, s->procs[i]);
+            if (gs_proc_alive(s->procs[i]) && s->procs[i]->pid > 0)
+                w->pids[w->npids++] = s->procs[i]->pid;
+        }
+        if (w->npids > 0) {
+            w->s = s;
+            w->req = req;
+            w->next = s->unload_waits;
+            s->unload_waits = w;
+            req->ud = w;
+            req->on_abort = unload_wait_abort;
+            return;
+        }
+        free(w->pids);
+        free(w);
     }
-    if (path_is(req, "/unload"))
-        gs_api_respond_text(req, 200, "OK\n");
-    else
-        gs_api_respond_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "msg", "ok"));
+    /* One model's unload answers at once (ggswap's contract: it shows "stopping" meanwhile). */
+    unload_answer(req);
 }
 
 /* A model that cannot fit even alone is answered at once (SPEC §4), not queued forever. */

@@ -62,4 +62,8 @@ struct json_t *gs_api_service_json(gs_server *s);
 /* "id, alias, ..." of every listed model, for "not found" messages (caller frees). */
 char *gs_api_known_names(gs_server *s);
 
+/* Answer the unload requests whose processes are all gone (the server calls it on every
+ * process state change). */
+void gs_api_unload_waits_check(gs_server *s);
+
 #endif

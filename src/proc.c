@@ -477,7 +477,7 @@ static void stop_timer_cb(uv_timer_t *t)
     gs_proc *p = t->data;
     if (p->state == GS_PROC_STOPPING && p->run) {
         gs_warn("model %s: pid %d did not stop within %d ms; sending SIGKILL", p->id, p->pid,
-                STOP_TIMEOUT_MS);
+                p->stop_grace_ms);
         kill_group(p, SIGKILL);
     }
 }
@@ -527,6 +527,11 @@ static void run_cmd_stop(gs_proc *p)
 
 void gs_proc_stop(gs_proc *p, const char *why)
 {
+    gs_proc_stop_within(p, why, STOP_TIMEOUT_MS);
+}
+
+void gs_proc_stop_within(gs_proc *p, const char *why, int grace_ms)
+{
     if (p->state != GS_PROC_STARTING && p->state != GS_PROC_READY)
         return;
     if (p->health) {
@@ -545,7 +550,8 @@ void gs_proc_stop(gs_proc *p, const char *why)
         run_cmd_stop(p);
     else
         kill_group(p, SIGTERM);
-    uv_timer_start(&p->timer, stop_timer_cb, STOP_TIMEOUT_MS, 0);
+    p->stop_grace_ms = grace_ms > 0 ? grace_ms : STOP_TIMEOUT_MS;
+    uv_timer_start(&p->timer, stop_timer_cb, (uint64_t)p->stop_grace_ms, 0);
 }
 
 void gs_proc_check_dead(gs_proc *p)

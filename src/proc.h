@@ -51,6 +51,7 @@ struct gs_proc {
     unsigned health_interval_ms;
     int health_timeout_s;
     int pid;
+    int stop_grace_ms;         /* of the stop in progress */
     char *error;               /* why the last start failed, or NULL */
     unsigned fails;            /* count of FAILED transitions: tells old failures from new */
     bool freeing;
@@ -73,6 +74,9 @@ gs_proc *gs_proc_new(uv_loop_t *loop, const gs_model_cfg *cfg, int health_timeou
 int gs_proc_start(gs_proc *p);
 /* Stop the child (STARTING or READY); `why` goes to the log. */
 void gs_proc_stop(gs_proc *p, const char *why);
+/* The same with its own grace before SIGKILL (unloadTimeout, or healthCheckTimeout for a swap
+ * eviction, as llama-swap); grace_ms <= 0 means the default, 5 s. */
+void gs_proc_stop_within(gs_proc *p, const char *why, int grace_ms);
 /* An upstream request failed: if the child is already dead (a zombie whose exit libuv has not
  * reported yet), mark the model dying so that no request is sent to it in the meantime. */
 void gs_proc_check_dead(gs_proc *p);

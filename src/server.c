@@ -105,6 +105,7 @@ static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud)
     if (idx >= 0 && gs_events_count(s->events))
         publish_json(s, "model", gs_api_model_json(s, idx));
     reap_retired(s);
+    gs_api_unload_waits_check(s);
     gs_sched_pump(&s->sched);
 }
 

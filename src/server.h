@@ -19,6 +19,7 @@
 #include "stats.h"
 
 typedef struct gs_events gs_events;
+typedef struct gs_unload_wait gs_unload_wait;
 typedef struct gs_server gs_server;
 
 typedef enum gs_service_state {
@@ -68,6 +69,7 @@ struct gs_server {
     struct gs_memory *memory; /* memory figures for cfg (memory.h) */
     uv_timer_t memory_timer;  /* measures running children every 2 s */
     bool memory_timer_on;
+    gs_unload_wait *unload_waits; /* unload requests answered once their processes are gone */
 };
 
 /* Start serving cfg (ownership passes) on listen. Returns 0 or a negative errno. */
