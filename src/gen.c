@@ -58,6 +58,7 @@ void gs_settings_free(gs_settings *s)
     free(s->llama_server);
     gs_scan_strv_free(s->extra_args);
     free(s->log_level);
+    free(s->hf_token);
     for (int i = 0; i < s->nmodels; i++) {
         free(s->models[i].name);
         gs_scan_strv_free(s->models[i].extra_args);
@@ -369,6 +370,15 @@ int gs_settings_parse(const char *text, size_t len, const char *name, gs_setting
                 free(s->log_level);
                 s->log_level = t;
             }
+        } else if (!strcmp(kn, "hfToken")) {
+            /* For `ggswap pull` of gated or private repos; $HF_TOKEN wins. */
+            char *t = scalar_dup(&P, v, kl, kn);
+            if (t && *t) {
+                free(s->hf_token);
+                s->hf_token = t;
+            } else {
+                free(t);
+            }
         } else if (!strcmp(kn, "extraArgs")) {
             get_words(&P, v, kl, kn, true, &s->extra_args, &s->nextra);
         } else if (!strcmp(kn, "models")) {
@@ -385,7 +395,7 @@ int gs_settings_parse(const char *text, size_t len, const char *name, gs_setting
         } else {
             gs_diag_add(d, false, name, kl,
                         "%s: unknown key (known: listen, modelsDirs, llamaServer, ttl, ctxSizeMax, "
-                        "extraArgs, healthCheckTimeout, startPort, logLevel, models); ignored", kn);
+                        "extraArgs, healthCheckTimeout, startPort, logLevel, hfToken, models); ignored", kn);
         }
     }
     if (doc)

@@ -48,6 +48,7 @@ typedef struct gs_settings {
     int health_check_timeout;
     int start_port;
     char *log_level;       /* default "info" */
+    char *hf_token;        /* hfToken: the Hugging Face token for `pull`; NULL when unset */
     gs_model_settings *models;
     int nmodels;
 } gs_settings;

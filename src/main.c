@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mem.h"
 #include "proc.h"
+#include "pull.h"
 #include "server.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8091"
@@ -31,7 +32,8 @@ static void usage(FILE *f)
           "  ggswap scan [--models-dir DIR]... [--json]\n"
           "  ggswap ctl [--url URL] status|start|stop|restart|regenerate|models|load MODEL|"
           "unload [MODEL]\n"
-          "  ggswap version\n",
+          "  ggswap version\n"
+          "  ggswap pull REF [--models-dir DIR] [--quant QUANT]\n",
           f);
 }
 
@@ -255,6 +257,8 @@ int main(int argc, char **argv)
         return gs_scan_main(argc - 1, argv + 1);
     if (strcmp(cmd, "ctl") == 0)
         return gs_ctl_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "pull") == 0)
+        return gs_pull_main(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;
