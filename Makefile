@@ -18,8 +18,9 @@ else
 endif
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
-BASE_CFLAGS := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' -Isrc -Ibuild/gen $(PKG_CFLAGS)
+BASE_CFLAGS := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -DGS_VERSION='"$(VERSION)"' -DGS_COMMIT='"$(COMMIT)"' -Isrc -Ibuild/gen $(PKG_CFLAGS)
 
 ifeq ($(SAN),1)
   B := build/asan
@@ -118,7 +119,7 @@ bench-trace: all
 # crashes to build/fuzz/crashes/<target>/. Findings and runs: docs/RELIABILITY.md.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := http config gguf cmdline names matrix hub
+FUZZ_TARGETS := http config gguf cmdline names matrix hub flags
 FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-format-nonliteral -O1 -fno-omit-frame-pointer -DGS_FUZZING \
   -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FZ := build/fuzz

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "confdir.h"
 #include "events.h"
 #include "log.h"
 #include "memory.h"
@@ -275,17 +276,18 @@ int gs_server_reload(gs_server *s, char **msg)
     int rc;
     if (msg)
         *msg = NULL;
-    if (!s->config_path) {
+    const char *name = s->config_dir ? s->config_dir : s->config_path;
+    if (!name) {
         rc = -EINVAL;
         if (msg)
             *msg = gs_mem_strdup("no config file to reload");
         goto out;
     }
-    rc = gs_config_load(s->config_path, &cfg, &d);
+    rc = gs_confdir_load(s->config_path, s->config_dir, &cfg, &d);
     if (d.n) {
         char *all = gs_diag_join(&d);
         if (rc < 0)
-            gs_error("reload of %s failed; keeping the config in force:\n%s", s->config_path, all);
+            gs_error("reload of %s failed; keeping the config in force:\n%s", name, all);
         else
             gs_warn("%s", all);
         if (msg && rc < 0)
@@ -295,11 +297,11 @@ int gs_server_reload(gs_server *s, char **msg)
     }
     if (rc < 0) {
         if (msg && !*msg)
-            *msg = gs_mem_printf("cannot load %s: %s", s->config_path, strerror(-rc));
+            *msg = gs_mem_printf("cannot load %s: %s", name, strerror(-rc));
         goto out;
     }
     gs_server_apply_config(s, cfg);
-    gs_info("reloaded %s", s->config_path);
+    gs_info("reloaded %s", name);
 out:
     gs_diag_free(&d);
     return rc;
@@ -417,9 +419,31 @@ static void watch_cb(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const u
     gs_server_reload(s, NULL);
 }
 
+/* -config-dir: files come and go, so compare a fingerprint of every source each second. */
+static void watch_dir_tick(uv_timer_t *t)
+{
+    gs_server *s = t->data;
+    uint64_t fp = gs_confdir_fingerprint(s->config_path, s->config_dir);
+    if (fp == s->watch_fingerprint)
+        return;
+    s->watch_fingerprint = fp;
+    gs_info("a config file in %s changed; reloading", s->config_dir);
+    gs_server_reload(s, NULL);
+}
+
 void gs_server_watch_config(gs_server *s)
 {
-    if (!s->config_path || s->watching)
+    if (s->watching)
+        return;
+    if (s->config_dir) {
+        s->watch_fingerprint = gs_confdir_fingerprint(s->config_path, s->config_dir);
+        uv_timer_init(s->loop, &s->watch_timer);
+        s->watch_timer.data = s;
+        uv_timer_start(&s->watch_timer, watch_dir_tick, 1000, 1000);
+        s->watching = true;
+        return;
+    }
+    if (!s->config_path)
         return;
     uv_fs_poll_init(s->loop, &s->watch);
     s->watch.data = s;
@@ -481,5 +505,6 @@ void gs_server_cleanup(gs_server *s)
     free(s->llama_server);
     free(s->listen);
     free(s->config_path);
+    free(s->config_dir);
     json_decref(s->last_diff);
 }

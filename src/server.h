@@ -40,6 +40,7 @@ struct gs_server {
     gs_http_server *http;
     char *listen;
     char *config_path;
+    char *config_dir;        /* -config-dir: merged after config_path (confdir.h) */
     bool integrated;
     gs_service_state state;
     uint64_t started_ms;     /* when the service last started (monotonic) */
@@ -64,7 +65,8 @@ struct gs_server {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_fs_poll_t watch;
     bool watching;
-    uv_timer_t watch_timer;
+    uv_timer_t watch_timer;  /* -config-dir: compares the sources' fingerprint */
+    uint64_t watch_fingerprint;
     uv_timer_t shutdown_timer;
     struct gs_memory *memory; /* memory figures for cfg (memory.h) */
     uv_timer_t memory_timer;  /* measures running children every 2 s */

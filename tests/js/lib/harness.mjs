@@ -390,8 +390,9 @@ export async function fakeModelYaml({ token, models = {}, groups, startPort, top
 // Start ggswap serve. `config` is YAML text, or the path of an existing file (also `configPath`);
 // without either, ggswap runs in integrated mode (pass --models-dir etc. in `args`).
 // GGSWAP_HOME is a fresh temporary folder unless env says otherwise. Resolves once GET /health
-// answers; rejects with ggswap's output if it exits first.
-export async function startGgswap({ config, configPath, args = [], env: extraEnv = {}, port, timeout = 20000, token } = {}) {
+// answers; rejects with ggswap's output if it exits first. `argv(port, configPath)`, when given,
+// is the whole command line instead of `serve --config F --listen 127.0.0.1:PORT ...args`.
+export async function startGgswap({ config, configPath, args = [], argv: rawArgv, env: extraEnv = {}, port, timeout = 20000, token } = {}) {
   const dir = tmpDir('ggswap-');
   if (config != null && configPath == null) {
     if (!config.includes('\n') && fs.existsSync(config)) configPath = config;
@@ -399,9 +400,10 @@ export async function startGgswap({ config, configPath, args = [], env: extraEnv
   }
   if (token) trackToken(token);
   port = port || (await freePort());
-  const argv = ['serve'];
+  let argv = ['serve'];
   if (configPath) argv.push('--config', configPath);
   argv.push('--listen', `127.0.0.1:${port}`, ...args);
+  if (rawArgv) argv = rawArgv(port, configPath);
   const h = spawnTracked('ggswap', env('GGSWAP_BIN'), argv, { env: { GGSWAP_HOME: path.join(dir, 'home'), ...extraEnv } });
   const url = `http://127.0.0.1:${port}`;
   const end = Date.now() + timeout;
