@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cors.h"
 #include "events.h"
 #include "log.h"
 #include "memory.h"
@@ -925,6 +926,21 @@ void gs_api_handle(gs_http_req *req, void *ud)
     gs_server *s = ud;
     const char *rest;
     const gs_api_route *r = gs_api_route_find(req->method, req->path, &rest);
+    /* CORS comes first: a browser's preflight never carries the API key. */
+    const char *origin = gs_http_header_get(req, "origin");
+    if (origin && gs_cors_allowed(s->cfg->cors_origins, s->cfg->ncors_origins, origin)) {
+        if (strcmp(req->method, "OPTIONS") == 0 &&
+            gs_http_header_get(req, "access-control-request-method")) {
+            char h[sizeof req->head_extra];
+            if (gs_cors_preflight_headers(
+                    origin, gs_http_header_get(req, "access-control-request-headers"), h,
+                    sizeof h)) {
+                gs_http_respond(req, 204, NULL, NULL, 0, h);
+                return;
+            }
+        }
+        gs_cors_answer_headers(origin, req->head_extra, sizeof req->head_extra);
+    }
     if ((!r || r->auth) && s->cfg->napi_keys && !gs_api_authorized(s, req)) {
         gs_api_error(req, 401, "unauthorized", "missing or wrong API key");
         return;

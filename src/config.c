@@ -1664,6 +1664,36 @@ static void load_api_keys(ld *L, kv *e)
     c->napi_keys = n;
 }
 
+/* cors: {origins: [...]}; a list given (even empty) replaces the default policy (cors.h). */
+static void load_cors(ld *L, kv *e)
+{
+    gs_config *c = L->c;
+    struct fy_node *n = deref(L, e->val, e->line, "cors");
+    if (is_null(n))
+        return;
+    if (!fy_node_is_mapping(n)) {
+        err(L, e->line, "cors", "expected a mapping with origins: [...]");
+        return;
+    }
+    kvs items = {0};
+    map_items(L, n, "cors", 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        if (strcmp(f->key, "origins") != 0) {
+            warn(L, f->line, "cors", "unknown key '%s', ignored (only origins)", f->key);
+            continue;
+        }
+        char **list;
+        int nl;
+        if (get_strlist(L, f->val, f->line, "cors.origins", &list, &nl) < 0)
+            continue;
+        strv_free(c->cors_origins, c->ncors_origins);
+        c->cors_origins = list ? list : gs_mem_calloc(1, sizeof(char *));
+        c->ncors_origins = nl;
+    }
+    kvs_free(&items);
+}
+
 static void load_root(ld *L, struct fy_node *root)
 {
     gs_config *c = L->c;
@@ -1717,6 +1747,8 @@ static void load_root(ld *L, struct fy_node *root)
         } else if (!strcmp(k, "apiKeys")) {
             strv_free(c->api_keys, c->napi_keys);
             load_api_keys(L, e);
+        } else if (!strcmp(k, "cors")) {
+            load_cors(L, e);
         } else {
             bool known = false;
             for (size_t j = 0; j < GS_ARRAY_LEN(top_unsupported); j++)
@@ -1789,6 +1821,7 @@ void gs_config_free(gs_config *c)
     free(c->log_level);
     strv_free(c->api_keys, c->napi_keys);
     strv_free(c->preload, c->npreload);
+    strv_free(c->cors_origins, c->ncors_origins);
     for (int i = 0; i < c->nmodels; i++)
         model_free(&c->models[i]);
     free(c->models);

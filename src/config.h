@@ -81,6 +81,9 @@ typedef struct gs_config {
     int nmodels;
     gs_group_cfg *groups;
     int ngroups;
+    char **cors_origins;      /* cors.origins as written ("*", "https://x.org", "app://");
+                               * NULL when unset: the default policy (this machine, app schemes) */
+    int ncors_origins;
 } gs_config;
 
 /* Load and validate a file. On success *out is set and d may still hold warnings. On error

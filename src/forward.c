@@ -90,6 +90,9 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
     for (int i = 0; i < n; i++) {
         if (is_hop(h[i].name))
             continue;
+        /* ggswap answers CORS itself: a second Access-Control-Allow-Origin fails the page. */
+        if (f->req->head_extra[0] && strncasecmp(h[i].name, "access-control-", 15) == 0)
+            continue;
         if (strcasecmp(h[i].name, "content-type") == 0 && strstr(h[i].value, "event-stream"))
             f->sse = true;
         header_line(&hb, &h[i]);

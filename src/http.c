@@ -317,6 +317,8 @@ static void hold_head(conn *c, int status, const char *ctype, const char *extra,
         gs_buf_printf(h, "Content-Type: %s\r\n", ctype);
     if (extra)
         gs_buf_puts(h, extra);
+    if (r->head_extra[0])
+        gs_buf_puts(h, r->head_extra);
     if (clen >= 0) {
         gs_buf_printf(h, "Content-Length: %lld\r\n", (long long)clen);
     } else if (r->keep_alive) {

@@ -57,6 +57,9 @@ struct gs_http_req {
     void *ud;
     gs_http_req_cb on_abort;    /* the client went away before the response ended */
     gs_http_req_cb on_drain;    /* the write queue fell below the low watermark */
+    /* Header lines ("Name: v\r\n"...) that every response to this request carries, whoever
+     * sends it (the CORS headers of an allowed origin); empty by default. */
+    char head_extra[768];
 };
 
 typedef struct gs_http_limits {
