@@ -99,8 +99,15 @@ test: deps
 run: deps all
 	sh scripts/run.sh
 
+# Also the systemd units: the system service ($(PREFIX)/lib/systemd/system/ggswap.service) and
+# the desktop user's (.../systemd/user/ggswap.service), with the installed binary's path.
+PREFIX ?= /usr/local
 install: all
-	install -D -m 755 build/ggswap $(DESTDIR)$(or $(PREFIX),/usr/local)/bin/ggswap
+	install -D -m 755 build/ggswap $(DESTDIR)$(PREFIX)/bin/ggswap
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/systemd/user
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/systemd/ggswap.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/ggswap.service
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/systemd/ggswap-user.service > $(DESTDIR)$(PREFIX)/lib/systemd/user/ggswap.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/ggswap.service $(DESTDIR)$(PREFIX)/lib/systemd/user/ggswap.service
 
 llama-server:
 	@sh scripts/get-llama-server

@@ -18,6 +18,7 @@
 #include "mem.h"
 #include "proc.h"
 #include "pull.h"
+#include "sdnotify.h"
 #include "server.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8091"
@@ -249,6 +250,7 @@ static int serve_main(int argc, char **argv)
     if (rc >= 0)
         goto out;
     rc = 0;
+    gs_log_set_journal(gs_sd_stderr_is_journal());
     if (g_opts.log_level) {
         gs_log_level lvl;
         if (gs_log_parse_level(g_opts.log_level, &lvl) < 0) {
@@ -340,6 +342,12 @@ static int serve_main(int argc, char **argv)
     }
     if (g_opts.watch)
         gs_server_watch_config(&srv);
+    char ready[512];
+    snprintf(ready, sizeof ready, "READY=1\nSTATUS=listening on %s (%d models)\nMAINPID=%d",
+             listen, srv.cfg->nmodels, (int)getpid());
+    if (gs_sd_notify(ready) < 0)
+        gs_warn("cannot tell systemd that ggswap is ready ($NOTIFY_SOCKET=%s)",
+                getenv("NOTIFY_SOCKET"));
     uv_run(loop, UV_RUN_DEFAULT);
     gs_info("ggswap stopped");
 out:

@@ -17,6 +17,7 @@ static gs_log_level g_level = GS_LOG_INFO;
 static gs_log_sink_cb g_sink;
 static void *g_sink_ud;
 static int g_quiet;
+static bool g_journal; /* stderr is the journal: lines start with their syslog priority */
 static gs_ring g_proxy_ring;
 
 void gs_ring_init(gs_ring *r, size_t cap)
@@ -103,6 +104,11 @@ void gs_log_set_sink(gs_log_sink_cb cb, void *ud)
     g_sink_ud = ud;
 }
 
+void gs_log_set_journal(bool on)
+{
+    g_journal = on;
+}
+
 void gs_log_set_quiet(int quiet)
 {
     g_quiet = quiet;
@@ -135,6 +141,10 @@ void gs_log_vmsg(gs_log_level level, const char *fmt, va_list ap)
     if (len > sizeof line - 2)
         len = sizeof line - 2;
     line[len] = '\n';
+    if (!g_quiet && g_journal) {
+        static const char *prio[] = {"<7>", "<6>", "<4>", "<3>"};
+        fputs(prio[level], stderr);
+    }
     if (!g_quiet)
         fwrite(line, 1, len + 1, stderr);
     gs_ring_append(gs_log_proxy_ring(), line, len + 1);

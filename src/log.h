@@ -8,6 +8,7 @@
 #ifndef GS_LOG_H
 #define GS_LOG_H
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum gs_log_level {
@@ -42,6 +43,8 @@ int gs_log_parse_level(const char *s, gs_log_level *out);
 void gs_log_set_sink(gs_log_sink_cb cb, void *ud);
 /* Silence stderr output (tests, `ctl`); the ring still records. */
 void gs_log_set_quiet(int quiet);
+/* stderr is journald's stream: prefix each line with its syslog priority ("<6>" for info). */
+void gs_log_set_journal(bool on);
 
 void gs_log_msg(gs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gs_log_vmsg(gs_log_level level, const char *fmt, va_list ap);

@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "confdir.h"
+#include "sdnotify.h"
 #include "events.h"
 #include "log.h"
 #include "memory.h"
@@ -283,6 +284,10 @@ int gs_server_reload(gs_server *s, char **msg)
             *msg = gs_mem_strdup("no config file to reload");
         goto out;
     }
+    char st[96];
+    snprintf(st, sizeof st, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)(uv_hrtime() / 1000));
+    gs_sd_notify(st);
     rc = gs_confdir_load(s->config_path, s->config_dir, &cfg, &d);
     if (d.n) {
         char *all = gs_diag_join(&d);
@@ -303,6 +308,8 @@ int gs_server_reload(gs_server *s, char **msg)
     gs_server_apply_config(s, cfg);
     gs_info("reloaded %s", name);
 out:
+    if (name)
+        gs_sd_notify("READY=1");
     gs_diag_free(&d);
     return rc;
 }
@@ -393,6 +400,7 @@ void gs_server_shutdown(gs_server *s)
         return;
     }
     s->shutting_down = true;
+    gs_sd_notify("STOPPING=1");
     gs_info("shutting down: no new connections; letting requests in flight finish");
     if (s->http)
         gs_http_server_stop_listening(s->http);
