@@ -1,7 +1,7 @@
 # ggswap — plain Makefile. `make` builds build/ggswap; `make asan` the sanitizer build;
 # `make test` installs what is missing, builds, and runs every test; `make run` serves.
 CC ?= cc
-PKGS := libuv jansson libfyaml libcurl libcrypto
+PKGS := libuv jansson libfyaml libcurl libcrypto libssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

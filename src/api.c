@@ -118,9 +118,10 @@ json_t *gs_api_service_json(gs_server *s)
     char url[300];
     const char *l = s->listen;
     if (l[0] == ':' || strncmp(l, "0.0.0.0:", 8) == 0)
-        snprintf(url, sizeof url, "http://127.0.0.1:%s/v1", strrchr(l, ':') + 1);
+        snprintf(url, sizeof url, "%s://127.0.0.1:%s/v1", s->tls_cert ? "https" : "http",
+                 strrchr(l, ':') + 1);
     else
-        snprintf(url, sizeof url, "http://%s/v1", l);
+        snprintf(url, sizeof url, "%s://%s/v1", s->tls_cert ? "https" : "http", l);
     json_object_set_new(o, "api_url", json_string(url));
     json_object_set_new(o, "config", s->config_path ? json_string(s->config_path) : json_null());
     json_object_set_new(o, "mode", json_string(s->integrated ? "integrated" : "config"));

@@ -20,6 +20,7 @@
 #include "pull.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "tls.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8091"
 
@@ -231,8 +232,14 @@ static int serve_parse(int argc, char **argv, gs_flags *fl)
         return 2;
     }
     if (g_opts.tls_cert) {
-        fprintf(stderr, "ggswap: -tls-cert-file: HTTPS is not available in this build yet\n");
-        return 2;
+        /* Check the files now: a bad one must stop ggswap before anything starts. */
+        char terr[512];
+        gs_tls_ctx *ctx = gs_tls_ctx_new(g_opts.tls_cert, g_opts.tls_key, terr, sizeof terr);
+        if (!ctx) {
+            fprintf(stderr, "ggswap: %s\n", terr);
+            return 2;
+        }
+        gs_tls_ctx_free(ctx);
     }
     return -1;
 }
@@ -332,6 +339,10 @@ static int serve_main(int argc, char **argv)
                 "the port can use and control every model. Add apiKeys to the config or listen "
                 "on 127.0.0.1.",
                 listen);
+    if (g_opts.tls_cert) {
+        srv.tls_cert = gs_mem_strdup(g_opts.tls_cert);
+        srv.tls_key = gs_mem_strdup(g_opts.tls_key);
+    }
     int src = gs_server_start(&srv, loop, cfg, listen);
     cfg = NULL; /* the server owns it now */
     if (src < 0) {

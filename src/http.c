@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <llhttp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
 
 #define HIGH_WATER (256 * 1024)
 #define LOW_WATER (64 * 1024)
@@ -30,6 +33,7 @@ struct gs_http_server {
     bool listening;
     bool listener_open;
     bool closing;
+    gs_tls_ctx *tls;    /* HTTPS: every connection runs TLS */
 };
 
 struct conn {
@@ -57,6 +61,8 @@ struct conn {
     bool shutting;
     bool close_asap;    /* a write failed: close from the loop, not under the caller's feet */
     char peer[64];
+    SSL *ssl;           /* HTTPS: TLS over memory BIOs (ciphertext in rbio, out of wbio) */
+    BIO *rbio, *wbio;   /* owned by ssl */
 };
 
 typedef struct wreq {
@@ -217,6 +223,41 @@ static void write_cb(uv_write_t *w, int status)
 }
 
 /* Queue bytes: a (prefix), b (payload), s (suffix) concatenated into one write. */
+static int send_raw(conn *c, wreq *wr);
+
+/* What TLS produced (handshake records, encrypted data, alerts) to the socket. */
+static int tls_flush(conn *c)
+{
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = (size_t)BIO_ctrl_pending(c->wbio)) > 0) {
+        wreq *wr = gs_mem_alloc(sizeof *wr + n);
+        wr->c = c;
+        int got = BIO_read(c->wbio, wr->data, (int)n);
+        if (got <= 0) {
+            free(wr);
+            break;
+        }
+        wr->len = (size_t)got;
+        rc = send_raw(c, wr);
+    }
+    return rc;
+}
+
+/* Encrypt wr's plaintext (wr is freed) and send the records. */
+static int tls_send(conn *c, wreq *wr)
+{
+    ERR_clear_error();
+    int n = SSL_write(c->ssl, wr->data, (int)wr->len);
+    free(wr);
+    if (n <= 0) {
+        gs_debug("http %s: TLS write: %s", c->peer, gs_tls_last_error());
+        close_soon(c);
+        return -EPIPE;
+    }
+    return tls_flush(c);
+}
+
 static int write3(conn *c, const char *a, size_t alen, const void *b, size_t blen, const char *s,
                   size_t slen)
 {
@@ -234,6 +275,15 @@ static int write3(conn *c, const char *a, size_t alen, const void *b, size_t ble
         memcpy(wr->data + alen, b, blen);
     if (slen)
         memcpy(wr->data + alen + blen, s, slen);
+    if (c->ssl)
+        return tls_send(c, wr);
+    return send_raw(c, wr);
+}
+
+/* Hand wr (owned) to the socket. */
+static int send_raw(conn *c, wreq *wr)
+{
+    size_t len = wr->len;
     uv_buf_t buf = uv_buf_init(wr->data, (unsigned)len);
     /* Most writes complete at once on loopback; try that first to skip a queue round trip. */
     if (c->queued == 0) {
@@ -282,6 +332,10 @@ static void finish(conn *c)
         return;
     req_set_state(c, GS_REQ_DONE);
     if (!c->req.keep_alive || c->srv->closing) {
+        if (c->ssl && !c->shutting) {
+            SSL_shutdown(c->ssl); /* close_notify, so the client knows the answer is whole */
+            tls_flush(c);
+        }
         if (!c->shutting) {
             c->shutting = true;
             c->shutdown.data = c;
@@ -598,6 +652,63 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof slab;
 }
 
+/* Plaintext request bytes, straight from the socket or out of TLS. */
+static void plain_in(conn *c, const char *data, size_t n)
+{
+    uv_stream_t *s = (uv_stream_t *)&c->tcp;
+    if (c->req.state == GS_REQ_READING && c->in.len == 0) {
+        /* Fast path: parse straight from the read buffer, keep only what is left over. */
+        llhttp_errno_t e = llhttp_execute(&c->parser, data, n);
+        if (e == HPE_OK)
+            return;
+        if (e == HPE_PAUSED) {
+            const char *pos = llhttp_get_error_pos(&c->parser);
+            size_t used = (size_t)(pos - data);
+            gs_buf_append(&c->in, data + used, n - used);
+            dispatch(c);
+            return;
+        }
+        parse_failed(c, e);
+        return;
+    }
+    if (gs_buf_append(&c->in, data, n) < 0 || c->in.len > MAX_PENDING_IN) {
+        /* The client sends faster than we answer: stop reading until this request is done. */
+        uv_read_stop(s);
+        c->reading = false;
+    }
+    if (c->req.state == GS_REQ_READING)
+        parse_pending(c);
+}
+
+/* Ciphertext from the socket: run the handshake, decrypt what is complete. */
+static void tls_in(conn *c, const char *data, size_t n)
+{
+    static char plain[16 * 1024];
+    if (BIO_write(c->rbio, data, (int)n) != (int)n) {
+        conn_close(c);
+        return;
+    }
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, plain, (int)sizeof plain);
+        if (r > 0) {
+            plain_in(c, plain, (size_t)r);
+            if (c->closing || c->close_asap)
+                return;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        if (e != SSL_ERROR_ZERO_RETURN)
+            gs_debug("http %s: TLS: %s", c->peer, gs_tls_last_error());
+        tls_flush(c); /* an alert for the client, if any */
+        close_soon(c);
+        return;
+    }
+    tls_flush(c);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     conn *c = s->data;
@@ -609,28 +720,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    if (c->req.state == GS_REQ_READING && c->in.len == 0) {
-        /* Fast path: parse straight from the read buffer, keep only what is left over. */
-        llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)n);
-        if (e == HPE_OK)
-            return;
-        if (e == HPE_PAUSED) {
-            const char *pos = llhttp_get_error_pos(&c->parser);
-            size_t used = (size_t)(pos - buf->base);
-            gs_buf_append(&c->in, buf->base + used, (size_t)n - used);
-            dispatch(c);
-            return;
-        }
-        parse_failed(c, e);
-        return;
-    }
-    if (gs_buf_append(&c->in, buf->base, (size_t)n) < 0 || c->in.len > MAX_PENDING_IN) {
-        /* The client sends faster than we answer: stop reading until this request is done. */
-        uv_read_stop(s);
-        c->reading = false;
-    }
-    if (c->req.state == GS_REQ_READING)
-        parse_pending(c);
+    if (c->ssl)
+        tls_in(c, buf->base, (size_t)n);
+    else
+        plain_in(c, buf->base, (size_t)n);
 }
 
 static void start_read(conn *c)
@@ -661,6 +754,7 @@ static void handle_closed(uv_handle_t *h)
     gs_buf_free(&c->hname);
     gs_buf_free(&c->hval);
     gs_buf_free(&c->held);
+    SSL_free(c->ssl);
     free(c);
     maybe_free_server(s);
 }
@@ -709,6 +803,22 @@ static void conn_begin(conn *c)
     llhttp_init(&c->parser, HTTP_REQUEST, &g_settings);
     c->parser.data = c;
     c->req.state = GS_REQ_READING;
+    if (c->srv->tls && !c->ssl) {
+        c->ssl = SSL_new(c->srv->tls);
+        c->rbio = BIO_new(BIO_s_mem());
+        c->wbio = BIO_new(BIO_s_mem());
+        if (!c->ssl || !c->rbio || !c->wbio) {
+            gs_warn("http %s: cannot start TLS: %s", c->peer, gs_tls_last_error());
+            SSL_free(c->ssl);
+            c->ssl = NULL;
+            BIO_free(c->rbio);
+            BIO_free(c->wbio);
+            conn_close(c);
+            return;
+        }
+        SSL_set_bio(c->ssl, c->rbio, c->wbio);
+        SSL_set_accept_state(c->ssl);
+    }
     start_read(c);
     arm_timer(c, c->srv->lim.idle_timeout_ms);
 }
@@ -793,7 +903,16 @@ int gs_http_server_start(uv_loop_t *loop, const char *addr, const gs_http_limits
         g_settings.on_body = cb_body;
         g_settings.on_message_complete = cb_message_complete;
     }
+    gs_tls_ctx *tls = NULL;
+    if (limits && limits->tls_cert) {
+        char err[512];
+        if (!(tls = gs_tls_ctx_new(limits->tls_cert, limits->tls_key, err, sizeof err))) {
+            gs_error("%s", err);
+            return -EINVAL;
+        }
+    }
     gs_http_server *s = gs_mem_calloc(1, sizeof *s);
+    s->tls = tls;
     s->loop = loop;
     s->handler = handler;
     s->ud = ud;
@@ -821,8 +940,10 @@ out:
 
 static void maybe_free_server(gs_http_server *s)
 {
-    if (s->closing && !s->listener_open && s->nconns == 0)
+    if (s->closing && !s->listener_open && s->nconns == 0) {
+        gs_tls_ctx_free(s->tls);
         free(s);
+    }
 }
 
 static void listener_closed(uv_handle_t *h)

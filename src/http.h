@@ -67,6 +67,8 @@ typedef struct gs_http_limits {
     size_t max_body;            /* default 64 MiB */
     unsigned head_timeout_ms;   /* to receive a whole request once it began; default 30 s */
     unsigned idle_timeout_ms;   /* keep-alive idle; default 120 s */
+    const char *tls_cert;       /* HTTPS with these PEM files (tls.h); NULL: plain HTTP */
+    const char *tls_key;
 } gs_http_limits;
 
 typedef struct gs_http_server gs_http_server;

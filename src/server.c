@@ -477,7 +477,8 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     s->events = gs_events_new(loop);
     gs_log_set_sink(log_sink, s);
     gs_server_apply_config(s, cfg);
-    rc = gs_http_server_start(loop, listen, NULL, gs_api_handle, s, &s->http);
+    gs_http_limits lim = {.tls_cert = s->tls_cert, .tls_key = s->tls_key};
+    rc = gs_http_server_start(loop, listen, &lim, gs_api_handle, s, &s->http);
     if (rc < 0) {
         gs_error("cannot listen on %s: %s (is another ggswap or llama-swap running? use --listen)",
                  listen, uv_strerror(rc));
@@ -490,7 +491,8 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     uv_signal_start(&s->sig_term, on_term, SIGTERM);
     uv_signal_start(&s->sig_int, on_term, SIGINT);
     uv_signal_start(&s->sig_hup, on_hup, SIGHUP);
-    gs_info("listening on http://%s (%d models; page at /ui/)", listen, cfg->nmodels);
+    gs_info("listening on %s://%s (%d models; page at /ui/)", s->tls_cert ? "https" : "http",
+            listen, cfg->nmodels);
     gs_server_service_start(s);
 out:
     return rc;
@@ -514,5 +516,7 @@ void gs_server_cleanup(gs_server *s)
     free(s->listen);
     free(s->config_path);
     free(s->config_dir);
+    free(s->tls_cert);
+    free(s->tls_key);
     json_decref(s->last_diff);
 }

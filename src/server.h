@@ -40,7 +40,8 @@ struct gs_server {
     gs_http_server *http;
     char *listen;
     char *config_path;
-    char *config_dir;        /* -config-dir: merged after config_path (confdir.h) */
+    char *config_dir;
+    char *tls_cert, *tls_key; /* -tls-cert-file / -tls-key-file: HTTPS on the same port */        /* -config-dir: merged after config_path (confdir.h) */
     bool integrated;
     gs_service_state state;
     uint64_t started_ms;     /* when the service last started (monotonic) */

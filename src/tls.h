@@ -1,0 +1,21 @@
+/* tls: HTTPS on ggswap's one port (llama-swap's -tls-cert-file / -tls-key-file), with OpenSSL.
+ *
+ * This module only builds the server context from PEM files and says clearly what is wrong
+ * with them (a file that cannot be read, is not a certificate or key, or a key that does not
+ * belong to the certificate), so `serve` can refuse to start before anything listens. The
+ * HTTP server (http.c) runs each connection's TLS in memory BIOs under its libuv stream:
+ * ciphertext in from the socket, plaintext to llhttp, responses encrypted on the way out. */
+#ifndef GS_TLS_H
+#define GS_TLS_H
+#include <stddef.h>
+
+typedef struct ssl_ctx_st gs_tls_ctx;
+
+/* A server context for cert (PEM, the chain may follow) and key (PEM). NULL with the reason,
+ * naming the flag and file, in err. */
+gs_tls_ctx *gs_tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen);
+void gs_tls_ctx_free(gs_tls_ctx *ctx);
+/* The last OpenSSL error as text (for connection-level messages). */
+const char *gs_tls_last_error(void);
+
+#endif
