@@ -367,6 +367,10 @@ int gs_confdir_load(const char *file, const char *dir, gs_config **out, gs_diag 
     char *name = file ? gs_mem_printf("%s + %s/*.yaml (merged)", file, dir)
                       : gs_mem_printf("%s/*.yaml (merged)", dir);
     int rc = gs_config_parse(text, strlen(text), name, out, d);
+    if (rc < 0)
+        gs_diag_add(d, false, name, 0,
+                    "the line numbers above are those of the merged config; each key's path "
+                    "names what to fix in the file that defines it");
     free(name);
     free(text);
     return rc;

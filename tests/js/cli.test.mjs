@@ -157,3 +157,18 @@ test('config check -config-dir reports conflicts with file:line and the key', as
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /ok \(2 models/);
 });
+
+test('the other commands take the Go forms too (ctl -url, scan -json -models-dir, config check)', () => {
+  let r = runSync(['ctl', '-url', 'http://127.0.0.1:9', 'status']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
+  r = runSync(['ctl', '-url=http://127.0.0.1:9', '-json', 'status']);
+  assert.equal(r.code, 1, r.stderr);
+  const dir = tmpDir();
+  r = runSync(['scan', '-json', '-models-dir', dir], { env: { ...process.env, GGSWAP_HOME: path.join(dir, 'home') } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), []);
+  r = runSync(['config', 'check', '-config-dir', dir]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no \*\.yaml or \*\.yml files/);
+});
