@@ -1,0 +1,114 @@
+#include "timing.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+
+const double gs_hist_bounds[GS_HIST_NBUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+};
+
+void gs_hist_observe(gs_hist *h, double seconds)
+{
+    if (!(seconds >= 0)) /* also NaN */
+        seconds = 0;
+    for (int i = 0; i < GS_HIST_NBUCKETS; i++)
+        if (seconds <= gs_hist_bounds[i])
+            h->buckets[i]++;
+    h->count++;
+    h->sum += seconds;
+}
+
+gs_model_timing *gs_timing_get(gs_timing *t, const char *model)
+{
+    for (int i = 0; i < t->n; i++)
+        if (strcmp(t->m[i].model, model) == 0)
+            return &t->m[i];
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->m = gs_mem_realloc(t->m, sizeof *t->m * (size_t)t->cap);
+    }
+    gs_model_timing *e = &t->m[t->n++];
+    memset(e, 0, sizeof *e);
+    e->model = gs_mem_strdup(model);
+    return e;
+}
+
+void gs_timing_free(gs_timing *t)
+{
+    for (int i = 0; i < t->n; i++)
+        free(t->m[i].model);
+    free(t->m);
+    memset(t, 0, sizeof *t);
+}
+
+gs_wait_split gs_timing_split(double arrive, double dispatch, double start, double ready)
+{
+    gs_wait_split w = {0, 0};
+    double total = dispatch - arrive;
+    if (total <= 0)
+        return w;
+    if (start > 0) {
+        if (ready <= 0 || ready > dispatch)
+            ready = dispatch;
+        double from = start > arrive ? start : arrive;
+        if (ready > from)
+            w.load_ms = ready - from;
+    }
+    w.queue_ms = total - w.load_ms;
+    if (w.queue_ms < 0)
+        w.queue_ms = 0;
+    return w;
+}
+
+static double ms_clean(double v)
+{
+    return v >= 0 ? v : 0; /* also NaN */
+}
+
+int gs_timing_header(char *out, size_t cap, double queue_ms, double load_ms, double upstream_ms)
+{
+    int k = snprintf(out, cap, "Server-Timing: queue;dur=%.1f, load;dur=%.1f, upstream;dur=%.1f\r\n",
+                     ms_clean(queue_ms), ms_clean(load_ms), ms_clean(upstream_ms));
+    return k < 0 || (size_t)k >= cap ? -1 : k;
+}
+
+static void render_hist(const gs_timing *t, gs_buf *b, const char *name, const char *help,
+                        size_t off)
+{
+    gs_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (int i = 0; i < t->n; i++) {
+        const gs_hist *h = (const gs_hist *)((const char *)&t->m[i] + off);
+        const char *m = t->m[i].model;
+        for (int k = 0; k < GS_HIST_NBUCKETS; k++)
+            gs_buf_printf(b, "%s_bucket{model=\"%s\",le=\"%g\"} %llu\n", name, m,
+                          gs_hist_bounds[k], (unsigned long long)h->buckets[k]);
+        gs_buf_printf(b, "%s_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", name, m,
+                      (unsigned long long)h->count);
+        gs_buf_printf(b, "%s_sum{model=\"%s\"} %.6f\n", name, m, h->sum);
+        gs_buf_printf(b, "%s_count{model=\"%s\"} %llu\n", name, m, (unsigned long long)h->count);
+    }
+}
+
+void gs_timing_render(const gs_timing *t, gs_buf *b)
+{
+    /* Model ids cannot hold quotes, backslashes or control characters (config validates
+     * them), so they go into labels as they are. */
+    render_hist(t, b, "ggswap_request_queue_seconds",
+                "Time requests waited in line before going upstream, not counting their model's "
+                "load.",
+                offsetof(gs_model_timing, queue));
+    render_hist(t, b, "ggswap_model_load_seconds", "Time from a model's start to its readiness.",
+                offsetof(gs_model_timing, load));
+    render_hist(t, b, "ggswap_request_ttft_seconds",
+                "Time from a streamed request's arrival to its first token.",
+                offsetof(gs_model_timing, ttft));
+    gs_buf_puts(b, "# HELP ggswap_swaps_total Starts of a model that had to stop another first.\n"
+                   "# TYPE ggswap_swaps_total counter\n");
+    for (int i = 0; i < t->n; i++)
+        gs_buf_printf(b, "ggswap_swaps_total{model=\"%s\"} %llu\n", t->m[i].model,
+                      (unsigned long long)t->m[i].swaps);
+}
