@@ -279,6 +279,7 @@ static int serve_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     gs_diag d = {0};
+    srv.home = gs_gen_home(g_opts.home); /* the slot cache's folder, in both modes */
     if (g_opts.config || g_opts.config_dir) {
         if (g_opts.config) {
             srv.config_path = realpath(g_opts.config, NULL);

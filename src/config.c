@@ -1130,6 +1130,7 @@ typedef struct mload {
     gs_model_cfg m;
     struct fy_node *node;
     int ttl_raw; /* -1 when unset */
+    int slot_cache_raw, loading_raw; /* -1 when unset, else 0/1 */
 } mload;
 
 /* gmac: the global macros as written; gres: the same, resolved (shared by every model that
@@ -1146,6 +1147,7 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
     bool proxy_set = false;
     mctx mx = {0};
     ml->ttl_raw = -1;
+    ml->slot_cache_raw = ml->loading_raw = -1;
     m->concurrency_limit = 10;
 
     struct fy_node *node = deref(L, ml->node, m->line, path);
@@ -1312,6 +1314,10 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
             }
         } else if (!strcmp(k, "unlisted")) {
             get_bool(L, e->val, e->line, key, &m->unlisted);
+        } else if (!strcmp(k, "slotCache") || !strcmp(k, "sendLoadingState")) {
+            bool b;
+            if (get_bool(L, e->val, e->line, key, &b) > 0)
+                *(k[1] == 'l' ? &ml->slot_cache_raw : &ml->loading_raw) = b;
         } else if (!strcmp(k, "useModelName")) {
             char *s;
             if (model_str(L, &mx, e, key, false, &s) >= 0) {
@@ -1372,6 +1378,8 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
         m->check_endpoint = NULL;
     }
     m->ttl = ml->ttl_raw == -1 ? L->c->global_ttl : ml->ttl_raw;
+    m->slot_cache = ml->slot_cache_raw == -1 ? L->c->slot_cache.enabled : ml->slot_cache_raw;
+    m->send_loading_state = ml->loading_raw == -1 ? L->c->send_loading_state : ml->loading_raw;
 
 out:
     free(cmd_raw);
@@ -1733,6 +1741,10 @@ static void load_root(ld *L, struct fy_node *root)
         } else if (!strcmp(k, "startPort")) {
             if (get_int(L, e->val, e->line, k, 1, 65535, &v) > 0)
                 c->start_port = v;
+        } else if (!strcmp(k, "slotCache")) {
+            get_bool(L, e->val, e->line, k, &c->slot_cache.enabled);
+        } else if (!strcmp(k, "sendLoadingState")) {
+            get_bool(L, e->val, e->line, k, &c->send_loading_state);
         } else if (!strcmp(k, "globalTTL")) {
             if (get_int(L, e->val, e->line, k, 0, INT_MAX, &v) > 0)
                 c->global_ttl = v;
@@ -1843,6 +1855,8 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
     c->health_check_timeout = 120;
     c->log_level = gs_mem_strdup("info");
     c->start_port = 5800;
+    c->slot_cache.max_size = 8LL << 30;
+    c->slot_cache.save_timeout_ms = 5000;
     L.c = c;
 
     if (len > MAX_FILE) {

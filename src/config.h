@@ -51,6 +51,8 @@ typedef struct gs_model_cfg {
     char *name;
     char *description;
     json_t *metadata;      /* object or NULL */
+    bool send_loading_state; /* the model's sendLoadingState, else the global one */
+    bool slot_cache;       /* the model's slotCache, else the global gs_config.slot_cache.enabled */
     int group;             /* index into gs_config.groups; every model has one */
     int line;              /* where the model is defined */
 } gs_model_cfg;
@@ -66,6 +68,15 @@ typedef struct gs_group_cfg {
     int *members;          /* indexes into gs_config.models */
     int nmembers;
 } gs_group_cfg;
+
+/* slotCache (SPEC §2): `true`/`false`. */
+typedef struct gs_slot_cache_cfg {
+    bool enabled;          /* default false in a hand-written config (models may override) */
+    long long max_size;    /* cap of the cache folder in bytes, LRU; default 8 GiB */
+    int save_timeout_ms;   /* the most a save may add to a stop; default 5000 */
+    char *path;            /* the cache folder; NULL = <home>/slots */
+    int line;
+} gs_slot_cache_cfg;
 
 typedef struct gs_config {
     char *path;
@@ -84,6 +95,8 @@ typedef struct gs_config {
     char **cors_origins;      /* cors.origins as written ("*", "https://x.org", "app://");
                                * NULL when unset: the default policy (this machine, app schemes) */
     int ncors_origins;
+    bool send_loading_state;  /* sendLoadingState, default false (models copy it) */
+    gs_slot_cache_cfg slot_cache;
 } gs_config;
 
 /* Load and validate a file. On success *out is set and d may still hold warnings. On error

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "loading.h"
 #include "mem.h"
 #include "reply.h"
 
@@ -45,6 +46,7 @@ void gs_fwd_init(gs_fwd *f, gs_http_req *req, const char *upath, char *body, siz
 
 void gs_fwd_free(gs_fwd *f)
 {
+    gs_buf_free(&f->early_err);
     free(f->upath);
     free(f->body);
     f->upath = f->body = NULL;
@@ -85,6 +87,17 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
                     int64_t clen, void *ud)
 {
     gs_fwd *f = ud;
+    double up_ms = (double)(uv_hrtime() - f->sent_ns) / 1e6;
+    if (f->early) {
+        f->status = status;
+        f->head_sent = true;
+        f->sse = true; /* what the early head said */
+        if (status != 200)
+            gs_buf_init(&f->early_err, 16 * 1024);
+        if (f->cbs->on_head)
+            f->cbs->on_head(f);
+        return;
+    }
     gs_buf hb;
     gs_buf_init(&hb, 128 * 1024);
     for (int i = 0; i < n; i++) {
@@ -97,6 +110,9 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
             f->sse = true;
         header_line(&hb, &h[i]);
     }
+    char st[160];
+    if (gs_timing_header(st, sizeof st, f->wait.queue_ms, f->wait.load_ms, up_ms) > 0)
+        gs_buf_puts(&hb, st);
     f->status = status;
     f->head_sent = true;
     gs_http_start(f->req, status, hb.data ? hb.data : "", clen);
@@ -127,9 +143,15 @@ static void keep_tail(gs_fwd *f, const char *d, size_t n)
 static void on_body(gs_upstream_req *u, const char *d, size_t n, void *ud)
 {
     gs_fwd *f = ud;
+    if (f->early && f->status != 200) {
+        gs_buf_append(&f->early_err, d, n); /* past the bound the rest is dropped */
+        return;
+    }
     if (f->sse) {
         for (const char *q = d; (q = memmem(q, n - (size_t)(q - d), "data:", 5)); q += 5)
             f->events++;
+        if (f->events && !f->first_event_ns)
+            f->first_event_ns = uv_hrtime();
     }
     keep_tail(f, d, n);
     gs_http_write(f->req, d, n);
@@ -155,6 +177,17 @@ static void on_done(gs_upstream_req *u, int err, const char *msg, void *ud)
     f->up = NULL;
     if (!err) {
         gs_fwd_detach(f);
+        if (f->early && f->status != 200) {
+            char why[600];
+            snprintf(why, sizeof why, "model %s answered %d: %.*s", f->model, f->status,
+                     (int)(f->early_err.len > 400 ? 400 : f->early_err.len),
+                     f->early_err.data ? f->early_err.data : "");
+            gs_buf b;
+            gs_buf_init(&b, 0);
+            gs_loading_error_event(&b, f->status, "server_error", why);
+            gs_http_write(f->req, b.data, b.len);
+            gs_buf_free(&b);
+        }
         gs_http_end(f->req);
         f->req = NULL;
     }
@@ -199,12 +232,12 @@ void gs_fwd_fail(gs_fwd *f, const char *msg)
         return;
     gs_fwd_detach(f);
     f->req = NULL;
-    if (!f->head_sent) {
+    if (!f->head_sent && !f->early) {
         gs_reply_error(req, 502, "bad_gateway", "model %s: %s", f->model, msg);
         f->status = 502;
         return;
     }
-    if (f->sse) {
+    if (f->sse || f->early) {
         /* An error event the OpenAI clients understand, then a clean end of the stream. */
         char ev[600];
         int k = snprintf(ev, sizeof ev,

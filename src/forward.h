@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "http.h"
+#include "timing.h"
 #include "upstream.h"
 
 typedef struct gs_fwd gs_fwd;
@@ -43,6 +44,12 @@ struct gs_fwd {
     uint64_t sent_ns;        /* when it was last sent upstream */
     char tail[512];          /* the last bytes of the body, to find usage.completion_tokens */
     size_t tail_len;
+    gs_wait_split wait;      /* set by the caller before sending: goes into Server-Timing */
+    uint64_t first_event_ns; /* when the first SSE data event came; 0 before */
+    bool early;              /* the caller sent the client's head already (loading.h): the
+                              * upstream's head is not sent again, an error answer becomes an
+                              * error event */
+    gs_buf early_err;        /* the upstream's error answer after an early head (bounded) */
 };
 
 /* Take req over: req->ud becomes f (the owner finds itself with GS_CONTAINER_OF). body:

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cmdline.h"
 #include "mem.h"
+#include "prefetch.h"
 
 #define LOG_RING_SIZE (128 * 1024)
 #define LINE_MAX_BYTES 4096
@@ -98,6 +99,10 @@ static void set_state(gs_proc *p, gs_proc_state st, const char *why)
     gs_log_level lvl = st == GS_PROC_FAILED ? GS_LOG_ERROR : GS_LOG_INFO;
     gs_log_msg(lvl, "model %s: %s -> %s%s%s", p->id, gs_proc_state_name(old),
                gs_proc_state_name(st), why ? ": " : "", why ? why : "");
+    if (st == GS_PROC_READY || st == GS_PROC_FAILED || st == GS_PROC_STOPPING) {
+        gs_prefetch_release(p->prefetch); /* its work is done, or no longer wanted */
+        p->prefetch = NULL;
+    }
     if (p->on_state)
         p->on_state(p, old, p->ud);
 }
@@ -191,16 +196,36 @@ static void schedule_health(gs_proc *p)
     uv_timer_start(&p->timer, health_timer_cb, ms, 0);
 }
 
+static void become_ready(gs_proc *p)
+{
+    set_state(p, GS_PROC_READY, NULL);
+    if (p->state == GS_PROC_READY && p->inflight == 0)
+        gs_proc_request_end(p); /* arms the TTL when nothing comes */
+}
+
+static void abandon_hook(gs_proc *p)
+{
+    if (!p->in_hook)
+        return;
+    p->in_hook = false;
+    if (p->hooks && p->hooks->abandon)
+        p->hooks->abandon(p, p->hooks_ud);
+}
+
 static void health_head(gs_upstream_req *r, int status, const gs_http_header *h, int n,
                         int64_t clen, void *ud)
 {
     gs_proc *p = ud;
-    if (status == 200 && p->state == GS_PROC_STARTING) {
+    if (status == 200 && p->state == GS_PROC_STARTING && !p->in_hook) {
         p->health = NULL; /* on_done still comes; it must not look at p->health */
         uv_timer_stop(&p->timer);
-        set_state(p, GS_PROC_READY, NULL);
-        if (p->state == GS_PROC_READY && p->inflight == 0)
-            gs_proc_request_end(p); /* arms the TTL when nothing comes */
+        if (p->hooks && p->hooks->before_ready) {
+            p->in_hook = true;
+            if (p->hooks->before_ready(p, p->hooks_ud))
+                return; /* gs_proc_hook_done goes on */
+            p->in_hook = false;
+        }
+        become_ready(p);
     }
 }
 
@@ -219,7 +244,7 @@ static const gs_upstream_cbs health_cbs = {health_head, health_body, health_done
 
 static void health_check(gs_proc *p)
 {
-    if (p->health || !p->pool)
+    if (p->health || !p->pool || p->in_hook)
         return;
     if (!p->cfg->check_endpoint) {
         set_state(p, GS_PROC_READY, "no health check configured");
@@ -287,6 +312,7 @@ static void run_check(gs_proc_run *r)
     p->run = NULL;
     p->pid = 0;
     p->dying = false;
+    abandon_hook(p); /* a crash: nothing more to save or restore */
     if (p->health) {
         gs_upstream_cancel(p->health);
         p->health = NULL;
@@ -403,8 +429,14 @@ int gs_proc_start(gs_proc *p)
         return -EADDRINUSE;
     }
 
+    if (p->hooks && p->hooks->before_start)
+        p->hooks->before_start(p, p->hooks_ud);
     int extra = g_shim ? 3 : 0;
-    args = gs_mem_calloc((size_t)cfg->argc + (size_t)extra + 1, sizeof *args);
+    int nextra_argv = 0;
+    while (p->extra_argv && p->extra_argv[nextra_argv])
+        nextra_argv++;
+    args = gs_mem_calloc((size_t)cfg->argc + (size_t)extra + (size_t)nextra_argv + 1,
+                         sizeof *args);
     char ppid[32];
     snprintf(ppid, sizeof ppid, "%d", (int)getpid());
     if (g_shim) {
@@ -414,6 +446,8 @@ int gs_proc_start(gs_proc *p)
     }
     for (int i = 0; i < cfg->argc; i++)
         args[extra + i] = cfg->argv[i];
+    for (int i = 0; i < nextra_argv; i++)
+        args[extra + cfg->argc + i] = p->extra_argv[i];
     env = build_env(cfg);
 
     gs_proc_run *r = gs_mem_calloc(1, sizeof *r);
@@ -525,6 +559,17 @@ static void run_cmd_stop(gs_proc *p)
     gs_buf_free(&b);
 }
 
+static void send_stop(gs_proc *p)
+{
+    /* Close our idle connections first: llama-server waits for open ones before exiting. */
+    gs_upstream_pool_drain(p->pool);
+    if (p->cfg->cmd_stop)
+        run_cmd_stop(p);
+    else
+        kill_group(p, SIGTERM);
+    uv_timer_start(&p->timer, stop_timer_cb, (uint64_t)(p->stop_grace_ms > 0 ? p->stop_grace_ms : STOP_TIMEOUT_MS), 0);
+}
+
 void gs_proc_stop(gs_proc *p, const char *why)
 {
     gs_proc_stop_within(p, why, STOP_TIMEOUT_MS);
@@ -539,19 +584,32 @@ void gs_proc_stop_within(gs_proc *p, const char *why, int grace_ms)
         p->health = NULL;
     }
     uv_timer_stop(&p->timer);
+    abandon_hook(p); /* a restore under way is cut short: the model is going anyway */
     if (!p->run) {
         set_state(p, GS_PROC_STOPPED, why);
         return;
     }
+    bool planned = p->state == GS_PROC_READY && !p->dying;
     set_state(p, GS_PROC_STOPPING, why);
-    /* Close our idle connections first: llama-server waits for open ones before exiting. */
-    gs_upstream_pool_drain(p->pool);
-    if (p->cfg->cmd_stop)
-        run_cmd_stop(p);
-    else
-        kill_group(p, SIGTERM);
     p->stop_grace_ms = grace_ms > 0 ? grace_ms : STOP_TIMEOUT_MS;
-    uv_timer_start(&p->timer, stop_timer_cb, (uint64_t)p->stop_grace_ms, 0);
+    if (planned && p->state == GS_PROC_STOPPING && p->hooks && p->hooks->before_stop) {
+        p->in_hook = true;
+        if (p->hooks->before_stop(p, p->hooks_ud))
+            return; /* gs_proc_hook_done sends the signal */
+        p->in_hook = false;
+    }
+    send_stop(p);
+}
+
+void gs_proc_hook_done(gs_proc *p)
+{
+    if (!p->in_hook)
+        return;
+    p->in_hook = false;
+    if (p->state == GS_PROC_STARTING && p->run)
+        become_ready(p);
+    else if (p->state == GS_PROC_STOPPING && p->run)
+        send_stop(p);
 }
 
 void gs_proc_check_dead(gs_proc *p)
@@ -667,8 +725,18 @@ void gs_proc_free(gs_proc *p)
     if (p->freeing)
         return;
     p->on_state = NULL;
+    /* Going away for good: no save, and nothing may call back into p. */
+    bool was_saving = p->in_hook && p->state == GS_PROC_STOPPING;
+    abandon_hook(p);
+    if (p->hooks && p->hooks->release)
+        p->hooks->release(p, p->hooks_ud);
+    p->hooks = NULL;
+    gs_prefetch_release(p->prefetch);
+    p->prefetch = NULL;
     if (p->state == GS_PROC_STARTING || p->state == GS_PROC_READY)
         gs_proc_stop(p, "removed");
+    else if (was_saving && p->run)
+        send_stop(p); /* it was saving its slots: signal it now */
     p->freeing = true;
     if (p->health) {
         gs_upstream_cancel(p->health);

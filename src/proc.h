@@ -33,6 +33,20 @@ typedef struct gs_proc_run gs_proc_run;
 /* Called after every state change (p->state is the new state). */
 typedef void (*gs_proc_state_cb)(gs_proc *p, gs_proc_state old, void *ud);
 
+/* Work around a start and a planned stop (the slot cache, slotcache.h). before_ready runs once
+ * the health check passed, before READY; before_stop when a READY process is asked to stop,
+ * before its signal. Each returns true when it began asynchronous work, and then calls
+ * gs_proc_hook_done(p) exactly once when it is over (it bounds its own time); the process stays
+ * STARTING or STOPPING meanwhile. abandon: that work must stop now, without calling back (the
+ * child died, or the proc is going away). release: the proc is freed. */
+typedef struct gs_proc_hooks {
+    void (*before_start)(gs_proc *p, void *ud);
+    bool (*before_ready)(gs_proc *p, void *ud);
+    bool (*before_stop)(gs_proc *p, void *ud);
+    void (*abandon)(gs_proc *p, void *ud);
+    void (*release)(gs_proc *p, void *ud);
+} gs_proc_hooks;
+
 struct gs_proc {
     char *id;
     const gs_model_cfg *cfg;   /* owned by the config in force; swapped on reload */
@@ -60,6 +74,11 @@ struct gs_proc {
     gs_proc_state_cb on_state;
     void *ud;
     struct gs_proc *successor_of; /* an old process for the same port still alive (reload) */
+    const gs_proc_hooks *hooks; /* NULL: none */
+    void *hooks_ud;
+    char **extra_argv;         /* appended to cfg->argv at spawn (owned by the hooks), or NULL */
+    bool in_hook;              /* a hook's asynchronous work is under way */
+    struct gs_prefetch *prefetch; /* its model file being read ahead (prefetch.h), or NULL */
 };
 
 /* Where ggswap's own binary is, for the shim; NULL runs children directly (unit tests). */
@@ -77,6 +96,8 @@ void gs_proc_stop(gs_proc *p, const char *why);
 /* The same with its own grace before SIGKILL (unloadTimeout, or healthCheckTimeout for a swap
  * eviction, as llama-swap); grace_ms <= 0 means the default, 5 s. */
 void gs_proc_stop_within(gs_proc *p, const char *why, int grace_ms);
+/* A hook's asynchronous work is over: go on to READY, or to the stop signal. */
+void gs_proc_hook_done(gs_proc *p);
 /* An upstream request failed: if the child is already dead (a zombie whose exit libuv has not
  * reported yet), mark the model dying so that no request is sent to it in the meantime. */
 void gs_proc_check_dead(gs_proc *p);

@@ -6,10 +6,13 @@
 #include <sys/time.h>
 
 #include "forward.h"
+#include "loading.h"
 #include "log.h"
 #include "mem.h"
+#include "prefetch.h"
 #include "reply.h"
 #include "router.h"
+#include "slotcache.h"
 
 /* Which list a request is on; kept apart from its state (a HELD request is on the queue, a
  * request being failed is on none by the time it is DONE). */
@@ -26,6 +29,9 @@ struct gs_sched_req {
     uint64_t hold_until;   /* ns: not before then (a crash is being noticed) */
     bool load_only;        /* /api/models/load or preload: answer once the model is ready */
     bool retried;          /* sent again once after the upstream vanished before answering */
+    bool stream;           /* the body asks for a stream (looked at only once it must wait) */
+    bool stream_known;
+    gs_loading *loading;   /* early bytes while it waits for its model's load, or NULL */
     gs_fwd fwd;
 };
 
@@ -132,6 +138,11 @@ static void record(gs_sched_req *r, int status)
     l.status = status;
     l.duration_ms = (double)(uv_hrtime() - r->t0) / 1e6;
     l.tokens = status == 200 ? gs_fwd_tokens(&r->fwd) : -1;
+    l.queue_ms = r->fwd.wait.queue_ms;
+    l.load_ms = r->fwd.wait.load_ms;
+    l.ttft_ms = r->fwd.first_event_ns ? (double)(r->fwd.first_event_ns - r->t0) / 1e6 : -1;
+    if (l.ttft_ms >= 0 && s->timing)
+        gs_hist_observe(&gs_timing_get(s->timing, r->proc->id)->ttft, l.ttft_ms / 1000);
     s->hooks.request_done(&l, s->hooks.ud);
 }
 
@@ -150,6 +161,7 @@ static void req_exit(gs_sched_req *r, int status)
         record(r, status);
     if (was_in_flight && s->hooks.model_changed)
         s->hooks.model_changed(r->proc, s->hooks.ud); /* inflight and the TTL countdown moved */
+    gs_loading_release(r->loading);
     gs_fwd_free(&r->fwd);
     free(r);
 }
@@ -157,7 +169,20 @@ static void req_exit(gs_sched_req *r, int status)
 static void req_fail(gs_sched_req *r, int status, const char *code, const char *msg)
 {
     gs_http_req *req = r->fwd.req;
-    if (req) {
+    if (req && r->loading) {
+        /* Its head went out early: the error travels as an event, then the stream ends. */
+        gs_fwd_detach(&r->fwd);
+        r->fwd.req = NULL;
+        gs_loading_release(r->loading);
+        r->loading = NULL;
+        gs_buf b;
+        gs_buf_init(&b, 0);
+        gs_loading_error_event(&b, status, status >= 500 ? "server_error" : "invalid_request_error",
+                               msg);
+        gs_http_write(req, b.data, b.len);
+        gs_buf_free(&b);
+        gs_http_end(req);
+    } else if (req) {
         gs_fwd_detach(&r->fwd);
         r->fwd.req = NULL;
         gs_reply_error(req, status, code, "%s", msg);
@@ -260,6 +285,11 @@ static void on_abort(gs_http_req *req, void *ud)
     gs_sched_pump(s);
 }
 
+static gs_timing *s_timing(const gs_sched_req *r)
+{
+    return r->s->timing;
+}
+
 static void dispatch(gs_sched_req *r)
 {
     unlink_r(r);
@@ -278,6 +308,18 @@ static void dispatch(gs_sched_req *r)
     }
     rset(r, GS_SCHED_SENT);
     push_active(r);
+    if (!r->retried) {
+        gs_proc *m = r->proc;
+        r->fwd.wait = gs_timing_split((double)r->t0 / 1e6, (double)uv_hrtime() / 1e6,
+                                      (double)m->start_ms, (double)m->state_since_ms);
+        if (s_timing(r))
+            gs_hist_observe(&gs_timing_get(s_timing(r), m->id)->queue, r->fwd.wait.queue_ms / 1000);
+    }
+    if (r->loading) {
+        gs_loading_finish(r->loading); /* the closing lines; the answer follows on the stream */
+        r->loading = NULL;
+        r->fwd.early = true;
+    }
     gs_proc_request_begin(r->proc);
     gs_fwd_send(&r->fwd, r->proc->id, r->proc->pool, &fwd_cbs);
 }
@@ -317,6 +359,19 @@ static int index_of(const gs_sched *s, const gs_proc *proc)
     return -1;
 }
 
+/* A request waits for a model that is not even starting: others must make way first (or a
+ * crash is being noticed). Read its file into the page cache meanwhile, so the load starts
+ * warm. */
+static void maybe_prefetch(gs_proc *p)
+{
+    if (p->prefetch || gs_proc_alive(p) ||
+        (p->state != GS_PROC_STOPPED && p->state != GS_PROC_FAILED))
+        return;
+    const char *file = gs_slotcache_model_file(p->cfg->argv, p->cfg->argc);
+    if (file && (p->prefetch = gs_prefetch_start(p->loop, file)))
+        gs_debug("model %s: reading %s ahead of its start", p->id, file);
+}
+
 static void carry_out(gs_sched *s, const gs_plan_action *a, gs_sched_req **items)
 {
     gs_sched_req *r = a->item >= 0 ? items[a->item] : NULL;
@@ -336,18 +391,30 @@ static void carry_out(gs_sched *s, const gs_plan_action *a, gs_sched_req **items
         break;
     }
     case GS_PLAN_WAIT:
+        maybe_prefetch(r->proc);
         break;
     case GS_PLAN_STOP: {
         char why[300];
+        gs_proc *m = s->procs[a->model];
         snprintf(why, sizeof why, "making way for %s", s->procs[a->for_model]->id);
         if (s->hooks.stopping)
             s->hooks.stopping(a->model, a->for_model, s->hooks.ud);
-        gs_proc_stop(s->procs[a->model], why);
+        gs_proc_state before = m->state;
+        gs_proc_stop(m, why);
+        if (s->timing && m->state != before)
+            gs_timing_get(s->timing, s->procs[a->for_model]->id)->evicted = true;
         break;
     }
-    case GS_PLAN_START:
-        gs_proc_start(s->procs[a->model]);
+    case GS_PLAN_START: {
+        gs_proc *m = s->procs[a->model];
+        if (s->timing) {
+            gs_model_timing *t = gs_timing_get(s->timing, m->id);
+            t->swaps += t->evicted; /* one swap per start that had to stop others first */
+            t->evicted = false;
+        }
+        gs_proc_start(m);
         break;
+    }
     }
 }
 
@@ -441,12 +508,66 @@ static gs_sched_req *req_new(gs_sched *s, gs_http_req *req, gs_proc *proc, const
     return r;
 }
 
+/* The load's progress for the early bytes: how much of the model file is read ahead, and the
+ * model's own last log line. */
+static void load_progress(void *ud, char *out, size_t cap)
+{
+    gs_sched_req *r = ud;
+    gs_proc *p = r->proc;
+    size_t k = 0;
+    out[0] = 0;
+    if (p->prefetch && gs_prefetch_size(p->prefetch))
+        k = (size_t)snprintf(out, cap, "model file %.0f%% read",
+                             100.0 * (double)gs_prefetch_done(p->prefetch) /
+                                 (double)gs_prefetch_size(p->prefetch));
+    if (k < cap && p->state == GS_PROC_STARTING) {
+        char *tail = gs_proc_log_tail(p, 160);
+        char *nl;
+        while ((nl = strrchr(tail, '\n')) && nl[1] == 0)
+            *nl = 0;
+        char *last = strrchr(tail, '\n');
+        last = last ? last + 1 : tail;
+        if (*last)
+            snprintf(out + k, cap - k, "%s%s", k ? "; " : "", last);
+        free(tail);
+    }
+}
+
+/* A streamed request that must wait for its model's load gets its head and progress lines now,
+ * so a client's first-byte timeout does not fire during a long load. */
+static void maybe_early_bytes(gs_sched_req *r)
+{
+    gs_http_req *req = r->fwd.req;
+    if (!req || r->load_only || r->loading || r->proc->state == GS_PROC_READY)
+        return;
+    if (!r->stream_known) {
+        const char *body = r->fwd.body ? r->fwd.body : req->body.data;
+        size_t len = r->fwd.body ? r->fwd.body_len : req->body.len;
+        r->stream = gs_loading_wants_stream(body, len);
+        r->stream_known = true;
+    }
+    if (!r->stream)
+        return;
+    /* llama-swap's chunks only make sense in a chat completion stream. */
+    bool swap_style = r->proc->cfg->send_loading_state &&
+                      strncmp(r->fwd.upath, "/v1/chat/completions", 20) == 0;
+    r->loading = gs_loading_start(r->s->loop, req, r->proc->id,
+                                  swap_style ? GS_LOADING_LLAMA_SWAP : GS_LOADING_COMMENTS, NULL,
+                                  load_progress, r);
+}
+
 static void enqueue(gs_sched *s, gs_sched_req *r)
 {
     if (r->fwd.req)
         r->fwd.req->on_abort = on_abort;
     push_queue(r, false);
     gs_sched_pump(s);
+    /* The pump may have answered and freed r: only a request still queued waits. */
+    for (gs_sched_req *q = s->queue_head; q; q = q->next)
+        if (q == r) {
+            maybe_early_bytes(r);
+            break;
+        }
 }
 
 void gs_sched_load(gs_sched *s, gs_http_req *req, int idx)

@@ -27,6 +27,7 @@
 #include "http.h"
 #include "plan.h"
 #include "proc.h"
+#include "timing.h"
 #include "stats.h"
 
 typedef enum gs_sched_req_state {
@@ -65,6 +66,7 @@ typedef struct gs_sched {
     bool pumping;                /* a pump is running: re-entrant calls just ask again */
     bool pump_again;
     uv_timer_t retry_timer;      /* re-examines the queue after a request was held back */
+    gs_timing *timing;           /* per model histograms to feed (timing.h), or NULL */
 } gs_sched;
 
 void gs_sched_init(gs_sched *s, uv_loop_t *loop, const gs_sched_hooks *hooks);

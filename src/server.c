@@ -15,6 +15,7 @@
 #include "memory.h"
 #include "mem.h"
 #include "scheduler.h"
+#include "slotcache.h"
 
 static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud);
 
@@ -104,6 +105,9 @@ static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud)
     int idx = proc_index(s, p);
     if (gs_memory_proc_state(s, p, (int)old))
         gs_sched_forgive(&s->sched, p); /* out of memory: tried once more, with more room */
+    if (old == GS_PROC_STARTING && p->state == GS_PROC_READY)
+        gs_hist_observe(&gs_timing_get(&s->stats.timing, p->id)->load,
+                        (double)(gs_proc_now_ms() - p->start_ms) / 1000.0);
     if (idx >= 0 && gs_events_count(s->events))
         publish_json(s, "model", gs_api_model_json(s, idx));
     reap_retired(s);
@@ -193,6 +197,10 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
         } else {
             procs[i] = gs_proc_new(s->loop, m, cfg->health_check_timeout, on_proc_state, s);
         }
+    }
+    for (int i = 0; i < cfg->nmodels; i++) {
+        gs_slotcache_configure(procs[i], cfg, s->home);
+        gs_timing_get(&s->stats.timing, cfg->models[i].id); /* in /metrics from the start */
     }
     for (int j = 0; old && j < old->nmodels; j++) {
         if (kept[j])
@@ -474,6 +482,7 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     gs_sched_hooks hooks = {sched_request_done, sched_model_changed, sched_port_busy,
                             gs_memory_before_plan, gs_memory_stopping, s};
     gs_sched_init(&s->sched, loop, &hooks);
+    s->sched.timing = &s->stats.timing;
     s->events = gs_events_new(loop);
     gs_log_set_sink(log_sink, s);
     gs_server_apply_config(s, cfg);
@@ -518,5 +527,7 @@ void gs_server_cleanup(gs_server *s)
     free(s->config_dir);
     free(s->tls_cert);
     free(s->tls_key);
+    free(s->home);
+    gs_timing_free(&s->stats.timing);
     json_decref(s->last_diff);
 }

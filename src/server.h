@@ -69,6 +69,7 @@ struct gs_server {
     uv_timer_t watch_timer;  /* -config-dir: compares the sources' fingerprint */
     uint64_t watch_fingerprint;
     uv_timer_t shutdown_timer;
+    char *home;              /* ggswap's home folder (the slot cache lives there), or NULL */
     struct gs_memory *memory; /* memory figures for cfg (memory.h) */
     uv_timer_t memory_timer;  /* measures running children every 2 s */
     bool memory_timer_on;

@@ -722,3 +722,167 @@ void gs_slotcache_cancel(gs_slotcache_op *op)
     if (op)
         op_end(op, false);
 }
+
+/* ---- a model's cache, hooked into its process ---- */
+
+typedef struct attached {
+    char *dir;
+    char *root;
+    uint64_t cap;
+    unsigned timeout_ms;
+    bool ready;              /* the folder was made for this start */
+    char *extra[3];          /* --slot-save-path DIR, when the cmd lacks it */
+    bool add_flag;
+    gs_slotcache_op *op;
+} attached;
+
+static void hook_start(gs_proc *p, void *ud)
+{
+    attached *a = ud;
+    char *key = gs_slotcache_key(p->cfg->argv, p->cfg->argc);
+    int rc = gs_slotcache_prepare(a->dir, key);
+    free(key);
+    a->ready = rc == 0;
+    if (rc < 0)
+        gs_warn("model %s: slot cache folder %s cannot be used (%s); starting without the cache",
+                p->id, a->dir, strerror(-rc));
+    /* Without the folder llama-server would refuse the flag and not start. */
+    p->extra_argv = a->add_flag && a->ready ? a->extra : NULL;
+}
+
+static void op_done(int n, void *ud)
+{
+    gs_proc *p = ud;
+    attached *a = p->hooks_ud;
+    a->op = NULL;
+    gs_proc_hook_done(p);
+}
+
+static bool has_slot_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool any = false;
+    struct dirent *e;
+    while (!any && (e = readdir(d))) {
+        bool part;
+        any = slot_file_id(e->d_name, &part) >= 0 && !part;
+    }
+    closedir(d);
+    return any;
+}
+
+static gs_slotcache_op *hook_op(gs_proc *p, attached *a, bool save)
+{
+    static const char *const key_names[] = {"--api-key", NULL, NULL};
+    gs_slotcache_args args = {
+        .loop = p->loop,
+        .pool = p->pool,
+        .model = p->id,
+        .dir = a->dir,
+        .root = a->root,
+        .cap = a->cap,
+        .timeout_ms = a->timeout_ms,
+        .api_key = gs_slotcache_argv_value(p->cfg->argv, p->cfg->argc, key_names),
+    };
+    return save ? gs_slotcache_save(&args, op_done, p) : gs_slotcache_restore(&args, op_done, p);
+}
+
+static bool hook_ready(gs_proc *p, void *ud)
+{
+    attached *a = ud;
+    if (!a->ready || a->op || !has_slot_files(a->dir))
+        return false; /* nothing to restore: no request to make before READY */
+    a->op = hook_op(p, a, false);
+    return true;
+}
+
+static bool hook_stop(gs_proc *p, void *ud)
+{
+    attached *a = ud;
+    if (!a->ready || a->op)
+        return false;
+    a->op = hook_op(p, a, true);
+    return true;
+}
+
+static void hook_abandon(gs_proc *p, void *ud)
+{
+    attached *a = ud;
+    gs_slotcache_cancel(a->op);
+    a->op = NULL;
+}
+
+static void hook_release(gs_proc *p, void *ud)
+{
+    attached *a = ud;
+    gs_slotcache_cancel(a->op);
+    if (p->extra_argv == a->extra)
+        p->extra_argv = NULL;
+    free(a->dir);
+    free(a->root);
+    free(a);
+}
+
+static const gs_proc_hooks slot_hooks = {hook_start, hook_ready, hook_stop, hook_abandon,
+                                         hook_release};
+
+int gs_slotcache_attach(gs_proc *p, const char *root, uint64_t cap, unsigned timeout_ms)
+{
+    const gs_model_cfg *c = p->cfg;
+    const char *own = gs_slotcache_argv_dir(c->argv, c->argc);
+    if (!own && (!gs_slotcache_is_llama_server(c->argv, c->argc) || !root)) {
+        gs_info("model %s: no slot cache: its cmd does not run llama-server itself; add "
+                "--slot-save-path DIR to it to have one", p->id);
+        return -ENOTSUP;
+    }
+    if (p->hooks && p->hooks->release)
+        p->hooks->release(p, p->hooks_ud);
+    attached *a = gs_mem_calloc(1, sizeof *a);
+    if (own) {
+        a->dir = gs_mem_strdup(own);
+    } else {
+        char *name = gs_slotcache_dir_name(p->id);
+        a->dir = gs_mem_printf("%s/%s", root, name);
+        free(name);
+        a->add_flag = true;
+        a->extra[0] = "--slot-save-path";
+        a->extra[1] = a->dir;
+    }
+    a->root = root ? gs_mem_strdup(root) : NULL;
+    a->cap = cap;
+    a->timeout_ms = timeout_ms;
+    p->hooks = &slot_hooks;
+    p->hooks_ud = a;
+    return 0;
+}
+
+void gs_slotcache_configure(gs_proc *p, const gs_config *cfg, const char *home)
+{
+    if (p->in_hook)
+        return;
+    bool ours = p->hooks == &slot_hooks;
+    if (!p->cfg->slot_cache) {
+        if (ours) {
+            p->hooks->release(p, p->hooks_ud);
+            p->hooks = NULL;
+            p->hooks_ud = NULL;
+        }
+        return;
+    }
+    if (p->hooks && !ours)
+        return; /* someone else's hooks: leave them */
+    char *root = cfg->slot_cache.path ? gs_mem_strdup(cfg->slot_cache.path)
+                 : home                ? gs_mem_printf("%s/slots", home)
+                                       : NULL;
+    uint64_t cap = cfg->slot_cache.max_size > 0 ? (uint64_t)cfg->slot_cache.max_size : 0;
+    unsigned ms = cfg->slot_cache.save_timeout_ms > 0 ? (unsigned)cfg->slot_cache.save_timeout_ms
+                                                      : 5000;
+    if (gs_slotcache_attach(p, root, cap, ms) < 0 && ours) {
+        p->hooks->release(p, p->hooks_ud); /* attach left the old state alone */
+        p->hooks = NULL;
+        p->hooks_ud = NULL;
+    }
+    free(root);
+}

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "proc.h"
 #include "upstream.h"
 
 /* ---- pure helpers (unit tested) ---- */
@@ -84,5 +85,18 @@ gs_slotcache_op *gs_slotcache_save(const gs_slotcache_args *a, gs_slotcache_cb c
 gs_slotcache_op *gs_slotcache_restore(const gs_slotcache_args *a, gs_slotcache_cb cb, void *ud);
 /* Abandon an op (its model went away): no callback; freed once its handles are closed. */
 void gs_slotcache_cancel(gs_slotcache_op *op);
+
+/* ---- a model's cache, hooked into its process ---- */
+
+/* Save and restore p's slots around its stops and starts (proc hooks), in the folder its cmd
+ * names with --slot-save-path, else in root/<model> (the flag is then added at spawn). cap:
+ * bytes for everything under root (0: none); timeout_ms bounds each save and restore.
+ * Returns 0, or -ENOTSUP when the cmd does not run llama-server itself and names no folder
+ * (logged; the model runs without the cache). The hooks free their state with p. */
+int gs_slotcache_attach(gs_proc *p, const char *root, uint64_t cap, unsigned timeout_ms);
+/* Apply the config's slotCache to p after a (re)load: attach, attach again with new settings,
+ * or detach. The folder is cfg's slotCache path, else <home>/slots. A process in the middle of
+ * a save or restore keeps what it has until the next reload. */
+void gs_slotcache_configure(gs_proc *p, const gs_config *cfg, const char *home);
 
 #endif

@@ -32,6 +32,9 @@ json_t *gs_stats_request_json(const gs_request_log *r)
     double tps = r->tokens > 0 && r->duration_ms > 0 ? (double)r->tokens / (r->duration_ms / 1000.0)
                                                      : -1;
     json_object_set_new(o, "tps", tps >= 0 ? json_real(tps) : json_null());
+    json_object_set_new(o, "queue_ms", json_real(r->queue_ms));
+    json_object_set_new(o, "load_ms", json_real(r->load_ms));
+    json_object_set_new(o, "ttft_ms", r->ttft_ms >= 0 ? json_real(r->ttft_ms) : json_null());
     return o;
 }
 
@@ -85,6 +88,7 @@ void gs_stats_handle_metrics(gs_server *s, gs_http_req *req, const char *rest)
     gs_buf_puts(&b, "# HELP ggswap_connections Open client connections.\n"
                     "# TYPE ggswap_connections gauge\n");
     gs_buf_printf(&b, "ggswap_connections %d\n", gs_http_server_connections(s->http));
+    gs_timing_render(&s->stats.timing, &b);
     if (s->memory)
         gs_memory_metrics(s->memory, &b);
     gs_http_respond(req, 200, "text/plain; version=0.0.4", b.data, b.len, NULL);

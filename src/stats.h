@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "http.h"
+#include "timing.h"
 
 typedef struct gs_server gs_server;
 
@@ -23,6 +24,9 @@ typedef struct gs_request_log {
     int status;
     double duration_ms;
     long tokens;             /* -1 when unknown */
+    double queue_ms;         /* waiting in line, not counting its model's load (timing.h) */
+    double load_ms;          /* waiting for its model's start */
+    double ttft_ms;          /* arrival to the first streamed event; -1 when none */
 } gs_request_log;
 
 #define GS_REQUEST_HISTORY 200
@@ -32,6 +36,7 @@ typedef struct gs_stats {
     uint64_t nhistory;            /* requests ever recorded; the ring holds the last 200 */
     uint64_t requests_total;
     uint64_t responses_by_class[6]; /* [0] other, [1..5] 1xx..5xx */
+    gs_timing timing;             /* per model histograms and swap counts (timing.h) */
 } gs_stats;
 
 /* Record r (its id is assigned here); returns the stored copy. */

@@ -9,6 +9,7 @@
  * per model table is keyed by model id and outlives reloads, so counters never go backwards. */
 #ifndef GS_TIMING_H
 #define GS_TIMING_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,7 @@ typedef struct gs_model_timing {
     gs_hist load;    /* ggswap_model_load_seconds: start to ready, once per start */
     gs_hist ttft;    /* ggswap_request_ttft_seconds: arrival to the first streamed token */
     uint64_t swaps;  /* ggswap_swaps_total: starts that had to stop another model first */
+    bool evicted;    /* another model was stopped to make way for it since its last start */
 } gs_model_timing;
 
 typedef struct gs_timing {

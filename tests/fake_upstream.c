@@ -45,7 +45,9 @@ static struct {
     int exit_code;
     const char *fail_start;
     long long alloc_mb;    /* --alloc MB: really allocated and touched, like a loaded model */
-} opt = { "127.0.0.1", 0, "fake", 0, 0, -1, 0, NULL, 0 };
+    const char *slot_dir;      /* --slot-save-path: POST /slots/0?action=save|restore work */
+    uint64_t slot_delay_ms;    /* --slot-save-delay: a save answers this late */
+} opt = { "127.0.0.1", 0, "fake", 0, 0, -1, 0, NULL, 0, NULL, 0 };
 
 static uv_loop_t *loop;
 static uv_tcp_t server;
@@ -54,6 +56,7 @@ static uv_timer_t exit_timer;
 static uint64_t start_ms;
 static unsigned long n_requests;  /* inference requests answered; "fake:<NAME>:<n>" */
 static int exit_status;
+static unsigned long n_restored;  /* slot files restored since start (in every answer) */
 static int shutting_down;
 static char read_slab[64 * 1024];  /* one loop, read callbacks consume synchronously */
 
@@ -410,6 +413,7 @@ static void handle_inference(conn *c, json_t *body, api_kind api)
                       (int)(c->body.len / 4) + 1, "stop_type", "eos");
     }
     json_object_set(r, "echo", body);
+    json_object_set_new(r, "slots_restored", json_integer((json_int_t)n_restored));
     respond_json(c, 200, r, hang);
 }
 
@@ -651,6 +655,65 @@ static void handle_models(conn *c)
                  0);
 }
 
+/* llama-server's slot files, faked: one slot; a save writes a small text file that a restore
+ * checks (anything else is "invalid", as a truncated or foreign file is for llama-server). */
+static void handle_slots(conn *c, const char *url, size_t plen, int post)
+{
+    if (!post) {
+        respond_json(c, 200,
+                     json_pack("[{s:i,s:i,s:b,s:I}]", "id", 0, "n_ctx", 4096, "is_processing", 0,
+                               "n_prompt_tokens", (json_int_t)n_requests),
+                     0);
+        return;
+    }
+    int save = strstr(url, "action=save") != NULL, restore = strstr(url, "action=restore") != NULL;
+    if (!path_is(url, plen, "/slots/0") || (!save && !restore)) {
+        respond_error(c, 400, "invalid_request_error", "Invalid slot id or action");
+        return;
+    }
+    if (!opt.slot_dir) {
+        respond_error(c, 501, "not_supported_error", "This server does not support slots action");
+        return;
+    }
+    json_t *body = c->body.len ? json_loadb(c->body.data, c->body.len, 0, NULL) : NULL;
+    const char *fn = json_string_value(json_object_get(body, "filename"));
+    char path[PATH_MAX];
+    if (!fn || strchr(fn, '/') || snprintf(path, sizeof path, "%s/%s", opt.slot_dir, fn) >= (int)sizeof path) {
+        json_decref(body);
+        respond_error(c, 400, "invalid_request_error", "Invalid filename");
+        return;
+    }
+    if (save) {
+        FILE *f = fopen(path, "w");
+        int n = f ? fprintf(f, "fake-slot %s requests=%lu\n", opt.name, n_requests) : -1;
+        if (f)
+            fclose(f);
+        say("slot 0 saved to %s", path);
+        respond_json(c, 200, json_pack("{s:i,s:s,s:I,s:i}", "id_slot", 0, "filename", fn, "n_saved",
+                                       (json_int_t)n_requests, "n_written", n),
+                     opt.slot_delay_ms);
+    } else {
+        char got[128] = "";
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(got, 1, sizeof got - 1, f) : 0;
+        if (f)
+            fclose(f);
+        got[n] = 0;
+        if (strncmp(got, "fake-slot ", 10) != 0) {
+            say("slot 0: %s is not a slot file", path);
+            respond_error(c, 400, "invalid_request_error",
+                          "Unable to restore slot: No available space in KV cache or invalid slot save file");
+        } else {
+            n_restored++;
+            say("slot 0 restored from %s", path);
+            respond_json(c, 200, json_pack("{s:i,s:s,s:i,s:I}", "id_slot", 0, "filename", fn,
+                                           "n_restored", 1, "n_read", (json_int_t)n),
+                         0);
+        }
+    }
+    json_decref(body);
+}
+
 static const char *method_name(conn *c)
 {
     return llhttp_method_name((llhttp_method_t)llhttp_get_method(&c->parser));
@@ -697,6 +760,10 @@ static void handle_request(conn *c)
             r = json_pack("{s:s%,s:s,s:s,s:s,s:I}", "path", url, plen, "url", url, "method",
                           method_name(c), "model", opt.name, "body_len", (json_int_t)c->body.len);
         respond_json(c, 200, r, 0);
+        return;
+    }
+    if ((get && path_is(url, plen, "/slots")) || (post && plen > 7 && memcmp(url, "/slots/", 7) == 0)) {
+        handle_slots(c, url, plen, post);
         return;
     }
     if (get && path_is(url, plen, "/v1/models")) {
@@ -989,6 +1056,12 @@ static int parse_args(int argc, char **argv)
             if (parse_int("--health-delay", VALUE(), 0, INT_MAX, &n))
                 return -EINVAL;
             opt.health_delay_ms = (uint64_t)n;
+        } else if (!strcmp(flag, "--slot-save-path")) {
+            opt.slot_dir = VALUE();
+        } else if (!strcmp(flag, "--slot-save-delay")) {
+            if (parse_int("--slot-save-delay", VALUE(), 0, INT_MAX, &n))
+                return -EINVAL;
+            opt.slot_delay_ms = (uint64_t)n;
         } else if (!strcmp(flag, "--ignore-sigterm")) {
             opt.ignore_sigterm = 1;
         } else if (!strcmp(flag, "--exit-after-ms")) {
@@ -1026,6 +1099,7 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv)) {
         fprintf(stderr, "usage: fake-upstream --port N [--model NAME] [--health-delay MS] "
                         "[--ignore-sigterm] [--exit-after-ms MS] [--exit-code N] [--fail-start MSG] [--alloc MB] "
+                        "[--slot-save-path DIR] [--slot-save-delay MS] "
                         "[llama-server args, ignored]\n");
         return 2;
     }
