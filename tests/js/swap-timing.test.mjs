@@ -130,6 +130,26 @@ test('a stream waiting for a 4-second start gets bytes within 1.5 s, then its wh
   await finish(gg, token);
 });
 
+test('a stream client that leaves while its model loads is dropped at once (499); the start goes on', async () => {
+  const token = uniqueToken();
+  const gg = await startGgswap({ config: await fakeModelYaml({ token, models: { q: { healthDelay: 1500 } } }) });
+  const ac = new AbortController();
+  const r = await fetch(`${gg.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'q', messages: [], stream: true }), signal: ac.signal,
+  });
+  assert.equal(r.status, 200, 'the head came while q loads');
+  const reader = r.body.getReader();
+  await reader.read();
+  ac.abort();
+  await waitFor(async () => (await getJson(`${gg.url}/api/requests`)).json.requests.some((x) => x.model === 'q' && x.status === 499),
+    { what: 'the queued stream logged as 499' });
+  assert.equal((await running(gg)).q, 'starting', 'logged before the load ended');
+  const ok = await chat(gg, 'q');
+  assert.equal(ok.status, 200);
+  await finish(gg, token);
+});
+
 test('an early-headed stream whose model fails to start ends with an error event', async () => {
   const token = uniqueToken();
   const gg = await startGgswap({ config: await fakeModelYaml({ token, models: { bad: { healthDelay: 400, failStart: 'no such model file' } } }) });
