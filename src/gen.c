@@ -815,6 +815,8 @@ char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const cha
     comment_text(&b, settings_path ? settings_path : sname);
     gs_buf_puts(&b, "\n");
     gs_buf_printf(&b, PORTS_LINE "%d; a model keeps its port while it is here.\n", s->start_port);
+    /* Conversations survive swaps here: llama-server's slots are saved and restored. */
+    gs_buf_puts(&b, "slotCache: true\n");
     gs_buf_printf(&b, "healthCheckTimeout: %d\n", s->health_check_timeout);
     gs_buf_printf(&b, "logLevel: %s\n", s->log_level ? s->log_level : "info");
 

@@ -769,7 +769,7 @@ Test(config, unknown_keys_warn_with_lines)
     OK("logLevel: info\n"
        "mystery: 1\n"
        "logToStdout: both\n"
-       "sendLoadingState: true\n"
+       "metricsMaxInMemory: 10\n"
        "models:\n"
        "  m:\n"
        "    cmd: s --port ${PORT}\n"
@@ -785,7 +785,7 @@ Test(config, unknown_keys_warn_with_lines)
        "  on_shutdown: {}\n");
     HAS("t.yaml:2: warning: mystery: unknown key, ignored");
     HAS("t.yaml:3: warning: logToStdout: not supported by ggswap, ignored");
-    HAS("t.yaml:4: warning: sendLoadingState: not supported by ggswap, ignored");
+    HAS("t.yaml:4: warning: metricsMaxInMemory: not supported by ggswap, ignored");
     HAS("t.yaml:8: warning: models.m.typo_ttl: unknown key, ignored");
     HAS("t.yaml:9: warning: models.m.unloadTimeout: not supported by ggswap, ignored");
     HAS("t.yaml:11: warning: models.m.filters.stripParms: unknown key, ignored");
