@@ -10,6 +10,7 @@
 
 #include "cors.h"
 #include "events.h"
+#include "jscan.h"
 #include "log.h"
 #include "memory.h"
 #include "mem.h"
@@ -290,6 +291,11 @@ static char *multipart_model(const gs_http_req *req, const char *ctype)
     return gs_mem_strndup(start, (size_t)(end - start));
 }
 
+static bool rewrites_body(const gs_model_cfg *m)
+{
+    return m->use_model_name || m->nstrip > 0 || (m->set_params && json_is_object(m->set_params));
+}
+
 /* Apply useModelName, stripParams and setParams; returns a new body or NULL when unchanged. */
 static char *rewrite_body(const gs_model_cfg *m, json_t *root, size_t *len)
 {
@@ -326,6 +332,7 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
     char *model = NULL, *body = NULL;
     size_t body_len = 0;
     json_t *root = NULL;
+    bool is_json = false;
     if (s->state != GS_SERVICE_RUNNING) {
         gs_api_error(req, 503, "service_unavailable",
                         "the service is stopped; start it (POST /api/service/start or the page)");
@@ -337,21 +344,21 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
     } else if (ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
         model = multipart_model(req, ctype);
     } else {
-        json_error_t err;
-        root = req->body.len ? json_loadb(req->body.data, req->body.len, 0, &err) : NULL;
-        if (!root) {
+        /* One strict pass finds the model; a tree is built only for a model whose filters
+         * rewrite the body (below). */
+        gs_jscan_result jr;
+        if (gs_jscan_model(req->body.data, req->body.len, &jr) != 0) {
             if (req->body.len)
                 gs_api_error(req, 400, "invalid_json",
                                 "request body is not valid JSON: %s (line %d, column %d)",
-                                err.text, err.line, err.column);
+                                jr.error, jr.line, jr.column);
             else
                 gs_api_error(req, 400, "missing_model",
                                 "request body is empty: send JSON with a \"model\" field");
             goto out;
         }
-        json_t *mv = json_is_object(root) ? json_object_get(root, "model") : NULL;
-        if (mv && json_is_string(mv))
-            model = gs_mem_strdup(json_string_value(mv));
+        model = jr.model;
+        is_json = true;
     }
     if (!model || !*model) {
         gs_api_error(req, 400, "missing_model",
@@ -367,8 +374,17 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
         free(names);
         goto out;
     }
-    if (root)
+    if (is_json && rewrites_body(&s->cfg->models[idx])) {
+        json_error_t err;
+        root = json_loadb(req->body.data, req->body.len, 0, &err);
+        if (!root) { /* valid JSON that jansson cannot hold (a number out of its range) */
+            gs_api_error(req, 400, "invalid_json",
+                            "request body is not valid JSON: %s (line %d, column %d)", err.text,
+                            err.line, err.column);
+            goto out;
+        }
         body = rewrite_body(&s->cfg->models[idx], root, &body_len);
+    }
     if (refuse_for_memory(s, req, idx)) {
         free(body);
         goto out;
