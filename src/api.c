@@ -14,6 +14,7 @@
 #include "log.h"
 #include "memory.h"
 #include "mem.h"
+#include "pullapi.h"
 #include "reply.h"
 #include "scheduler.h"
 #include "server.h"
@@ -902,6 +903,12 @@ static const gs_api_route routes[] = {
     {GS_API_ANY, "/api/service", false, handle_service, true},
     {GS_API_ANY, "/api/service/", true, handle_service, true},
     {GS_API_ANY, "/api/version", false, handle_version, true},
+    /* getting models (pullapi.c) */
+    {GS_API_POST, "/api/models/pull", false, gs_pullapi_handle_pull, true},
+    {GS_API_GET | GS_API_DELETE, "/api/downloads", false, gs_pullapi_handle_downloads, true},
+    {GS_API_GET | GS_API_DELETE, "/api/downloads/", true, gs_pullapi_handle_downloads, true},
+    {GS_API_GET, "/api/hub/", true, gs_pullapi_handle_hub, true},
+    {GS_API_DELETE, "/api/models/file/", true, gs_pullapi_handle_delete_file, true},
     {GS_API_OPTIONS, "", true, handle_options, true},
 };
 

@@ -1045,6 +1045,9 @@ void gs_dl_prune(gs_dl_mgr *m, int keep)
     }
 }
 
+gs_fetch *gs_dl_mgr_fetch(gs_dl_mgr *m) { return m->fetch; }
+const char *gs_dl_mgr_endpoint(const gs_dl_mgr *m) { return m->endpoint; }
+const char *gs_dl_mgr_token(const gs_dl_mgr *m) { return m->token; }
 const char *gs_dl_job_id(const gs_dl_job *j) { return j->id; }
 gs_dl_state gs_dl_job_state(const gs_dl_job *j) { return j->state; }
 const char *gs_dl_job_error(const gs_dl_job *j) { return j->state == GS_DL_FAILED ? j->error : NULL; }

@@ -54,6 +54,11 @@ gs_dl_mgr *gs_dl_mgr_new(uv_loop_t *loop, const gs_dl_opts *o);
  * closed every handle. */
 void gs_dl_mgr_free(gs_dl_mgr *m);
 
+/* The manager's transfers, Hub and token (for the page's Hub search through the daemon). */
+struct gs_fetch *gs_dl_mgr_fetch(gs_dl_mgr *m);
+const char *gs_dl_mgr_endpoint(const gs_dl_mgr *m);
+const char *gs_dl_mgr_token(const gs_dl_mgr *m);   /* NULL when none */
+
 /* Start pulling ref (with --quant `quant`, may be NULL) into dir. Returns 0 and the job in
  * *out, or -EINVAL with a sentence in err for a reference that cannot be a model. */
 int gs_dl_pull(gs_dl_mgr *m, const char *ref, const char *quant, const char *dir,

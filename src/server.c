@@ -14,6 +14,7 @@
 #include "log.h"
 #include "memory.h"
 #include "mem.h"
+#include "pullapi.h"
 #include "scheduler.h"
 #include "slotcache.h"
 
@@ -368,6 +369,7 @@ static void final_close(gs_server *s)
     gs_events_free(s->events);
     s->events = NULL;
     /* Signal watchers, timers, the config poll: close whatever is left so the loop ends. */
+    gs_pullapi_detach(s);
     uv_walk(s->loop, close_walk, NULL);
 }
 
@@ -486,6 +488,7 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     s->events = gs_events_new(loop);
     gs_log_set_sink(log_sink, s);
     gs_server_apply_config(s, cfg);
+    gs_pullapi_attach(s);
     gs_http_limits lim = {.tls_cert = s->tls_cert, .tls_key = s->tls_key};
     rc = gs_http_server_start(loop, listen, &lim, gs_api_handle, s, &s->http);
     if (rc < 0) {

@@ -73,6 +73,8 @@ struct gs_server {
     struct gs_memory *memory; /* memory figures for cfg (memory.h) */
     uv_timer_t memory_timer;  /* measures running children every 2 s */
     bool memory_timer_on;
+    struct gs_dl_mgr *downloads; /* pulls from the Hub (pullapi.h) */
+    struct gs_watch *folders;    /* the watched model folders, integrated mode (watch.h) */
     gs_unload_wait *unload_waits; /* unload requests answered once their processes are gone */
 };
 
