@@ -1128,7 +1128,7 @@ json_t *gs_dl_job_json(const gs_dl_job *j)
 json_t *gs_dl_list_json(const gs_dl_mgr *m)
 {
     json_t *a = json_array();
-    for (gs_dl_job *j = m->jobs; j; j = j->next)
+    for (gs_dl_job *j = m ? m->jobs : NULL; j; j = j->next)
         json_array_append_new(a, gs_dl_job_json(j));
     return a;
 }

@@ -159,6 +159,16 @@ void gs_pullapi_detach(gs_server *s)
     s->folders = NULL;
 }
 
+/* Routes can be reached before (or without) gs_pullapi_attach: a server under test, or one
+ * shutting down. */
+static bool ready(gs_server *s, gs_http_req *req)
+{
+    if (s->downloads)
+        return true;
+    gs_api_error(req, 503, "unavailable", "downloads are not available in this ggswap now");
+    return false;
+}
+
 static bool dir_allowed(gs_server *s, const char *dir)
 {
     for (int i = 0; i < s->nmodels_dirs; i++)
@@ -169,6 +179,8 @@ static bool dir_allowed(gs_server *s, const char *dir)
 
 void gs_pullapi_handle_pull(gs_server *s, gs_http_req *req, const char *rest)
 {
+    if (!ready(s, req))
+        return;
     if (strcmp(req->method, "POST") != 0) {
         gs_api_error(req, 405, "method_not_allowed", "use POST for /api/models/pull");
         return;
@@ -213,6 +225,8 @@ out:
 
 void gs_pullapi_handle_downloads(gs_server *s, gs_http_req *req, const char *rest)
 {
+    if (!ready(s, req))
+        return;
     bool del = strcmp(req->method, "DELETE") == 0;
     if (*rest == '/')
         rest++;
@@ -375,6 +389,8 @@ static void hub_done(gs_fetch_req *r, int rc, const char *msg, const gs_fetch_in
 
 void gs_pullapi_handle_hub(gs_server *s, gs_http_req *req, const char *rest)
 {
+    if (!ready(s, req))
+        return;
     bool files = strcmp(rest, "files") == 0;
     if (!files && strcmp(rest, "search") != 0) {
         gs_api_error(req, 404, "not_found", "use /api/hub/search?q=... or /api/hub/files?repo=...");
