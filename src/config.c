@@ -1,10 +1,13 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <libfyaml.h>
+#include <regex.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +87,13 @@ typedef struct kv {
     struct fy_node *val;  /* raw: may be an alias or NULL (empty value) */
 } kv;
 
+/* A YAML value to read once the models are known. */
+typedef struct ref {
+    struct fy_node *val;
+    int line;
+    bool set; /* present and not null */
+} ref;
+
 typedef struct kvs {
     kv *v;
     int n;
@@ -108,6 +118,7 @@ typedef struct ld {
     const char *file;
     gs_diag *d;
     gs_config *c;
+    const mctx *mx; /* macros that typed getters expand (top level: the global ones) */
     long nodes;
     long max_nodes; /* a billion-laughs file stops here */
     size_t expanded;
@@ -153,6 +164,9 @@ static char *path_index(const char *path, int i)
 {
     return gs_mem_printf("%s[%d]", path, i);
 }
+
+static char *expand(ld *L, const mctx *mx, const char *s, int line, const char *key,
+                    bool allow_pid);
 
 /* ---------------------------------------------------------------- YAML node helpers */
 
@@ -403,6 +417,44 @@ static int get_str(ld *L, struct fy_node *raw, int line, const char *key, char *
     return 1;
 }
 
+/* The text of scalar n with the macros of L->mx expanded (typed macros: `ttl: ${T}`). *tmp
+ * holds what the caller frees. False after an error was reported. */
+static bool scalar_x(ld *L, struct fy_node *n, int line, const char *key, const char **s,
+                     size_t *len, char **tmp)
+{
+    *tmp = NULL;
+    *s = scalar(n, len);
+    if (!L->mx || !memmem(*s, *len, "${", 2))
+        return true;
+    if (memchr(*s, 0, *len)) {
+        err(L, line, key, "contains a NUL character");
+        return false;
+    }
+    char *raw = gs_mem_strndup(*s, *len);
+    *tmp = expand(L, L->mx, raw, line, key, false);
+    free(raw);
+    if (!*tmp)
+        return false;
+    *s = *tmp;
+    *len = strlen(*tmp);
+    return true;
+}
+
+/* get_str, then the macros of L->mx expanded. */
+static int get_xstr(ld *L, struct fy_node *raw, int line, const char *key, char **out)
+{
+    int r = get_str(L, raw, line, key, out);
+    if (r <= 0 || !L->mx || !strstr(*out, "${"))
+        return r;
+    char *x = expand(L, L->mx, *out, line, key, false);
+    free(*out);
+    *out = x;
+    return x ? 1 : -EINVAL;
+}
+
+static int get_int_text(ld *L, const char *s, size_t len, int line, const char *key, long min,
+                        long max, int *out);
+
 static int get_int(ld *L, struct fy_node *raw, int line, const char *key, long min, long max,
                    int *out)
 {
@@ -414,7 +466,18 @@ static int get_int(ld *L, struct fy_node *raw, int line, const char *key, long m
         return -EINVAL;
     }
     size_t len;
-    const char *s = scalar(n, &len);
+    const char *s;
+    char *xs;
+    if (!scalar_x(L, n, line, key, &s, &len, &xs))
+        return -EINVAL;
+    int rc = get_int_text(L, s, len, line, key, min, max, out);
+    free(xs);
+    return rc;
+}
+
+static int get_int_text(ld *L, const char *s, size_t len, int line, const char *key, long min,
+                        long max, int *out)
+{
     char tmp[32];
     if (len == 0 || len >= sizeof(tmp))
         goto bad;
@@ -446,19 +509,25 @@ static int get_bool(ld *L, struct fy_node *raw, int line, const char *key, bool 
         return 0;
     if (fy_node_is_scalar(n)) {
         size_t len;
-        const char *s = scalar(n, &len);
+        const char *s;
+        char *xs;
+        if (!scalar_x(L, n, line, key, &s, &len, &xs))
+            return -EINVAL;
         static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
         for (size_t i = 0; i < 3; i++) {
             if (len == strlen(yes[i]) && strncasecmp(s, yes[i], len) == 0) {
                 *out = true;
+                free(xs);
                 return 1;
             }
             if (len == strlen(no[i]) && strncasecmp(s, no[i], len) == 0) {
                 *out = false;
+                free(xs);
                 return 1;
             }
         }
         err(L, line, key, "expected true or false, not '%.*s'", (int)(len > 40 ? 40 : len), s);
+        free(xs);
         return -EINVAL;
     }
     err(L, line, key, "expected true or false");
@@ -693,6 +762,9 @@ static char *finish(ld *L, const mctx *mx, char *a, int line, const char *key, b
             rc = gs_buf_puts(&b, mx->model_id);
         } else if (sceq(name, nl, "PORT") && mx->port) {
             rc = gs_buf_printf(&b, "%d", mx->port);
+        } else if (sceq(name, nl, "PORT") && !mx->model_id) {
+            err(L, line, key, "${PORT} is only available in a model's keys");
+            bad = true;
         } else if (sceq(name, nl, "PORT")) {
             err(L, line, key,
                 "uses ${PORT} but cmd does not; ${PORT} is only available when cmd uses it");
@@ -931,6 +1003,265 @@ static json_t *to_json(ld *L, struct fy_node *raw, int depth, int line, const ch
     return j;
 }
 
+/* ---------------------------------------------------------------- sizes, lists, small blocks */
+
+long long gs_config_parse_size(const char *s)
+{
+    if (!s)
+        return -1;
+    while (*s == ' ')
+        s++;
+    char *end;
+    errno = 0;
+    if (!(*s >= '0' && *s <= '9'))
+        return -1;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    while (*end == ' ')
+        end++;
+    static const struct {
+        const char *suffix;
+        double mul;
+    } units[] = {
+        {"", 1},         {"b", 1},         {"k", 1024.0},   {"kb", 1e3},
+        {"kib", 1024.0}, {"m", 1048576.0}, {"mb", 1e6},     {"mib", 1048576.0},
+        {"g", 1073741824.0}, {"gb", 1e9},  {"gib", 1073741824.0},
+        {"t", 1099511627776.0}, {"tb", 1e12}, {"tib", 1099511627776.0},
+    };
+    size_t n = strlen(end);
+    while (n && end[n - 1] == ' ')
+        n--;
+    for (size_t i = 0; i < GS_ARRAY_LEN(units); i++) {
+        if (strlen(units[i].suffix) != n || strncasecmp(end, units[i].suffix, n))
+            continue;
+        double b = v * units[i].mul;
+        if (b >= 9.2e18)
+            return -1;
+        return (long long)b;
+    }
+    return -1;
+}
+
+/* A size in bytes (a YAML number is bytes). 0 unset, 1 set, -EINVAL after an error. */
+static int get_size(ld *L, struct fy_node *raw, int line, const char *key, long long *out)
+{
+    struct fy_node *n = deref(L, raw, line, key);
+    if (is_null(n))
+        return 0;
+    if (!fy_node_is_scalar(n)) {
+        err(L, line, key, "expected a size such as 6GiB or 512MiB");
+        return -EINVAL;
+    }
+    size_t len;
+    const char *s;
+    char *xs;
+    if (!scalar_x(L, n, line, key, &s, &len, &xs))
+        return -EINVAL;
+    char tmp[64];
+    long long v = -1;
+    if (len < sizeof(tmp)) {
+        memcpy(tmp, s, len);
+        tmp[len] = 0;
+        v = gs_config_parse_size(tmp);
+    }
+    if (v < 0)
+        err(L, line, key, "expected a size such as 6GiB or 512MiB, not '%.*s'",
+            (int)(len > 40 ? 40 : len), s);
+    free(xs);
+    if (v < 0)
+        return -EINVAL;
+    *out = v;
+    return 1;
+}
+
+/* Seconds, fractions allowed, as milliseconds. */
+static int get_ms(ld *L, struct fy_node *raw, int line, const char *key, int *out)
+{
+    struct fy_node *n = deref(L, raw, line, key);
+    if (is_null(n))
+        return 0;
+    size_t len = 0;
+    const char *s = "";
+    char *xs = NULL;
+    if (fy_node_is_scalar(n) && !scalar_x(L, n, line, key, &s, &len, &xs))
+        return -EINVAL;
+    char tmp[32];
+    double v = -1;
+    if (fy_node_is_scalar(n) && len && len < sizeof(tmp) && match_float(s, len)) {
+        memcpy(tmp, s, len);
+        tmp[len] = 0;
+        v = strtod(tmp, NULL);
+    }
+    if (!(v >= 0 && v <= 86400)) {
+        err(L, line, key, "expected seconds from 0 to 86400, not '%.*s'",
+            (int)(len > 40 ? 40 : len), s);
+        free(xs);
+        return -EINVAL;
+    }
+    free(xs);
+    *out = (int)(v * 1000 + 0.5);
+    return 1;
+}
+
+static void strv_push(char ***v, int *n, char *s)
+{
+    *v = gs_mem_realloc(*v, (size_t)(*n + 2) * sizeof(**v));
+    (*v)[(*n)++] = s;
+    (*v)[*n] = NULL;
+}
+
+/* get_strlist, each element with the macros of L->mx expanded (failed ones dropped). */
+static int get_xstrlist(ld *L, struct fy_node *raw, int line, const char *key, char ***out,
+                        int *nout)
+{
+    char **list;
+    int n;
+    int rc = get_strlist(L, raw, line, key, &list, &n);
+    *out = NULL;
+    *nout = 0;
+    for (int i = 0; i < n; i++) {
+        if (!L->mx || !strstr(list[i], "${")) {
+            strv_push(out, nout, list[i]);
+            continue;
+        }
+        char *ik = path_index(key, i);
+        char *x = expand(L, L->mx, list[i], line, ik, false);
+        free(ik);
+        free(list[i]);
+        if (x)
+            strv_push(out, nout, x);
+        else
+            rc = -EINVAL;
+    }
+    free(list);
+    return rc;
+}
+
+/* A mapping value; NULL (nothing to read) when null, after an error when it is not a mapping. */
+static struct fy_node *get_map(ld *L, struct fy_node *raw, int line, const char *key,
+                               const char *what)
+{
+    struct fy_node *n = deref(L, raw, line, key);
+    if (is_null(n))
+        return NULL;
+    if (!fy_node_is_mapping(n)) {
+        err(L, line, key, "expected a mapping%s%s", what ? " " : "", what ? what : "");
+        return NULL;
+    }
+    return n;
+}
+
+static void timeouts_default(gs_timeouts_cfg *t, int response_header)
+{
+    *t = (gs_timeouts_cfg){30, 30, response_header, 10, 1, 90};
+}
+
+static void read_timeouts(ld *L, kv *e, const char *path, gs_timeouts_cfg *t)
+{
+    struct fy_node *n = get_map(L, e->val, e->line, path,
+                                "of connect, keepalive, responseHeader, tlsHandshake, "
+                                "expectContinue, idleConn (seconds)");
+    if (!n)
+        return;
+    static const struct {
+        const char *name;
+        size_t off;
+    } keys[] = {
+        {"connect", offsetof(gs_timeouts_cfg, connect)},
+        {"keepalive", offsetof(gs_timeouts_cfg, keepalive)},
+        {"responseHeader", offsetof(gs_timeouts_cfg, response_header)},
+        {"tlsHandshake", offsetof(gs_timeouts_cfg, tls_handshake)},
+        {"expectContinue", offsetof(gs_timeouts_cfg, expect_continue)},
+        {"idleConn", offsetof(gs_timeouts_cfg, idle_conn)},
+    };
+    kvs items = {0};
+    map_items(L, n, path, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        char *key = path_join(path, f->key);
+        size_t j = 0;
+        while (j < GS_ARRAY_LEN(keys) && strcmp(keys[j].name, f->key))
+            j++;
+        if (j == GS_ARRAY_LEN(keys))
+            warn(L, f->line, key, "unknown key, ignored");
+        else
+            get_int(L, f->val, f->line, key, 0, 86400 * 365, (int *)((char *)t + keys[j].off));
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+static unsigned modality_bits(ld *L, kv *f, const char *key)
+{
+    char **list;
+    int n;
+    unsigned bits = 0;
+    get_xstrlist(L, f->val, f->line, key, &list, &n);
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(list[i], "text")) {
+            bits |= GS_MODALITY_TEXT;
+        } else if (!strcmp(list[i], "audio")) {
+            bits |= GS_MODALITY_AUDIO;
+        } else if (!strcmp(list[i], "image")) {
+            bits |= GS_MODALITY_IMAGE;
+        } else {
+            char *ik = path_index(key, i);
+            err(L, f->line, ik, "invalid modality '%s': use text, audio or image", list[i]);
+            free(ik);
+        }
+    }
+    strv_free(list, n);
+    return bits;
+}
+
+static void read_caps(ld *L, kv *e, const char *path, gs_caps_cfg *c)
+{
+    struct fy_node *n = get_map(L, e->val, e->line, path,
+                                "of in, out, tools, reranker, context");
+    if (!n)
+        return;
+    kvs items = {0};
+    map_items(L, n, path, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        char *key = path_join(path, f->key);
+        if (!strcmp(f->key, "in"))
+            c->in = modality_bits(L, f, key);
+        else if (!strcmp(f->key, "out"))
+            c->out = modality_bits(L, f, key);
+        else if (!strcmp(f->key, "tools"))
+            get_bool(L, f->val, f->line, key, &c->tools);
+        else if (!strcmp(f->key, "reranker"))
+            get_bool(L, f->val, f->line, key, &c->reranker);
+        else if (!strcmp(f->key, "context"))
+            get_int(L, f->val, f->line, key, 0, INT_MAX, &c->context);
+        else
+            warn(L, f->line, key, "unknown key, ignored");
+        free(key);
+    }
+    kvs_free(&items);
+    c->set = c->in || c->out || c->tools || c->reranker || c->context;
+}
+
+static void read_compat(ld *L, kv *e, const char *path, bool *ignore_websockets)
+{
+    struct fy_node *n = get_map(L, e->val, e->line, path, "with ignoreWebsockets");
+    if (!n)
+        return;
+    kvs items = {0};
+    map_items(L, n, path, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        char *key = path_join(path, items.v[i].key);
+        if (!strcmp(items.v[i].key, "ignoreWebsockets"))
+            get_bool(L, items.v[i].val, items.v[i].line, key, ignore_websockets);
+        else
+            warn(L, items.v[i].line, key, "unknown key, ignored");
+        free(key);
+    }
+    kvs_free(&items);
+}
+
 /* ---------------------------------------------------------------- models */
 
 static void model_free(gs_model_cfg *m)
@@ -951,22 +1282,30 @@ static void model_free(gs_model_cfg *m)
     free(m->name);
     free(m->description);
     json_decref(m->metadata);
+    json_decref(m->set_params_by_id);
     memset(m, 0, sizeof(*m));
 }
 
 /* Parse http://host[:port][/path] into host and port; the stored URL loses a trailing '/'.
  * Returns NULL on success or a reason. */
-static const char *proxy_parse(char *url, char **host, int *port, char **path)
+static const char *proxy_parse(char *url, bool allow_https, bool *tls, char **host, int *port,
+                               char **path)
 {
+    free(*host);
     *host = NULL;
     *port = 0;
     free(*path);
     *path = NULL;
-    if (strncasecmp(url, "https://", 8) == 0)
+    bool https = strncasecmp(url, "https://", 8) == 0;
+    if (tls)
+        *tls = https;
+    if (https && !allow_https)
         return "only http:// upstreams are supported";
-    if (strncasecmp(url, "http://", 7) != 0)
-        return "invalid proxy URL: expected http://HOST:PORT";
-    const char *h = url + 7, *he, *rest;
+    if (!https && strncasecmp(url, "http://", 7) != 0)
+        return allow_https ? "invalid proxy URL: expected http:// or https://"
+                           : "invalid proxy URL: expected http://HOST:PORT";
+    size_t skip = https ? 8 : 7;
+    const char *h = url + skip, *he, *rest;
     if (*h == '[') {
         he = strchr(h, ']');
         if (!he || he == h + 1)
@@ -982,7 +1321,7 @@ static const char *proxy_parse(char *url, char **host, int *port, char **path)
     for (const char *p = h; p < he; p++)
         if (*p == ' ' || *p == '@' || (unsigned char)*p < 0x20)
             return "invalid proxy URL: bad host";
-    long pv = 80;
+    long pv = https ? 443 : 80;
     if (*rest == ':') {
         char *end;
         errno = 0;
@@ -996,7 +1335,7 @@ static const char *proxy_parse(char *url, char **host, int *port, char **path)
     if (strpbrk(rest, " ?#"))
         return "invalid proxy URL: no query, fragment or spaces allowed";
     size_t ul = strlen(url);
-    while (ul > 7 && url[ul - 1] == '/')
+    while (ul > skip && url[ul - 1] == '/')
         url[--ul] = 0;
     *host = gs_mem_strndup(h, (size_t)(he - h));
     *port = (int)pv;
@@ -1018,7 +1357,7 @@ static bool env_ok(const char *s)
     return true;
 }
 
-static void add_strip(gs_model_cfg *m, const char *list)
+static void add_strip(char ***strip, int *nstrip, const char *list)
 {
     const char *p = list;
     while (*p) {
@@ -1030,15 +1369,11 @@ static void add_strip(gs_model_cfg *m, const char *list)
             e--;
         if (e > s && !(e - s == 5 && memcmp(s, "model", 5) == 0)) {
             bool dup = false;
-            for (int i = 0; i < m->nstrip && !dup; i++)
-                dup = strlen(m->strip_params[i]) == (size_t)(e - s) &&
-                      memcmp(m->strip_params[i], s, (size_t)(e - s)) == 0;
-            if (!dup) {
-                m->strip_params =
-                    gs_mem_realloc(m->strip_params, (size_t)(m->nstrip + 2) * sizeof(char *));
-                m->strip_params[m->nstrip++] = gs_mem_strndup(s, (size_t)(e - s));
-                m->strip_params[m->nstrip] = NULL;
-            }
+            for (int i = 0; i < *nstrip && !dup; i++)
+                dup = strlen((*strip)[i]) == (size_t)(e - s) &&
+                      memcmp((*strip)[i], s, (size_t)(e - s)) == 0;
+            if (!dup)
+                strv_push(strip, nstrip, gs_mem_strndup(s, (size_t)(e - s)));
         }
         p += n;
         if (*p == ',')
@@ -1060,11 +1395,70 @@ static int model_str(ld *L, const mctx *mx, kv *e, const char *key, bool allow_p
 }
 
 static const char *const model_unsupported[] = {
-    "unloadTimeout", "sendLoadingState", "timeouts", "compat", "capabilities",
     "healthCheckTimeout",
 };
 
-static void model_filters(ld *L, gs_model_cfg *m, const mctx *mx, kv *f, const char *path)
+/* Request filters of a model or a peer. */
+typedef struct filters {
+    char ***strip;
+    int *nstrip;
+    json_t **set;
+    json_t **by_id;  /* NULL for peers: setParamsByID is a model's */
+} filters;
+
+/* A params mapping as JSON, "model" dropped with a warning (it routes the request). */
+static json_t *params_json(ld *L, const mctx *mx, struct fy_node *v, int line, const char *key)
+{
+    if (!fy_node_is_mapping(v)) {
+        err(L, line, key, "expected a mapping of parameter names to values");
+        return NULL;
+    }
+    json_t *o = to_json(L, v, 1, line, key, mx);
+    if (o && json_object_get(o, "model")) {
+        struct fy_node *mk = fy_node_mapping_lookup_key_by_string(v, "model", 5);
+        char *pk = path_join(key, "model");
+        warn(L, mk ? node_line(mk) : line, pk,
+             "the model name cannot be set here, ignored (see useModelName)");
+        free(pk);
+        json_object_del(o, "model");
+    }
+    return o;
+}
+
+/* filters.setParamsByID: requested name -> params. Keys take macros (${MODEL_ID}). */
+static json_t *params_by_id(ld *L, const mctx *mx, kv *e, const char *key)
+{
+    struct fy_node *v = get_map(L, e->val, e->line, key, "of requested names to parameters");
+    if (!v)
+        return NULL;
+    json_t *all = json_object();
+    kvs items = {0};
+    map_items(L, v, key, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        char *ik = path_join(key, f->key);
+        char *name = expand(L, mx, f->key, f->line, ik, false);
+        struct fy_node *pv = deref(L, f->val, f->line, ik);
+        if (!name) {
+            /* reported */
+        } else if (!*name || !name_chars_ok(name, strlen(name))) {
+            err(L, f->line, ik,
+                "a name must be non-empty, without control characters, quotes or backslashes");
+        } else if (json_object_get(all, name)) {
+            err(L, f->line, ik, "keys %s and %s resolve to the same name", f->key, name);
+        } else {
+            json_t *o = is_null(pv) ? json_object() : params_json(L, mx, pv, f->line, ik);
+            if (o)
+                json_object_set_new(all, name, o);
+        }
+        free(name);
+        free(ik);
+    }
+    kvs_free(&items);
+    return all;
+}
+
+static void read_filters(ld *L, const filters *F, const mctx *mx, kv *f, const char *path)
 {
     struct fy_node *n = deref(L, f->val, f->line, path);
     if (is_null(n))
@@ -1087,37 +1481,26 @@ static void model_filters(ld *L, gs_model_cfg *m, const mctx *mx, kv *f, const c
                     for (int j = 0; j < nl; j++) {
                         char *x = expand(L, mx, list[j], e->line, key, false);
                         if (x)
-                            add_strip(m, x);
+                            add_strip(F->strip, F->nstrip, x);
                         free(x);
                     }
                 strv_free(list, nl);
             } else {
                 char *s;
                 if (model_str(L, mx, e, key, false, &s) > 0)
-                    add_strip(m, s);
+                    add_strip(F->strip, F->nstrip, s);
                 free(s);
             }
         } else if (!strcmp(e->key, "setParams")) {
             struct fy_node *v = deref(L, e->val, e->line, key);
-            if (is_null(v)) {
-                /* nothing */
-            } else if (!fy_node_is_mapping(v)) {
-                err(L, e->line, key, "expected a mapping of parameter names to values");
-            } else {
-                json_t *o = to_json(L, v, 1, e->line, key, mx);
-                if (o && json_object_get(o, "model")) {
-                    struct fy_node *mk = fy_node_mapping_lookup_key_by_string(v, "model", 5);
-                    char *pk = path_join(key, "model");
-                    warn(L, mk ? node_line(mk) : e->line, pk,
-                         "the model name cannot be set here, ignored (see useModelName)");
-                    free(pk);
-                    json_object_del(o, "model");
-                }
-                json_decref(m->set_params);
-                m->set_params = o;
+            if (!is_null(v)) {
+                json_t *o = params_json(L, mx, v, e->line, key);
+                json_decref(*F->set);
+                *F->set = o;
             }
-        } else if (!strcmp(e->key, "setParamsByID")) {
-            warn(L, e->line, key, "not supported by ggswap, ignored");
+        } else if (!strcmp(e->key, "setParamsByID") && F->by_id) {
+            json_decref(*F->by_id);
+            *F->by_id = params_by_id(L, mx, e, key);
         } else {
             warn(L, e->line, key, "unknown key, ignored");
         }
@@ -1130,8 +1513,60 @@ typedef struct mload {
     gs_model_cfg m;
     struct fy_node *node;
     int ttl_raw; /* -1 when unset */
-    int slot_cache_raw, loading_raw; /* -1 when unset, else 0/1 */
+    int unload_raw; /* 0: the global unloadTimeout */
+    int sls_raw;    /* sendLoadingState; -1: the global one */
+    int sc_raw;     /* slotCache; -1: the global one */
 } mload;
+
+static int get_tristate(ld *L, kv *e, const char *key)
+{
+    bool b;
+    return get_bool(L, e->val, e->line, key, &b) > 0 ? b : -1;
+}
+
+/* The model keys of llama-swap v250 and ggswap's own. False when `e` is none of them. */
+static bool model_key_v250(ld *L, mload *ml, kv *e, const char *key)
+{
+    gs_model_cfg *m = &ml->m;
+    const char *k = e->key;
+    if (!strcmp(k, "unloadTimeout")) {
+        get_int(L, e->val, e->line, key, 0, 86400, &ml->unload_raw);
+    } else if (!strcmp(k, "sendLoadingState")) {
+        ml->sls_raw = get_tristate(L, e, key);
+    } else if (!strcmp(k, "timeouts")) {
+        read_timeouts(L, e, key, &m->timeouts);
+    } else if (!strcmp(k, "compat")) {
+        read_compat(L, e, key, &m->ignore_websockets);
+    } else if (!strcmp(k, "capabilities")) {
+        read_caps(L, e, key, &m->caps);
+    } else if (!strcmp(k, "memory")) {
+        get_size(L, e->val, e->line, key, &m->memory);
+    } else if (!strcmp(k, "swappable")) {
+        get_bool(L, e->val, e->line, key, &m->swappable);
+    } else if (!strcmp(k, "slotCache")) {
+        ml->sc_raw = get_tristate(L, e, key);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* setParamsByID keys become aliases of the model (llama-swap does so), except its own id and
+ * names it already lists. Clashes with other models are found by check_names. */
+static void by_id_aliases(gs_model_cfg *m)
+{
+    m->naliases_written = m->naliases;
+    const char *name;
+    json_t *v;
+    json_object_foreach(m->set_params_by_id, name, v)
+    {
+        bool dup = !strcmp(name, m->id);
+        for (int i = 0; i < m->naliases && !dup; i++)
+            dup = !strcmp(m->aliases[i], name);
+        if (!dup)
+            strv_push(&m->aliases, &m->naliases, gs_mem_strdup(name));
+    }
+}
 
 /* gmac: the global macros as written; gres: the same, resolved (shared by every model that
  * declares no macros of its own). */
@@ -1147,8 +1582,12 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
     bool proxy_set = false;
     mctx mx = {0};
     ml->ttl_raw = -1;
-    ml->slot_cache_raw = ml->loading_raw = -1;
+    ml->sls_raw = -1;
+    ml->sc_raw = -1;
     m->concurrency_limit = 10;
+    m->swappable = true;
+    timeouts_default(&m->timeouts, 0);
+    const mctx *saved_mx = L->mx;
 
     struct fy_node *node = deref(L, ml->node, m->line, path);
     if (!node || !fy_node_is_mapping(node)) {
@@ -1215,6 +1654,7 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
     }
     free(ckey);
 
+    L->mx = &mx; /* typed macros in every key: ttl: ${T} */
     for (int i = 0; i < items.n; i++) {
         kv *e = &items.v[i];
         const char *k = e->key;
@@ -1249,9 +1689,9 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
             if (r > 0) {
                 proxy_set = true;
                 free(m->proxy);
-                free(m->proxy_host);
                 m->proxy = s;
-                const char *why = proxy_parse(m->proxy, &m->proxy_host, &m->proxy_port, &m->proxy_path);
+                const char *why = proxy_parse(m->proxy, false, NULL, &m->proxy_host,
+                                              &m->proxy_port, &m->proxy_path);
                 if (why)
                     err(L, e->line, key, "%s, not '%s'", why, m->proxy);
             }
@@ -1314,10 +1754,6 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
             }
         } else if (!strcmp(k, "unlisted")) {
             get_bool(L, e->val, e->line, key, &m->unlisted);
-        } else if (!strcmp(k, "slotCache") || !strcmp(k, "sendLoadingState")) {
-            bool b;
-            if (get_bool(L, e->val, e->line, key, &b) > 0)
-                *(k[1] == 'l' ? &ml->slot_cache_raw : &ml->loading_raw) = b;
         } else if (!strcmp(k, "useModelName")) {
             char *s;
             if (model_str(L, &mx, e, key, false, &s) >= 0) {
@@ -1334,7 +1770,10 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
                 *dst = s;
             }
         } else if (!strcmp(k, "filters")) {
-            model_filters(L, m, &mx, e, key);
+            filters F = {&m->strip_params, &m->nstrip, &m->set_params, &m->set_params_by_id};
+            read_filters(L, &F, &mx, e, key);
+        } else if (model_key_v250(L, ml, e, key)) {
+            /* read */
         } else if (!strcmp(k, "concurrencyLimit")) {
             int v;
             if (get_int(L, e->val, e->line, key, 0, 1000000, &v) > 0)
@@ -1362,7 +1801,7 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
     if (!proxy_set) {
         if (mx.port) {
             m->proxy = gs_mem_printf("http://localhost:%d", mx.port);
-            proxy_parse(m->proxy, &m->proxy_host, &m->proxy_port, &m->proxy_path);
+            proxy_parse(m->proxy, false, NULL, &m->proxy_host, &m->proxy_port, &m->proxy_path);
         } else if (m->cmd) {
             char *key = path_join(path, "proxy");
             err(L, m->line, key,
@@ -1378,10 +1817,13 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
         m->check_endpoint = NULL;
     }
     m->ttl = ml->ttl_raw == -1 ? L->c->global_ttl : ml->ttl_raw;
-    m->slot_cache = ml->slot_cache_raw == -1 ? L->c->slot_cache.enabled : ml->slot_cache_raw;
-    m->send_loading_state = ml->loading_raw == -1 ? L->c->send_loading_state : ml->loading_raw;
+    m->unload_timeout = ml->unload_raw ? ml->unload_raw : L->c->unload_timeout;
+    m->send_loading_state = ml->sls_raw < 0 ? L->c->send_loading_state : ml->sls_raw;
+    m->slot_cache = ml->sc_raw < 0 ? L->c->slot_cache.enabled : ml->sc_raw;
+    by_id_aliases(m);
 
 out:
+    L->mx = saved_mx;
     free(cmd_raw);
     free(cmd1);
     macros_free(mv, nmv);
@@ -1443,7 +1885,9 @@ static void check_names(ld *L)
             continue;
         }
         gs_model_cfg *mb = &c->models[b->model];
-        char *key = gs_mem_printf("models.%s.aliases[%d]", mb->id, b->alias);
+        char *key = b->alias < mb->naliases_written
+                        ? gs_mem_printf("models.%s.aliases[%d]", mb->id, b->alias)
+                        : gs_mem_printf("models.%s.filters.setParamsByID.%s", mb->id, b->name);
         if (a->model == b->model)
             err(L, mb->line, key, "alias %s is listed twice", b->name);
         else
@@ -1477,9 +1921,7 @@ int gs_config_find(const gs_config *c, const char *name)
 }
 
 static const char *const top_unsupported[] = {
-    "logTimeFormat", "logToStdout", "logRequests", "metricsMaxInMemory", "captureBuffer",
-    "sendLoadingState", "includeAliasesInList", "unloadTimeout", "profiles", "selectors",
-    "routing", "peers", "matrix", "store", "ui", "performance", "upstream",
+    "logTimeFormat", "logRequests", "metricsMaxInMemory", "captureBuffer", "ui", "performance",
 };
 
 static void group_add_member(gs_group_cfg *g, int idx)
@@ -1488,21 +1930,21 @@ static void group_add_member(gs_group_cfg *g, int idx)
     g->members[g->nmembers++] = idx;
 }
 
-static void load_groups(ld *L, kv *gkv, int *owner)
+static void load_groups(ld *L, const ref *r, const char *gpath, int *owner)
 {
     gs_config *c = L->c;
-    struct fy_node *n = gkv ? deref(L, gkv->val, gkv->line, "groups") : NULL;
+    struct fy_node *n = r->set ? deref(L, r->val, r->line, gpath) : NULL;
     if (n && !is_null(n) && !fy_node_is_mapping(n)) {
-        err(L, gkv->line, "groups", "expected a mapping of group names to groups");
+        err(L, r->line, gpath, "expected a mapping of group names to groups");
         n = NULL;
     }
     kvs items = {0};
     if (n && !is_null(n))
-        map_items(L, n, "groups", 0, &items);
+        map_items(L, n, gpath, 0, &items);
     c->groups = gs_mem_calloc((size_t)items.n + 1, sizeof(*c->groups));
     for (int i = 0; i < items.n; i++) {
         kv *e = &items.v[i];
-        char *path = path_join("groups", e->key);
+        char *path = path_join(gpath, e->key);
         gs_group_cfg *g = &c->groups[c->ngroups++];
         g->id = gs_mem_strdup(e->key);
         g->swap = true;
@@ -1586,6 +2028,1047 @@ static void load_groups(ld *L, kv *gkv, int *owner)
         c->models[i].group = owner[i];
 }
 
+/* ---------------------------------------------------------------- v250 and ggswap top-level keys */
+
+#define IGNORE_DEFAULT ".*\\.(js|json|css|png|gif|jpg|jpeg|ico|txt)$"
+
+
+/* Blocks that name models, read after them. */
+typedef struct later {
+    ref groups, matrix;   /* legacy top-level keys */
+    ref rgroups, rmatrix; /* routing.router.settings.* */
+    ref priority;         /* routing.scheduler.settings.fifo.priority */
+    ref peers, selectors, profiles;
+    char *use;            /* routing.router.use; NULL when unset */
+    int use_line;
+    int routing_line;
+} later;
+
+static void ref_set(ld *L, ref *r, kv *e, const char *key)
+{
+    r->val = e->val;
+    r->line = e->line;
+    r->set = !is_null(deref(L, e->val, e->line, key));
+}
+
+static void read_log_stdout(ld *L, kv *e)
+{
+    static const char *const names[] = {"proxy", "upstream", "both", "none"};
+    char *s;
+    if (get_xstr(L, e->val, e->line, e->key, &s) <= 0)
+        return;
+    size_t i = 0;
+    while (i < GS_ARRAY_LEN(names) && strcmp(names[i], s))
+        i++;
+    if (i == GS_ARRAY_LEN(names))
+        err(L, e->line, e->key, "must be one of: proxy, upstream, both, none; not '%s'", s);
+    else
+        L->c->log_to_stdout = (gs_log_stdout)i;
+    free(s);
+}
+
+static void read_store(ld *L, kv *e)
+{
+    struct fy_node *n = get_map(L, e->val, e->line, "store", "with path");
+    if (!n)
+        return;
+    kvs items = {0};
+    map_items(L, n, "store", 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        char *key = path_join("store", f->key);
+        char *s = NULL;
+        struct stat st;
+        if (strcmp(f->key, "path")) {
+            warn(L, f->line, key, "unknown key, ignored");
+        } else if (get_xstr(L, f->val, f->line, key, &s) > 0 && *s) {
+            char *dir = gs_mem_strdup(s);
+            char *slash = strrchr(dir, '/');
+            if (slash)
+                slash[slash == dir] = 0;
+            if (stat(s, &st) == 0 && S_ISDIR(st.st_mode))
+                err(L, f->line, key, "%s is a directory, not a file", s);
+            else if (slash && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+                err(L, f->line, key, "the folder %s does not exist", dir);
+            else {
+                free(L->c->store_path);
+                L->c->store_path = s;
+                s = NULL;
+            }
+            free(dir);
+        }
+        free(s);
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+static void ignore_free(gs_config *c)
+{
+    regex_t *re = c->ignore_re;
+    for (int i = 0; re && i < c->nignore_paths; i++)
+        regfree(&re[i]);
+    free(re);
+    strv_free(c->ignore_paths, c->nignore_paths);
+    c->ignore_re = NULL;
+    c->ignore_paths = NULL;
+    c->nignore_paths = 0;
+}
+
+/* Compile the patterns (a failed one reports and is dropped); none: llama-swap's default. */
+static void ignore_set(ld *L, char **list, int n, int line, const char *key)
+{
+    gs_config *c = L->c;
+    ignore_free(c);
+    if (n == 0) {
+        free(list);
+        list = NULL;
+        strv_push(&list, &n, gs_mem_strdup(IGNORE_DEFAULT));
+    }
+    regex_t *re = gs_mem_calloc((size_t)n, sizeof(*re));
+    for (int i = 0; i < n; i++) {
+        int rc = regcomp(&re[c->nignore_paths], list[i], REG_EXTENDED | REG_NOSUB);
+        if (rc) {
+            char why[128];
+            regerror(rc, &re[c->nignore_paths], why, sizeof(why));
+            char *ik = path_index(key, i);
+            err(L, line, ik, "invalid regular expression '%s': %s", list[i], why);
+            free(ik);
+            free(list[i]);
+            continue;
+        }
+        strv_push(&c->ignore_paths, &c->nignore_paths, list[i]);
+    }
+    free(list);
+    c->ignore_re = re;
+}
+
+static void read_upstream(ld *L, kv *e)
+{
+    struct fy_node *n = get_map(L, e->val, e->line, "upstream", "with ignorePaths");
+    if (!n)
+        return;
+    kvs items = {0};
+    map_items(L, n, "upstream", 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        char *key = path_join("upstream", f->key);
+        if (strcmp(f->key, "ignorePaths")) {
+            warn(L, f->line, key, "unknown key, ignored");
+        } else {
+            char **list;
+            int nl;
+            get_xstrlist(L, f->val, f->line, key, &list, &nl);
+            ignore_set(L, list, nl, f->line, key);
+        }
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+bool gs_config_ignore_path(const gs_config *c, const char *path)
+{
+    const regex_t *re = c ? c->ignore_re : NULL;
+    for (int i = 0; re && path && i < c->nignore_paths; i++)
+        if (regexec(&re[i], path, 0, NULL, 0) == 0)
+            return true;
+    return false;
+}
+
+/* `auto` or a size. */
+static void read_auto_size(ld *L, kv *f, const char *key, bool *is_auto, long long *v)
+{
+    struct fy_node *n = deref(L, f->val, f->line, key);
+    size_t len = 0;
+    const char *s = n && fy_node_is_scalar(n) ? scalar(n, &len) : "";
+    if (is_null(n) || sceq(s, len, "auto")) {
+        *is_auto = true;
+    } else if (get_size(L, f->val, f->line, key, v) > 0) {
+        *is_auto = false;
+    }
+}
+
+static void read_gpu_sizes(ld *L, kv *f, const char *key, gs_memory_cfg *m)
+{
+    struct fy_node *n = deref(L, f->val, f->line, key);
+    if (!n || !fy_node_is_sequence(n)) {
+        long long one = 0;
+        read_auto_size(L, f, key, &m->gpu_auto, &one);
+        if (!m->gpu_auto) {
+            m->gpu = gs_mem_calloc(1, sizeof(*m->gpu));
+            m->gpu[0] = one;
+            m->ngpu = 1;
+        }
+        return;
+    }
+    m->gpu_auto = false;
+    int cnt = fy_node_sequence_item_count(n);
+    m->gpu = gs_mem_calloc((size_t)cnt + 1, sizeof(*m->gpu));
+    void *it = NULL;
+    struct fy_node *e;
+    int i = 0;
+    while ((e = fy_node_sequence_iterate(n, &it)) && i < cnt) {
+        char *ik = path_index(key, i);
+        int el = node_line(e);
+        if (get_size(L, e, el ? el : f->line, ik, &m->gpu[m->ngpu]) > 0)
+            m->ngpu++;
+        else if (is_null(e))
+            err(L, el ? el : f->line, ik, "expected a size such as 6GiB or 512MiB");
+        free(ik);
+        i++;
+    }
+}
+
+static void read_memory(ld *L, kv *e)
+{
+    gs_memory_cfg *m = &L->c->memory;
+    m->line = e->line;
+    struct fy_node *n = deref(L, e->val, e->line, "memory");
+    if (is_null(n)) {
+        m->enabled = true; /* present = on */
+        return;
+    }
+    if (fy_node_is_scalar(n)) {
+        bool b;
+        if (get_bool(L, n, e->line, "memory", &b) > 0)
+            m->enabled = b;
+        return;
+    }
+    if (!fy_node_is_mapping(n)) {
+        err(L, e->line, "memory", "expected a mapping of ram, gpu and margin, or true/false");
+        return;
+    }
+    m->enabled = true;
+    kvs items = {0};
+    map_items(L, n, "memory", 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        char *key = path_join("memory", f->key);
+        if (!strcmp(f->key, "ram"))
+            read_auto_size(L, f, key, &m->ram_auto, &m->ram);
+        else if (!strcmp(f->key, "gpu"))
+            read_gpu_sizes(L, f, key, m);
+        else if (!strcmp(f->key, "margin"))
+            get_size(L, f->val, f->line, key, &m->margin);
+        else if (!strcmp(f->key, "enabled"))
+            get_bool(L, f->val, f->line, key, &m->enabled);
+        else
+            warn(L, f->line, key, "unknown key, ignored");
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+static void read_slot_cache(ld *L, kv *e)
+{
+    gs_slot_cache_cfg *sc = &L->c->slot_cache;
+    sc->line = e->line;
+    struct fy_node *n = deref(L, e->val, e->line, "slotCache");
+    if (is_null(n))
+        return;
+    if (fy_node_is_scalar(n)) {
+        get_bool(L, n, e->line, "slotCache", &sc->enabled);
+        return;
+    }
+    if (!fy_node_is_mapping(n)) {
+        err(L, e->line, "slotCache", "expected true/false or a mapping of enabled, maxSize, "
+                                     "saveTimeout, path");
+        return;
+    }
+    sc->enabled = true;
+    kvs items = {0};
+    map_items(L, n, "slotCache", 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        char *key = path_join("slotCache", f->key);
+        char *s;
+        if (!strcmp(f->key, "enabled")) {
+            get_bool(L, f->val, f->line, key, &sc->enabled);
+        } else if (!strcmp(f->key, "maxSize")) {
+            get_size(L, f->val, f->line, key, &sc->max_size);
+        } else if (!strcmp(f->key, "saveTimeout")) {
+            get_ms(L, f->val, f->line, key, &sc->save_timeout_ms);
+        } else if (!strcmp(f->key, "path")) {
+            if (get_xstr(L, f->val, f->line, key, &s) > 0) {
+                free(sc->path);
+                sc->path = *s ? s : NULL;
+                if (!*s)
+                    free(s);
+            }
+        } else {
+            warn(L, f->line, key, "unknown key, ignored");
+        }
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+/* routing: {router: {use, settings: {groups, matrix}}, scheduler: {use, settings: {fifo:
+ * {priority}}}}. What names models is kept in lt for later. */
+static void read_routing(ld *L, kv *e, later *lt)
+{
+    lt->routing_line = e->line;
+    struct fy_node *n = get_map(L, e->val, e->line, "routing", "with router and scheduler");
+    if (!n)
+        return;
+    kvs items = {0};
+    map_items(L, n, "routing", 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        char *key = path_join("routing", f->key);
+        bool router = !strcmp(f->key, "router");
+        if (!router && strcmp(f->key, "scheduler")) {
+            warn(L, f->line, key, "unknown key, ignored");
+            free(key);
+            continue;
+        }
+        struct fy_node *rn = get_map(L, f->val, f->line, key, "with use and settings");
+        kvs ri = {0};
+        if (rn)
+            map_items(L, rn, key, 0, &ri);
+        for (int j = 0; j < ri.n; j++) {
+            kv *g = &ri.v[j];
+            char *gk = path_join(key, g->key);
+            char *s;
+            if (!strcmp(g->key, "use") && get_xstr(L, g->val, g->line, gk, &s) > 0) {
+                if (router) {
+                    free(lt->use);
+                    lt->use = s;
+                    lt->use_line = g->line;
+                } else {
+                    if (strcmp(s, "fifo"))
+                        err(L, g->line, gk, "unknown scheduler \"%s\" (valid: fifo)", s);
+                    free(s);
+                }
+            } else if (!strcmp(g->key, "settings")) {
+                struct fy_node *sn = get_map(L, g->val, g->line, gk, NULL);
+                kvs si = {0};
+                if (sn)
+                    map_items(L, sn, gk, 0, &si);
+                for (int k = 0; k < si.n; k++) {
+                    kv *h = &si.v[k];
+                    char *hk = path_join(gk, h->key);
+                    if (router && !strcmp(h->key, "groups")) {
+                        ref_set(L, &lt->rgroups, h, hk);
+                    } else if (router && !strcmp(h->key, "matrix")) {
+                        ref_set(L, &lt->rmatrix, h, hk);
+                    } else if (!router && !strcmp(h->key, "fifo")) {
+                        struct fy_node *fn = get_map(L, h->val, h->line, hk, "with priority");
+                        kvs fi = {0};
+                        if (fn)
+                            map_items(L, fn, hk, 0, &fi);
+                        for (int q = 0; q < fi.n; q++) {
+                            char *qk = path_join(hk, fi.v[q].key);
+                            if (!strcmp(fi.v[q].key, "priority"))
+                                ref_set(L, &lt->priority, &fi.v[q], qk);
+                            else
+                                warn(L, fi.v[q].line, qk, "unknown key, ignored");
+                            free(qk);
+                        }
+                        kvs_free(&fi);
+                    } else {
+                        warn(L, h->line, hk, "unknown key, ignored");
+                    }
+                    free(hk);
+                }
+                kvs_free(&si);
+            } else if (strcmp(g->key, "use")) {
+                warn(L, g->line, gk, "unknown key, ignored");
+            }
+            free(gk);
+        }
+        kvs_free(&ri);
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+/* Index of the model with exactly this id (not an alias), or -1. */
+static int model_by_id(const gs_config *c, const char *id)
+{
+    int i = gs_config_find(c, id);
+    return i >= 0 && !strcmp(c->models[i].id, id) ? i : -1;
+}
+
+static bool var_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-')
+            return false;
+    return true;
+}
+
+static void matrix_free(gs_matrix_cfg *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->nvars; i++)
+        free(m->vars[i].name);
+    for (int i = 0; i < m->ncosts; i++)
+        free(m->costs[i].name);
+    for (int i = 0; i < m->nsets; i++) {
+        free(m->sets[i].name);
+        free(m->sets[i].dsl);
+    }
+    free(m->vars);
+    free(m->costs);
+    free(m->sets);
+    free(m);
+}
+
+static int matrix_resolve(const gs_config *c, const gs_matrix_cfg *m, const char *name)
+{
+    for (int i = 0; i < m->nvars; i++)
+        if (!strcmp(m->vars[i].name, name))
+            return m->vars[i].model;
+    return model_by_id(c, name);
+}
+
+/* vars first (evict_costs may name them), then evict_costs and sets. */
+static void load_matrix(ld *L, const ref *r, const char *path)
+{
+    gs_config *c = L->c;
+    struct fy_node *n = get_map(L, r->val, r->line, path, "with vars, evict_costs and sets");
+    gs_matrix_cfg *m = gs_mem_calloc(1, sizeof(*m));
+    m->line = r->line;
+    kvs items = {0};
+    if (n)
+        map_items(L, n, path, 0, &items);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < items.n; i++) {
+            kv *e = &items.v[i];
+            bool vars = !strcmp(e->key, "vars");
+            if (vars != (pass == 0))
+                continue;
+            char *key = path_join(path, e->key);
+            bool costs = !strcmp(e->key, "evict_costs"), sets = !strcmp(e->key, "sets");
+            struct fy_node *v = vars || costs || sets ? get_map(L, e->val, e->line, key, NULL)
+                                                      : NULL;
+            if (!vars && !costs && !sets)
+                warn(L, e->line, key, "unknown key, ignored");
+            kvs sub = {0};
+            if (v)
+                map_items(L, v, key, 0, &sub);
+            for (int j = 0; j < sub.n; j++) {
+                kv *f = &sub.v[j];
+                char *fk = path_join(key, f->key);
+                char *s = NULL;
+                int cost = 1;
+                if (vars && get_xstr(L, f->val, f->line, fk, &s) >= 0) {
+                    int idx = s ? model_by_id(c, s) : -1;
+                    if (!var_name_ok(f->key))
+                        err(L, f->line, fk, "a var name holds 1 to 32 letters, digits, '-' or '.'");
+                    else if (idx < 0)
+                        err(L, f->line, fk, "references unknown model \"%s\" (a model id, not an "
+                                            "alias)", s ? s : "");
+                    else {
+                        m->vars = gs_mem_realloc(m->vars, (size_t)(m->nvars + 1) * sizeof(*m->vars));
+                        m->vars[m->nvars++] = (gs_matrix_var){gs_mem_strdup(f->key), idx, f->line};
+                    }
+                } else if (costs && get_int(L, f->val, f->line, fk, 1, INT_MAX, &cost) > 0) {
+                    int idx = matrix_resolve(c, m, f->key);
+                    if (idx < 0) {
+                        err(L, f->line, fk, "unknown var or model \"%s\"", f->key);
+                    } else {
+                        m->costs = gs_mem_realloc(m->costs,
+                                                  (size_t)(m->ncosts + 1) * sizeof(*m->costs));
+                        m->costs[m->ncosts++] =
+                            (gs_matrix_cost){gs_mem_strdup(f->key), idx, cost, f->line};
+                    }
+                } else if (sets && get_xstr(L, f->val, f->line, fk, &s) >= 0) {
+                    if (!s || !*s) {
+                        err(L, f->line, fk, "empty expression");
+                    } else {
+                        m->sets = gs_mem_realloc(m->sets, (size_t)(m->nsets + 1) * sizeof(*m->sets));
+                        m->sets[m->nsets++] = (gs_matrix_set){gs_mem_strdup(f->key), s, f->line};
+                        s = NULL;
+                    }
+                }
+                free(s);
+                free(fk);
+            }
+            kvs_free(&sub);
+            free(key);
+        }
+    }
+    kvs_free(&items);
+    if (!m->nsets)
+        err(L, r->line, path, "a matrix must define at least one set");
+    matrix_free(c->matrix);
+    c->matrix = m;
+    c->router = GS_ROUTER_MATRIX;
+}
+
+static void load_groups(ld *L, const ref *r, const char *gpath, int *owner);
+
+/* Which router, from the legacy keys or routing.router; then groups (always: every model has
+ * one) and the matrix. */
+static void load_router(ld *L, later *lt, int *owner)
+{
+    bool top = lt->groups.set || lt->matrix.set;
+    bool routing = lt->use || lt->rgroups.set || lt->rmatrix.set;
+    ref none = {0};
+    if (top && routing) {
+        err(L, lt->routing_line, "routing",
+            "the legacy top-level groups/matrix and routing.router are both set; move them into "
+            "routing.router.settings");
+        load_groups(L, &none, "groups", owner);
+        return;
+    }
+    if (top) {
+        if (lt->groups.set && lt->matrix.set)
+            err(L, lt->matrix.line, "matrix", "a config cannot use both groups and matrix");
+        if (lt->matrix.set)
+            load_matrix(L, &lt->matrix, "matrix");
+        load_groups(L, lt->matrix.set ? &none : &lt->groups, "groups", owner);
+        return;
+    }
+    const char *use = lt->use ? lt->use : "group";
+    if (!strcmp(use, "matrix")) {
+        if (!lt->rmatrix.set)
+            err(L, lt->use_line, "routing.router.use",
+                "is 'matrix' but routing.router.settings.matrix is not set");
+        else
+            load_matrix(L, &lt->rmatrix, "routing.router.settings.matrix");
+        load_groups(L, &none, "groups", owner);
+        return;
+    }
+    if (strcmp(use, "group"))
+        err(L, lt->use_line, "routing.router.use", "unknown router \"%s\" (valid: group, matrix)",
+            use);
+    else if (lt->rmatrix.set)
+        warn(L, lt->rmatrix.line, "routing.router.settings.matrix",
+             "not used: routing.router.use is group");
+    load_groups(L, &lt->rgroups, "routing.router.settings.groups", owner);
+}
+
+static void load_priority(ld *L, const ref *r)
+{
+    const char *path = "routing.scheduler.settings.fifo.priority";
+    struct fy_node *n = get_map(L, r->val, r->line, path, "of model names to numbers");
+    if (!n)
+        return;
+    kvs items = {0};
+    map_items(L, n, path, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *key = path_join(path, e->key);
+        int v = 0, idx = gs_config_find(L->c, e->key);
+        if (get_int(L, e->val, e->line, key, INT_MIN, INT_MAX, &v) >= 0) {
+            if (idx < 0)
+                err(L, e->line, key, "references unknown model \"%s\"", e->key);
+            else
+                L->c->models[idx].priority = v;
+        }
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+static void peer_free(gs_peer_cfg *p)
+{
+    free(p->id);
+    free(p->proxy);
+    free(p->proxy_host);
+    free(p->proxy_path);
+    free(p->api_key);
+    strv_free(p->models, p->nmodels);
+    strv_free(p->strip_params, p->nstrip);
+    json_decref(p->set_params);
+}
+
+static const char *proxy_parse(char *url, bool allow_https, bool *tls, char **host, int *port,
+                               char **path);
+
+static void peer_load(ld *L, gs_peer_cfg *p, struct fy_node *n, const char *path)
+{
+    kvs items = {0};
+    map_items(L, n, path, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *key = path_join(path, e->key);
+        char *s = NULL;
+        if (!strcmp(e->key, "proxy")) {
+            if (get_xstr(L, e->val, e->line, key, &s) > 0) {
+                free(p->proxy);
+                p->proxy = s;
+                const char *why = proxy_parse(s, true, &p->tls, &p->proxy_host, &p->proxy_port,
+                                              &p->proxy_path);
+                if (why)
+                    err(L, e->line, key, "%s, not '%s'", why, s);
+            }
+        } else if (!strcmp(e->key, "apiKey")) {
+            if (get_xstr(L, e->val, e->line, key, &s) > 0) {
+                free(p->api_key);
+                p->api_key = *s ? s : NULL;
+                if (!*s)
+                    free(s);
+                else if (strpbrk(s, "\r\n"))
+                    err(L, e->line, key, "cannot hold line breaks");
+            }
+        } else if (!strcmp(e->key, "models")) {
+            char **list;
+            int nl;
+            get_xstrlist(L, e->val, e->line, key, &list, &nl);
+            for (int j = 0; j < nl; j++) {
+                bool dup = false;
+                for (int q = 0; q < p->nmodels && !dup; q++)
+                    dup = !strcmp(p->models[q], list[j]);
+                if (!*list[j] || !name_chars_ok(list[j], strlen(list[j]))) {
+                    char *ik = path_index(key, j);
+                    err(L, e->line, ik, "a model name must be non-empty, without control "
+                                        "characters, quotes or backslashes");
+                    free(ik);
+                    dup = true;
+                }
+                if (dup)
+                    free(list[j]);
+                else
+                    strv_push(&p->models, &p->nmodels, list[j]);
+            }
+            free(list);
+        } else if (!strcmp(e->key, "filters")) {
+            filters F = {&p->strip_params, &p->nstrip, &p->set_params, NULL};
+            read_filters(L, &F, L->mx, e, key);
+        } else if (!strcmp(e->key, "timeouts")) {
+            read_timeouts(L, e, key, &p->timeouts);
+        } else {
+            warn(L, e->line, key, "unknown key, ignored");
+        }
+        free(key);
+    }
+    kvs_free(&items);
+    if (!p->proxy)
+        err(L, p->line, path, "proxy is required (the peer's base URL)");
+    if (!p->nmodels)
+        err(L, p->line, path, "models cannot be empty: list the models the peer serves");
+}
+
+static int peer_cmp(const void *a, const void *b)
+{
+    return strcmp(((const gs_peer_cfg *)a)->id, ((const gs_peer_cfg *)b)->id);
+}
+
+/* The peer whose "peer/model" is exactly name, or -1. */
+static int peer_fqn(const gs_config *c, const char *name, const char **model)
+{
+    for (int i = 0; i < c->npeers; i++) {
+        size_t il = strlen(c->peers[i].id);
+        if (strncmp(name, c->peers[i].id, il) || name[il] != '/')
+            continue;
+        for (int j = 0; j < c->peers[i].nmodels; j++)
+            if (!strcmp(name + il + 1, c->peers[i].models[j])) {
+                if (model)
+                    *model = c->peers[i].models[j];
+                return i;
+            }
+    }
+    return -1;
+}
+
+int gs_config_find_peer(const gs_config *c, const char *name, const char **model)
+{
+    if (!c || !name)
+        return -1;
+    int p = peer_fqn(c, name, model);
+    if (p >= 0)
+        return p;
+    int found = -1;
+    for (int i = 0; i < c->npeers; i++)
+        for (int j = 0; j < c->peers[i].nmodels; j++)
+            if (!strcmp(name, c->peers[i].models[j])) {
+                if (found >= 0)
+                    return -1; /* two peers list it: only "peer/model" reaches it */
+                found = i;
+                if (model)
+                    *model = c->peers[i].models[j];
+            }
+    return found;
+}
+
+static void load_peers(ld *L, const ref *r)
+{
+    gs_config *c = L->c;
+    struct fy_node *n = get_map(L, r->val, r->line, "peers", "of peer ids to peers");
+    if (!n)
+        return;
+    kvs items = {0};
+    map_items(L, n, "peers", 0, &items);
+    c->peers = gs_mem_calloc((size_t)items.n + 1, sizeof(*c->peers));
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *path = path_join("peers", e->key);
+        struct fy_node *pn = get_map(L, e->val, e->line, path, "with proxy and models");
+        if (!e->klen || !name_chars_ok(e->key, e->klen)) {
+            err(L, e->line, path, "a peer id must be non-empty, without control characters, "
+                                  "quotes or backslashes");
+        } else if (pn) {
+            gs_peer_cfg *p = &c->peers[c->npeers++];
+            p->id = gs_mem_strdup(e->key);
+            p->line = e->line;
+            timeouts_default(&p->timeouts, 60);
+            peer_load(L, p, pn, path);
+        } else {
+            err(L, e->line, path, "expected a mapping with proxy and models");
+        }
+        free(path);
+    }
+    kvs_free(&items);
+    qsort(c->peers, (size_t)c->npeers, sizeof(*c->peers), peer_cmp);
+    /* "peer/model" names one thing: not two peers' models, not a local model or alias */
+    for (int i = 0; i < c->npeers; i++)
+        for (int j = 0; j < c->peers[i].nmodels; j++) {
+            gs_peer_cfg *p = &c->peers[i];
+            char *fqn = gs_mem_printf("%s/%s", p->id, p->models[j]);
+            char *key = gs_mem_printf("peers.%s.models", p->id);
+            int other = peer_fqn(c, fqn, NULL);
+            if (other != i)
+                err(L, p->line, key, "peer model name %s is ambiguous between peers %s and %s",
+                    fqn, c->peers[other].id, p->id);
+            else if (gs_config_find(c, fqn) >= 0)
+                err(L, p->line, key, "model id or alias %s conflicts with the peer model name",
+                    fqn);
+            free(key);
+            free(fqn);
+        }
+}
+
+static void selector_free(gs_selector_cfg *s)
+{
+    free(s->id);
+    strv_free(s->targets, s->ntargets);
+    free(s->name);
+    free(s->description);
+    json_decref(s->metadata);
+}
+
+int gs_config_find_selector(const gs_config *c, const char *name)
+{
+    for (int i = 0; c && name && i < c->nselectors; i++)
+        if (!strcmp(c->selectors[i].id, name))
+            return i;
+    return -1;
+}
+
+int gs_config_find_profile(const gs_config *c, const char *name)
+{
+    for (int i = 0; c && name && i < c->nprofiles; i++)
+        if (!strcmp(c->profiles[i].id, name))
+            return i;
+    return -1;
+}
+
+static void selector_load(ld *L, gs_selector_cfg *s, struct fy_node *n, const char *path)
+{
+    kvs items = {0};
+    map_items(L, n, path, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *key = path_join(path, e->key);
+        char *v = NULL;
+        if (!strcmp(e->key, "strategy")) {
+            if (get_xstr(L, e->val, e->line, key, &v) > 0) {
+                if (!strcmp(v, "pin"))
+                    s->strategy = GS_SELECT_PIN;
+                else if (!strcmp(v, "warm"))
+                    s->strategy = GS_SELECT_WARM;
+                else if (!strcmp(v, "spillover"))
+                    s->strategy = GS_SELECT_SPILLOVER;
+                else
+                    err(L, e->line, key, "unknown strategy \"%s\" (valid: warm, pin, spillover)",
+                        v);
+                s->line = -s->line; /* strategy seen */
+            }
+        } else if (!strcmp(e->key, "targets")) {
+            strv_free(s->targets, s->ntargets);
+            get_xstrlist(L, e->val, e->line, key, &s->targets, &s->ntargets);
+        } else if (!strcmp(e->key, "settings")) {
+            struct fy_node *sn = get_map(L, e->val, e->line, key, "with spillover");
+            kvs si = {0};
+            if (sn)
+                map_items(L, sn, key, 0, &si);
+            for (int j = 0; j < si.n; j++) {
+                char *sk = path_join(key, si.v[j].key);
+                if (!strcmp(si.v[j].key, "spillover"))
+                    get_int(L, si.v[j].val, si.v[j].line, sk, INT_MIN, INT_MAX, &s->spillover);
+                else
+                    warn(L, si.v[j].line, sk, "unknown key, ignored");
+                free(sk);
+            }
+            kvs_free(&si);
+        } else if (!strcmp(e->key, "name") || !strcmp(e->key, "description")) {
+            char **dst = e->key[0] == 'n' ? &s->name : &s->description;
+            if (get_xstr(L, e->val, e->line, key, &v) >= 0) {
+                free(*dst);
+                *dst = v;
+                v = NULL;
+            }
+        } else if (!strcmp(e->key, "unlisted")) {
+            get_bool(L, e->val, e->line, key, &s->unlisted);
+        } else if (!strcmp(e->key, "metadata")) {
+            struct fy_node *mn = get_map(L, e->val, e->line, key, NULL);
+            if (mn) {
+                json_decref(s->metadata);
+                s->metadata = to_json(L, mn, 1, e->line, key, L->mx);
+            }
+        } else {
+            warn(L, e->line, key, "unknown key, ignored");
+        }
+        free(v);
+        free(key);
+    }
+    kvs_free(&items);
+}
+
+/* A target as the group router sees it: the model index, or -1 for a peer. */
+static void selector_check(ld *L, gs_selector_cfg *s, const char *path)
+{
+    gs_config *c = L->c;
+    bool seen = s->line < 0;
+    s->line = seen ? -s->line : s->line;
+    if (!seen)
+        err(L, s->line, path, "strategy is required (warm, pin or spillover)");
+    if (!s->ntargets)
+        err(L, s->line, path, "targets must list at least one model");
+    if (s->strategy == GS_SELECT_SPILLOVER && s->spillover < 1)
+        err(L, s->line, path, "settings.spillover must be at least 1, not %d", s->spillover);
+    int *local = gs_mem_calloc((size_t)s->ntargets + 1, sizeof(int));
+    for (int i = 0; i < s->ntargets; i++) {
+        char *ik = gs_mem_printf("%s.targets[%d]", path, i);
+        const char *pm;
+        int idx = gs_config_find(c, s->targets[i]);
+        int peer = idx < 0 ? gs_config_find_peer(c, s->targets[i], &pm) : -1;
+        local[i] = idx;
+        if (gs_config_find_selector(c, s->targets[i]) >= 0)
+            err(L, s->line, ik, "names selector %s; a selector cannot target a selector",
+                s->targets[i]);
+        else if (idx < 0 && peer < 0)
+            err(L, s->line, ik, "references unknown model \"%s\"", s->targets[i]);
+        else if (idx < 0 && s->strategy == GS_SELECT_WARM)
+            err(L, s->line, ik, "must be a local model for strategy warm");
+        for (int j = 0; j < i && s->strategy == GS_SELECT_SPILLOVER; j++) {
+            bool same = idx >= 0 ? local[j] == idx
+                                 : local[j] < 0 && peer >= 0 &&
+                                       gs_config_find_peer(c, s->targets[j], NULL) == peer &&
+                                       !strcmp(s->targets[j], s->targets[i]);
+            if (same) {
+                err(L, s->line, ik, "targets the same model as targets[%d]", j);
+                break;
+            }
+        }
+        free(ik);
+    }
+    /* Spillover runs its local targets side by side: with groups they must share one group
+     * that does not swap. (With a matrix, the routing module checks that one set holds them.) */
+    int first = -1;
+    for (int i = 0; i < s->ntargets && s->strategy == GS_SELECT_SPILLOVER &&
+                    c->router == GS_ROUTER_GROUP; i++) {
+        if (local[i] < 0)
+            continue;
+        if (first < 0) {
+            first = local[i];
+            continue;
+        }
+        int g = c->models[first].group;
+        if (c->models[local[i]].group != g || c->groups[g].swap) {
+            err(L, s->line, path, "spillover targets must share one group with swap: false");
+            break;
+        }
+    }
+    free(local);
+}
+
+static int selector_cmp(const void *a, const void *b)
+{
+    return strcmp(((const gs_selector_cfg *)a)->id, ((const gs_selector_cfg *)b)->id);
+}
+
+static void load_selectors(ld *L, const ref *r)
+{
+    gs_config *c = L->c;
+    struct fy_node *n = get_map(L, r->val, r->line, "selectors", "of selector ids to selectors");
+    if (!n)
+        return;
+    kvs items = {0};
+    map_items(L, n, "selectors", 0, &items);
+    c->selectors = gs_mem_calloc((size_t)items.n + 1, sizeof(*c->selectors));
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *path = path_join("selectors", e->key);
+        struct fy_node *sn = get_map(L, e->val, e->line, path, "with strategy and targets");
+        if (!e->klen || !name_chars_ok(e->key, e->klen))
+            err(L, e->line, path, "a selector id must be non-empty, without control "
+                                  "characters, quotes or backslashes");
+        else if (gs_config_find(c, e->key) >= 0)
+            err(L, e->line, path, "the name is already a model id or alias");
+        else if (peer_fqn(c, e->key, NULL) >= 0)
+            err(L, e->line, path, "the name is already a peer model name");
+        else if (sn) {
+            gs_selector_cfg *s = &c->selectors[c->nselectors++];
+            s->id = gs_mem_strdup(e->key);
+            s->line = e->line;
+            s->spillover = 1;
+            selector_load(L, s, sn, path);
+        }
+        free(path);
+    }
+    kvs_free(&items);
+    qsort(c->selectors, (size_t)c->nselectors, sizeof(*c->selectors), selector_cmp);
+    for (int i = 0; i < c->nselectors; i++) {
+        char *path = path_join("selectors", c->selectors[i].id);
+        selector_check(L, &c->selectors[i], path);
+        free(path);
+    }
+}
+
+static void profile_free(gs_profile_cfg *p)
+{
+    free(p->id);
+    free(p->description);
+    for (int i = 0; i < p->npins; i++) {
+        free(p->pins[i].from);
+        free(p->pins[i].to);
+    }
+    free(p->pins);
+}
+
+/* Returns how many pins the mapping holds, valid or not. */
+static int profile_pins(ld *L, gs_profile_cfg *p, kv *e, const char *key)
+{
+    gs_config *c = L->c;
+    struct fy_node *n = get_map(L, e->val, e->line, key, "of requested names to models");
+    kvs items = {0};
+    if (n)
+        map_items(L, n, key, 0, &items);
+    for (int i = 0; i < items.n; i++) {
+        kv *f = &items.v[i];
+        char *pk = path_join(key, f->key);
+        char *to = NULL;
+        if (!f->klen || !name_chars_ok(f->key, f->klen)) {
+            err(L, f->line, pk, "a pin name must be non-empty, without control characters, "
+                                "quotes or backslashes");
+        } else if (peer_fqn(c, f->key, NULL) >= 0) {
+            err(L, f->line, pk, "the name is already a peer model name");
+        } else if (get_xstr(L, f->val, f->line, pk, &to) >= 0) {
+            if (to && !*to) {
+                free(to);
+                to = NULL; /* disables the name */
+            }
+            if (to && gs_config_find(c, to) < 0 && gs_config_find_peer(c, to, NULL) < 0 &&
+                gs_config_find_selector(c, to) < 0) {
+                err(L, f->line, pk, "references unknown model \"%s\"", to);
+            } else {
+                p->pins = gs_mem_realloc(p->pins, (size_t)(p->npins + 1) * sizeof(*p->pins));
+                p->pins[p->npins++] = (gs_profile_pin){gs_mem_strdup(f->key), to, f->line};
+                to = NULL;
+            }
+        }
+        free(to);
+        free(pk);
+    }
+    int count = items.n;
+    kvs_free(&items);
+    return count;
+}
+
+static int profile_cmp(const void *a, const void *b)
+{
+    return strcmp(((const gs_profile_cfg *)a)->id, ((const gs_profile_cfg *)b)->id);
+}
+
+static void load_profiles(ld *L, const ref *r)
+{
+    gs_config *c = L->c;
+    struct fy_node *n = get_map(L, r->val, r->line, "profiles", "of profile names to profiles");
+    if (!n)
+        return;
+    kvs items = {0};
+    map_items(L, n, "profiles", 0, &items);
+    c->profiles = gs_mem_calloc((size_t)items.n + 1, sizeof(*c->profiles));
+    for (int i = 0; i < items.n; i++) {
+        kv *e = &items.v[i];
+        char *path = path_join("profiles", e->key);
+        struct fy_node *pn = deref(L, e->val, e->line, path);
+        if (!e->klen || !name_chars_ok(e->key, e->klen)) {
+            err(L, e->line, path, "a profile name must be non-empty, without control "
+                                  "characters, quotes or backslashes");
+        } else if (!pn || !fy_node_is_mapping(pn)) {
+            err(L, e->line, path, "a profile must be a mapping with description and pins; the "
+                                  "old list form is no longer supported");
+        } else {
+            gs_profile_cfg *p = &c->profiles[c->nprofiles++];
+            p->id = gs_mem_strdup(e->key);
+            p->line = e->line;
+            int npins = 0;
+            kvs pi = {0};
+            map_items(L, pn, path, 0, &pi);
+            for (int j = 0; j < pi.n; j++) {
+                char *key = path_join(path, pi.v[j].key);
+                char *s;
+                if (!strcmp(pi.v[j].key, "pins")) {
+                    npins += profile_pins(L, p, &pi.v[j], key);
+                } else if (!strcmp(pi.v[j].key, "description")) {
+                    if (get_xstr(L, pi.v[j].val, pi.v[j].line, key, &s) >= 0) {
+                        free(p->description);
+                        p->description = s;
+                    }
+                } else {
+                    warn(L, pi.v[j].line, key, "unknown key, ignored");
+                }
+                free(key);
+            }
+            kvs_free(&pi);
+            if (!npins)
+                err(L, e->line, path, "pins must hold at least one entry");
+        }
+        free(path);
+    }
+    kvs_free(&items);
+    qsort(c->profiles, (size_t)c->nprofiles, sizeof(*c->profiles), profile_cmp);
+}
+
+/* The top-level keys of llama-swap v250 and ggswap's own; false when e is none of them. */
+static bool top_key_v250(ld *L, kv *e, later *lt)
+{
+    gs_config *c = L->c;
+    const char *k = e->key;
+    int v;
+    if (!strcmp(k, "unloadTimeout")) {
+        if (get_int(L, e->val, e->line, k, 0, 86400, &v) > 0)
+            c->unload_timeout = v ? v : 10;
+    } else if (!strcmp(k, "sendLoadingState")) {
+        get_bool(L, e->val, e->line, k, &c->send_loading_state);
+    } else if (!strcmp(k, "includeAliasesInList")) {
+        get_bool(L, e->val, e->line, k, &c->include_aliases_in_list);
+    } else if (!strcmp(k, "logToStdout")) {
+        read_log_stdout(L, e);
+    } else if (!strcmp(k, "store")) {
+        read_store(L, e);
+    } else if (!strcmp(k, "upstream")) {
+        read_upstream(L, e);
+    } else if (!strcmp(k, "memory")) {
+        read_memory(L, e);
+    } else if (!strcmp(k, "slotCache")) {
+        read_slot_cache(L, e);
+    } else if (!strcmp(k, "routing")) {
+        read_routing(L, e, lt);
+    } else if (!strcmp(k, "matrix")) {
+        ref_set(L, &lt->matrix, e, k);
+    } else if (!strcmp(k, "peers")) {
+        ref_set(L, &lt->peers, e, k);
+    } else if (!strcmp(k, "selectors")) {
+        ref_set(L, &lt->selectors, e, k);
+    } else if (!strcmp(k, "profiles")) {
+        ref_set(L, &lt->profiles, e, k);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static void load_hooks(ld *L, kv *hkv)
 {
     gs_config *c = L->c;
@@ -1659,7 +3142,7 @@ static void load_api_keys(ld *L, kv *e)
     gs_config *c = L->c;
     char **list;
     int n;
-    get_strlist(L, e->val, e->line, "apiKeys", &list, &n);
+    get_xstrlist(L, e->val, e->line, "apiKeys", &list, &n);
     for (int i = 0; i < n; i++) {
         char *ik = path_index("apiKeys", i);
         if (!*list[i])
@@ -1706,23 +3189,35 @@ static void load_root(ld *L, struct fy_node *root)
 {
     gs_config *c = L->c;
     kvs items = {0};
-    kv *models_kv = NULL, *groups_kv = NULL, *hooks_kv = NULL;
+    kv *models_kv = NULL, *hooks_kv = NULL;
     macro *gmac = NULL, *gres = NULL;
     int ngmac = 0;
     mload *ml = NULL;
     int nml = 0;
     int *owner = NULL;
+    later lt = {0};
+    mctx top = {0};
 
     if (!fy_node_is_mapping(root)) {
         err(L, node_line(root), NULL, "the file must be a mapping of keys (models:, groups:, ...)");
         goto out;
     }
     map_items(L, root, "", 0, &items);
+    /* Macros first: as in llama-swap, every top-level value may use them (startPort: ${P}). */
+    for (int i = 0; i < items.n; i++)
+        if (!strcmp(items.v[i].key, "macros"))
+            macros_read(L, items.v[i].val, items.v[i].line, "macros", &gmac, &ngmac, 0);
+    gres = macros_copy(gmac, ngmac);
+    macros_resolve(L, gres, ngmac, "macros");
+    top = (mctx){gres, ngmac, NULL, 0};
+    L->mx = &top;
     for (int i = 0; i < items.n; i++) {
         kv *e = &items.v[i];
         const char *k = e->key;
         int v;
-        if (!strcmp(k, "healthCheckTimeout")) {
+        if (!strcmp(k, "macros") || top_key_v250(L, e, &lt)) {
+            /* read */
+        } else if (!strcmp(k, "healthCheckTimeout")) {
             if (get_int(L, e->val, e->line, k, INT_MIN, INT_MAX, &v) > 0)
                 c->health_check_timeout = v < 15 ? 15 : v;
         } else if (!strcmp(k, "logLevel")) {
@@ -1741,19 +3236,13 @@ static void load_root(ld *L, struct fy_node *root)
         } else if (!strcmp(k, "startPort")) {
             if (get_int(L, e->val, e->line, k, 1, 65535, &v) > 0)
                 c->start_port = v;
-        } else if (!strcmp(k, "slotCache")) {
-            get_bool(L, e->val, e->line, k, &c->slot_cache.enabled);
-        } else if (!strcmp(k, "sendLoadingState")) {
-            get_bool(L, e->val, e->line, k, &c->send_loading_state);
         } else if (!strcmp(k, "globalTTL")) {
             if (get_int(L, e->val, e->line, k, 0, INT_MAX, &v) > 0)
                 c->global_ttl = v;
-        } else if (!strcmp(k, "macros")) {
-            macros_read(L, e->val, e->line, "macros", &gmac, &ngmac, 0);
         } else if (!strcmp(k, "models")) {
             models_kv = e;
         } else if (!strcmp(k, "groups")) {
-            groups_kv = e;
+            ref_set(L, &lt.groups, e, k);
         } else if (!strcmp(k, "hooks")) {
             hooks_kv = e;
         } else if (!strcmp(k, "apiKeys")) {
@@ -1769,8 +3258,6 @@ static void load_root(ld *L, struct fy_node *root)
                  known ? "not supported by ggswap, ignored" : "unknown key, ignored");
         }
     }
-    gres = macros_copy(gmac, ngmac);
-    macros_resolve(L, gres, ngmac, "macros");
 
     /* Models: collected, sorted by id (${PORT} goes in that order), then loaded. */
     struct fy_node *mn = models_kv ? deref(L, models_kv->val, models_kv->line, "models") : NULL;
@@ -1813,11 +3300,23 @@ static void load_root(ld *L, struct fy_node *root)
     owner = gs_mem_alloc(((size_t)nml + 1) * sizeof(int));
     for (int i = 0; i < nml; i++)
         owner[i] = -1;
-    load_groups(L, groups_kv, owner);
+    load_router(L, &lt, owner);
+    if (lt.priority.set)
+        load_priority(L, &lt.priority);
+    if (lt.peers.set)
+        load_peers(L, &lt.peers);
+    if (lt.selectors.set)
+        load_selectors(L, &lt.selectors);
+    if (lt.profiles.set)
+        load_profiles(L, &lt.profiles);
     if (hooks_kv)
         load_hooks(L, hooks_kv);
+    if (!c->ignore_re)
+        ignore_set(L, NULL, 0, 0, "upstream.ignorePaths");
 
 out:
+    L->mx = NULL;
+    free(lt.use);
     free(owner);
     free(ml);
     macros_free(gmac, ngmac);
@@ -1842,6 +3341,20 @@ void gs_config_free(gs_config *c)
         free(c->groups[i].members);
     }
     free(c->groups);
+    free(c->store_path);
+    ignore_free(c);
+    matrix_free(c->matrix);
+    for (int i = 0; i < c->npeers; i++)
+        peer_free(&c->peers[i]);
+    free(c->peers);
+    for (int i = 0; i < c->nselectors; i++)
+        selector_free(&c->selectors[i]);
+    free(c->selectors);
+    for (int i = 0; i < c->nprofiles; i++)
+        profile_free(&c->profiles[i]);
+    free(c->profiles);
+    free(c->memory.gpu);
+    free(c->slot_cache.path);
     free(c);
 }
 
@@ -1855,6 +3368,10 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
     c->health_check_timeout = 120;
     c->log_level = gs_mem_strdup("info");
     c->start_port = 5800;
+    c->unload_timeout = 10;
+    c->memory.ram_auto = true;
+    c->memory.gpu_auto = true;
+    c->memory.margin = 1LL << 30;
     c->slot_cache.max_size = 8LL << 30;
     c->slot_cache.save_timeout_ms = 5000;
     L.c = c;

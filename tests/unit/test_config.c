@@ -768,13 +768,13 @@ Test(config, unknown_keys_warn_with_lines)
 {
     OK("logLevel: info\n"
        "mystery: 1\n"
-       "logToStdout: both\n"
+       "captureBuffer: 5\n"
        "metricsMaxInMemory: 10\n"
        "models:\n"
        "  m:\n"
        "    cmd: s --port ${PORT}\n"
        "    typo_ttl: 5\n"
-       "    unloadTimeout: 3\n"
+       "    healthCheckTimeout: 3\n"
        "    filters:\n"
        "      stripParms: x\n"
        "groups:\n"
@@ -784,10 +784,10 @@ Test(config, unknown_keys_warn_with_lines)
        "hooks:\n"
        "  on_shutdown: {}\n");
     HAS("t.yaml:2: warning: mystery: unknown key, ignored");
-    HAS("t.yaml:3: warning: logToStdout: not supported by ggswap, ignored");
+    HAS("t.yaml:3: warning: captureBuffer: not supported by ggswap, ignored");
     HAS("t.yaml:4: warning: metricsMaxInMemory: not supported by ggswap, ignored");
     HAS("t.yaml:8: warning: models.m.typo_ttl: unknown key, ignored");
-    HAS("t.yaml:9: warning: models.m.unloadTimeout: not supported by ggswap, ignored");
+    HAS("t.yaml:9: warning: models.m.healthCheckTimeout: not supported by ggswap, ignored");
     HAS("t.yaml:11: warning: models.m.filters.stripParms: unknown key, ignored");
     HAS("t.yaml:15: warning: groups.g.exclusve: unknown key, ignored");
     HAS("t.yaml:17: warning: hooks.on_shutdown: unknown key, ignored");
@@ -1032,4 +1032,506 @@ Test(config, names_refuse_control_characters)
         gs_diag_free(&d);
         gs_config_free(c);
     }
+}
+
+/* ------------------------------------------------------------------ llama-swap v250 keys */
+
+#define CMD "    cmd: s --port ${PORT}\n"
+
+Test(config, typed_macros_give_numbers_and_booleans)
+{
+    OK("macros:\n"
+       "  T: 30\n"
+       "  P: 6000\n"
+       "  B: true\n"
+       "  U: 7\n"
+       "startPort: ${P}\n"
+       "globalTTL: ${T}\n"
+       "unloadTimeout: ${U}\n"
+       "sendLoadingState: ${B}\n"
+       "models:\n"
+       "  a:\n" CMD "    ttl: ${T}\n"
+       "    unlisted: ${B}\n"
+       "    concurrencyLimit: ${U}\n"
+       "  b:\n" CMD);
+    cr_assert_eq(D.n, 0, "%s", all());
+    cr_assert_eq(C->start_port, 6000);
+    cr_assert_eq(C->global_ttl, 30);
+    cr_assert_eq(M("a")->ttl, 30);
+    cr_assert(M("a")->unlisted);
+    cr_assert_eq(M("a")->concurrency_limit, 7);
+    cr_assert_eq(M("a")->proxy_port, 6000);
+    cr_assert_eq(M("b")->proxy_port, 6001);
+    cr_assert_eq(M("b")->unload_timeout, 7);
+    cr_assert(M("b")->send_loading_state);
+}
+
+Test(config, typed_macro_errors)
+{
+    FAILS("macros: {T: soon}\nmodels:\n  a:\n" CMD "    ttl: ${T}\n");
+    HAS("t.yaml:5: error: models.a.ttl: expected a whole number, not 'soon'");
+    FAILS("startPort: ${NOPE}\nmodels: {}\n");
+    HAS("t.yaml:1: error: startPort: unknown macro ${NOPE}");
+    FAILS("globalTTL: ${PORT}\n");
+    HAS("t.yaml:1: error: globalTTL: ${PORT} is only available in a model's keys");
+}
+
+Test(config, unload_timeout_send_loading_state_aliases_in_list)
+{
+    OK("models:\n  a:\n" CMD "  b:\n" CMD "    unloadTimeout: 3\n    sendLoadingState: true\n");
+    cr_assert_eq(C->unload_timeout, 10);
+    cr_assert_eq(M("a")->unload_timeout, 10);
+    cr_assert_eq(M("b")->unload_timeout, 3);
+    cr_assert(!C->send_loading_state);
+    cr_assert(!M("a")->send_loading_state);
+    cr_assert(M("b")->send_loading_state);
+    cr_assert(!C->include_aliases_in_list);
+    OK("unloadTimeout: 0\nsendLoadingState: true\nincludeAliasesInList: true\n"
+       "models:\n  a:\n" CMD "    sendLoadingState: false\n");
+    cr_assert_eq(C->unload_timeout, 10);
+    cr_assert(C->include_aliases_in_list);
+    cr_assert(!M("a")->send_loading_state);
+    FAILS("unloadTimeout: -1\n");
+    HAS("t.yaml:1: error: unloadTimeout: must be between 0 and 86400, not -1");
+    FAILS("models:\n  a:\n" CMD "    unloadTimeout: -2\n");
+    HAS("t.yaml:4: error: models.a.unloadTimeout: must be between 0 and 86400, not -2");
+    FAILS("includeAliasesInList: maybe\n");
+    HAS("t.yaml:1: error: includeAliasesInList: expected true or false, not 'maybe'");
+}
+
+Test(config, log_to_stdout)
+{
+    static const struct {
+        const char *v;
+        gs_log_stdout want;
+    } cases[] = {{"proxy", GS_LOG_STDOUT_PROXY},
+                 {"upstream", GS_LOG_STDOUT_UPSTREAM},
+                 {"both", GS_LOG_STDOUT_BOTH},
+                 {"none", GS_LOG_STDOUT_NONE}};
+    OK("models: {}\n");
+    cr_assert_eq(C->log_to_stdout, GS_LOG_STDOUT_PROXY);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char y[64];
+        snprintf(y, sizeof(y), "logToStdout: %s\n", cases[i].v);
+        OK(y);
+        cr_assert_eq(C->log_to_stdout, cases[i].want, "%s", cases[i].v);
+    }
+    FAILS("logToStdout: all\n");
+    HAS("t.yaml:1: error: logToStdout: must be one of: proxy, upstream, both, none; not 'all'");
+}
+
+Test(config, store_path)
+{
+    OK("models: {}\n");
+    cr_assert_null(C->store_path);
+    OK("store:\n  path: /tmp/ggswap-test-activity.db\n");
+    cr_assert_str_eq(C->store_path, "/tmp/ggswap-test-activity.db");
+    FAILS("store:\n  path: /tmp\n");
+    HAS("t.yaml:2: error: store.path: /tmp is a directory, not a file");
+    FAILS("store:\n  path: /no/such/dir/x.db\n");
+    HAS("t.yaml:2: error: store.path: the folder /no/such/dir does not exist");
+}
+
+Test(config, upstream_ignore_paths)
+{
+    static const struct {
+        const char *path;
+        bool ignored;
+    } dflt[] = {{"/app.js", true},         {"/manifest.json", true}, {"/x/y/icon.png", true},
+                {"/favicon.ico", true},    {"/robots.txt", true},    {"/", false},
+                {"/v1/chat/completions", false}, {"/js", false}};
+    OK("models: {}\n");
+    cr_assert_eq(C->nignore_paths, 1);
+    for (size_t i = 0; i < sizeof(dflt) / sizeof(dflt[0]); i++)
+        cr_assert_eq(gs_config_ignore_path(C, dflt[i].path), dflt[i].ignored, "%s", dflt[i].path);
+    OK("upstream:\n  ignorePaths: ['^/static/', '\\.map$']\n");
+    cr_assert_eq(C->nignore_paths, 2);
+    cr_assert(gs_config_ignore_path(C, "/static/a"));
+    cr_assert(gs_config_ignore_path(C, "/a.js.map"));
+    cr_assert(!gs_config_ignore_path(C, "/app.js"));
+    OK("upstream:\n  ignorePaths: []\n");
+    cr_assert(gs_config_ignore_path(C, "/app.js"));
+    FAILS("upstream:\n  ignorePaths: ['(unclosed']\n");
+    cr_assert(strstr(all(), "t.yaml:2: error: upstream.ignorePaths[0]: invalid regular expression "
+                            "'(unclosed'"), "%s", all());
+}
+
+Test(config, timeouts_capabilities_compat)
+{
+    OK("models:\n  a:\n" CMD "  b:\n" CMD
+       "    timeouts: {connect: 5, responseHeader: 120, idleConn: 0}\n"
+       "    compat: {ignoreWebsockets: true}\n"
+       "    capabilities:\n"
+       "      in: [text, image]\n"
+       "      out: [text]\n"
+       "      tools: true\n"
+       "      context: 32768\n");
+    const gs_model_cfg *a = M("a"), *b = M("b");
+    cr_assert_eq(a->timeouts.connect, 30);
+    cr_assert_eq(a->timeouts.keepalive, 30);
+    cr_assert_eq(a->timeouts.response_header, 0);
+    cr_assert_eq(a->timeouts.tls_handshake, 10);
+    cr_assert_eq(a->timeouts.expect_continue, 1);
+    cr_assert_eq(a->timeouts.idle_conn, 90);
+    cr_assert(!a->caps.set);
+    cr_assert(!a->ignore_websockets);
+    cr_assert_eq(b->timeouts.connect, 5);
+    cr_assert_eq(b->timeouts.response_header, 120);
+    cr_assert_eq(b->timeouts.idle_conn, 0);
+    cr_assert(b->ignore_websockets);
+    cr_assert(b->caps.set);
+    cr_assert_eq(b->caps.in, GS_MODALITY_TEXT | GS_MODALITY_IMAGE);
+    cr_assert_eq(b->caps.out, GS_MODALITY_TEXT);
+    cr_assert(b->caps.tools);
+    cr_assert(!b->caps.reranker);
+    cr_assert_eq(b->caps.context, 32768);
+    FAILS("models:\n  a:\n" CMD "    capabilities: {in: [smell]}\n");
+    HAS("t.yaml:4: error: models.a.capabilities.in[0]: invalid modality 'smell': use text, audio "
+        "or image");
+    FAILS("models:\n  a:\n" CMD "    capabilities: {context: -1}\n");
+    HAS("t.yaml:4: error: models.a.capabilities.context: must be at least 0, not -1");
+    FAILS("models:\n  a:\n" CMD "    timeouts: {connect: -1, bogus: 3}\n");
+    HAS("t.yaml:4: error: models.a.timeouts.connect: must be between 0 and 31536000, not -1");
+    HAS("t.yaml:4: warning: models.a.timeouts.bogus: unknown key, ignored");
+}
+
+Test(config, set_params_by_id_keys_become_aliases)
+{
+    OK("models:\n  m1:\n" CMD "    aliases: [one]\n"
+       "    filters:\n"
+       "      setParamsByID:\n"
+       "        \"${MODEL_ID}:think\": {reasoning: high, model: x}\n"
+       "        one: {temperature: 0.1}\n"
+       "        m1: {top_k: 4}\n");
+    const gs_model_cfg *m = M("m1");
+    cr_assert_eq(m->naliases_written, 1);
+    cr_assert_eq(m->naliases, 2);
+    cr_assert_str_eq(m->aliases[1], "m1:think");
+    cr_assert_eq(gs_config_find(C, "m1:think"), gs_config_find(C, "m1"));
+    json_t *t = json_object_get(m->set_params_by_id, "m1:think");
+    cr_assert_str_eq(json_string_value(json_object_get(t, "reasoning")), "high");
+    cr_assert_null(json_object_get(t, "model"));
+    cr_assert(json_real_value(json_object_get(json_object_get(m->set_params_by_id, "one"),
+                                              "temperature")) > 0.09);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(m->set_params_by_id, "m1"),
+                                                    "top_k")), 4);
+    HAS("t.yaml:7: warning: models.m1.filters.setParamsByID.${MODEL_ID}:think.model: the model "
+        "name cannot be set here, ignored (see useModelName)");
+    FAILS("models:\n  a:\n" CMD "  b:\n" CMD "    filters: {setParamsByID: {a: {x: 1}}}\n");
+    HAS("t.yaml:4: error: models.b.filters.setParamsByID.a: duplicate alias a in models a and b");
+    FAILS("models:\n  a:\n" CMD "    filters: {setParamsByID: {x: [1]}}\n");
+    HAS("t.yaml:4: error: models.a.filters.setParamsByID.x: expected a mapping of parameter names "
+        "to values");
+}
+
+#define TWO "models:\n  a:\n" CMD "  b:\n" CMD "    aliases: [bee]\n  c:\n" CMD
+
+Test(config, routing_router_groups)
+{
+    OK(TWO "routing:\n"
+           "  router:\n"
+           "    use: group\n"
+           "    settings:\n"
+           "      groups:\n"
+           "        g: {swap: false, members: [a, b]}\n");
+    cr_assert_eq(C->router, GS_ROUTER_GROUP);
+    cr_assert_null(C->matrix);
+    cr_assert_eq(C->ngroups, 2);
+    cr_assert_str_eq(C->groups[0].id, "g");
+    cr_assert(!C->groups[0].swap);
+    cr_assert_eq(C->groups[0].nmembers, 2);
+    cr_assert_eq(M("a")->group, 0);
+    cr_assert_eq(M("c")->group, 1);
+    OK(TWO "routing: {router: {settings: {groups: {g: {members: [a]}}}}}\n");
+    cr_assert_eq(M("a")->group, 0);
+    FAILS(TWO "groups: {g: {members: [a]}}\nrouting: {router: {use: group}}\n");
+    HAS("t.yaml:10: error: routing: the legacy top-level groups/matrix and routing.router are both "
+        "set; move them into routing.router.settings");
+    FAILS(TWO "routing: {router: {use: lru}}\n");
+    HAS("t.yaml:9: error: routing.router.use: unknown router \"lru\" (valid: group, matrix)");
+    FAILS(TWO "routing:\n  router:\n    settings:\n      groups: {g: {members: [zz]}}\n");
+    HAS("t.yaml:12: error: routing.router.settings.groups.g.members[0]: unknown model zz");
+}
+
+Test(config, routing_router_matrix)
+{
+    OK(TWO "routing:\n"
+           "  router:\n"
+           "    use: matrix\n"
+           "    settings:\n"
+           "      matrix:\n"
+           "        vars: {A: a, b.2: b}\n"
+           "        evict_costs: {A: 5, c: 2}\n"
+           "        sets:\n"
+           "          pair: \"A & b.2\"\n"
+           "          solo: \"c | +pair\"\n");
+    cr_assert_eq(C->router, GS_ROUTER_MATRIX);
+    cr_assert_not_null(C->matrix);
+    cr_assert_eq(C->matrix->nvars, 2);
+    cr_assert_str_eq(C->matrix->vars[0].name, "A");
+    cr_assert_eq(C->matrix->vars[0].model, gs_config_find(C, "a"));
+    cr_assert_eq(C->matrix->ncosts, 2);
+    cr_assert_eq(C->matrix->costs[0].model, gs_config_find(C, "a"));
+    cr_assert_eq(C->matrix->costs[0].cost, 5);
+    cr_assert_eq(C->matrix->costs[1].model, gs_config_find(C, "c"));
+    cr_assert_eq(C->matrix->nsets, 2);
+    cr_assert_str_eq(C->matrix->sets[0].name, "pair");
+    cr_assert_str_eq(C->matrix->sets[0].dsl, "A & b.2");
+    cr_assert_eq(C->matrix->sets[0].line, 17);
+    cr_assert_str_eq(C->matrix->sets[1].dsl, "c | +pair");
+    /* every model still has a group, the one "(default)" */
+    cr_assert_eq(C->ngroups, 1);
+    /* the legacy top-level form */
+    OK(TWO "matrix:\n  sets: {s: \"a & b\"}\n");
+    cr_assert_eq(C->router, GS_ROUTER_MATRIX);
+    cr_assert_eq(C->matrix->line, 9);
+    FAILS(TWO "routing: {router: {use: matrix}}\n");
+    HAS("t.yaml:9: error: routing.router.use: is 'matrix' but routing.router.settings.matrix is "
+        "not set");
+    FAILS(TWO "matrix:\n  vars: {x: bee, \"bad/name\": a}\n  evict_costs: {zz: 1, a: 0}\n");
+    HAS("t.yaml:10: error: matrix.vars.x: references unknown model \"bee\" (a model id, not an "
+        "alias)");
+    HAS("t.yaml:10: error: matrix.vars.bad/name: a var name holds 1 to 32 letters, digits, '-' "
+        "or '.'");
+    HAS("t.yaml:11: error: matrix.evict_costs.zz: unknown var or model \"zz\"");
+    HAS("t.yaml:11: error: matrix.evict_costs.a: must be at least 1, not 0");
+    HAS("t.yaml:9: error: matrix: a matrix must define at least one set");
+    FAILS(TWO "groups: {g: {members: [a]}}\nmatrix: {sets: {s: a}}\n");
+    HAS("t.yaml:10: error: matrix: a config cannot use both groups and matrix");
+}
+
+Test(config, scheduler_priority)
+{
+    OK(TWO "routing:\n  scheduler:\n    use: fifo\n    settings:\n      fifo:\n"
+           "        priority: {a: 10, bee: -1}\n");
+    cr_assert_eq(M("a")->priority, 10);
+    cr_assert_eq(M("b")->priority, -1);
+    cr_assert_eq(M("c")->priority, 0);
+    FAILS(TWO "routing: {scheduler: {use: lifo, settings: {fifo: {priority: {zz: 1}}}}}\n");
+    HAS("t.yaml:9: error: routing.scheduler.use: unknown scheduler \"lifo\" (valid: fifo)");
+    HAS("t.yaml:9: error: routing.scheduler.settings.fifo.priority.zz: references unknown model "
+        "\"zz\"");
+}
+
+Test(config, peers)
+{
+    setenv("GS_TEST_PEER_KEY", "sk-123", 1);
+    OK(TWO "peers:\n"
+           "  remote:\n"
+           "    proxy: https://openrouter.ai/api/\n"
+           "    apiKey: ${env.GS_TEST_PEER_KEY}\n"
+           "    models: [far, shared, far]\n"
+           "    filters: {stripParams: \"seed, top_k\", setParams: {temperature: 0.5}}\n"
+           "    timeouts: {connect: 3}\n"
+           "  lan:\n"
+           "    proxy: http://[::1]:8092\n"
+           "    models: [shared, a]\n");
+    cr_assert_eq(C->npeers, 2);
+    const gs_peer_cfg *lan = &C->peers[0], *r = &C->peers[1];
+    cr_assert_str_eq(lan->id, "lan");
+    cr_assert(!lan->tls);
+    cr_assert_str_eq(lan->proxy_host, "::1");
+    cr_assert_eq(lan->proxy_port, 8092);
+    cr_assert_null(lan->api_key);
+    cr_assert_eq(lan->timeouts.response_header, 60);
+    cr_assert_str_eq(r->proxy, "https://openrouter.ai/api");
+    cr_assert(r->tls);
+    cr_assert_str_eq(r->proxy_host, "openrouter.ai");
+    cr_assert_eq(r->proxy_port, 443);
+    cr_assert_str_eq(r->proxy_path, "/api");
+    cr_assert_str_eq(r->api_key, "sk-123");
+    cr_assert_eq(r->nmodels, 2);
+    cr_assert_eq(r->nstrip, 2);
+    cr_assert_eq(r->timeouts.connect, 3);
+    cr_assert_not_null(json_object_get(r->set_params, "temperature"));
+    const char *pm = NULL;
+    cr_assert_eq(gs_config_find_peer(C, "remote/far", &pm), 1);
+    cr_assert_str_eq(pm, "far");
+    cr_assert_eq(gs_config_find_peer(C, "far", &pm), 1);
+    cr_assert_eq(gs_config_find_peer(C, "lan/shared", &pm), 0);
+    cr_assert_eq(gs_config_find_peer(C, "shared", &pm), -1, "two peers list it");
+    cr_assert_eq(gs_config_find_peer(C, "lan/a", &pm), 0);
+    cr_assert_eq(gs_config_find(C, "a"), 0, "local wins for the bare name");
+    FAILS(TWO "peers:\n  p: {apiKey: x}\n  q: {proxy: ftp://x, models: [m]}\n");
+    HAS("t.yaml:10: error: peers.p: proxy is required (the peer's base URL)");
+    HAS("t.yaml:10: error: peers.p: models cannot be empty: list the models the peer serves");
+    HAS("t.yaml:11: error: peers.q.proxy: invalid proxy URL: expected http:// or https://, not "
+        "'ftp://x'");
+    FAILS("models:\n  p/m:\n" CMD "peers:\n  p: {proxy: http://h:1, models: [m]}\n");
+    HAS("t.yaml:5: error: peers.p.models: model id or alias p/m conflicts with the peer model "
+        "name");
+}
+
+#define PEERED TWO "peers: {far: {proxy: http://h:1, models: [x]}}\n"
+
+Test(config, selectors)
+{
+    OK(PEERED "routing: {router: {settings: {groups: {g: {swap: false, members: [a, b]}}}}}\n"
+              "selectors:\n"
+              "  coder:\n"
+              "    strategy: spillover\n"
+              "    targets: [a, bee, far/x]\n"
+              "    settings: {spillover: 2}\n"
+              "    name: Coder\n"
+              "    unlisted: true\n"
+              "    metadata: {k: 1}\n"
+              "  chat: {strategy: warm, targets: [c, a]}\n"
+              "  fixed: {strategy: pin, targets: [x]}\n");
+    cr_assert_eq(C->nselectors, 3);
+    int i = gs_config_find_selector(C, "coder");
+    cr_assert_geq(i, 0);
+    const gs_selector_cfg *s = &C->selectors[i];
+    cr_assert_eq(s->strategy, GS_SELECT_SPILLOVER);
+    cr_assert_eq(s->ntargets, 3);
+    cr_assert_eq(s->spillover, 2);
+    cr_assert_str_eq(s->name, "Coder");
+    cr_assert(s->unlisted);
+    cr_assert_not_null(json_object_get(s->metadata, "k"));
+    cr_assert_eq(C->selectors[gs_config_find_selector(C, "chat")].strategy, GS_SELECT_WARM);
+    cr_assert_eq(C->selectors[gs_config_find_selector(C, "chat")].spillover, 1);
+    cr_assert_eq(C->selectors[gs_config_find_selector(C, "fixed")].strategy, GS_SELECT_PIN);
+
+    FAILS(PEERED "selectors:\n"
+                 "  a: {strategy: pin, targets: [b]}\n"
+                 "  s1: {targets: [b]}\n"
+                 "  s2: {strategy: best, targets: []}\n"
+                 "  s3: {strategy: warm, targets: [x, zz, s1]}\n"
+                 "  s4: {strategy: spillover, targets: [a, c], settings: {spillover: 0}}\n"
+                 "  s5: {strategy: spillover, targets: [b, bee]}\n");
+    HAS("t.yaml:11: error: selectors.a: the name is already a model id or alias");
+    HAS("t.yaml:12: error: selectors.s1: strategy is required (warm, pin or spillover)");
+    HAS("t.yaml:13: error: selectors.s2.strategy: unknown strategy \"best\" (valid: warm, pin, "
+        "spillover)");
+    HAS("t.yaml:13: error: selectors.s2: targets must list at least one model");
+    HAS("t.yaml:14: error: selectors.s3.targets[0]: must be a local model for strategy warm");
+    HAS("t.yaml:14: error: selectors.s3.targets[1]: references unknown model \"zz\"");
+    HAS("t.yaml:14: error: selectors.s3.targets[2]: names selector s1; a selector cannot target a "
+        "selector");
+    HAS("t.yaml:15: error: selectors.s4: settings.spillover must be at least 1, not 0");
+    HAS("t.yaml:15: error: selectors.s4: spillover targets must share one group with swap: false");
+    HAS("t.yaml:16: error: selectors.s5.targets[1]: targets the same model as targets[0]");
+}
+
+Test(config, profiles)
+{
+    OK(PEERED "selectors: {sel: {strategy: pin, targets: [a]}}\n"
+              "profiles:\n"
+              "  night:\n"
+              "    description: small models\n"
+              "    pins: {gpt-4: c, old: ~, \"far\": sel, x2: far/x}\n");
+    cr_assert_eq(C->nprofiles, 1);
+    const gs_profile_cfg *p = &C->profiles[0];
+    cr_assert_str_eq(p->id, "night");
+    cr_assert_str_eq(p->description, "small models");
+    cr_assert_eq(p->npins, 4);
+    cr_assert_str_eq(p->pins[0].from, "gpt-4");
+    cr_assert_str_eq(p->pins[0].to, "c");
+    cr_assert_null(p->pins[1].to);
+    cr_assert_eq(gs_config_find_profile(C, "night"), 0);
+    FAILS(PEERED "profiles:\n  p1: {pins: {}}\n  p2: [a, b]\n  p3: {pins: {y: zz, far/x: a}}\n");
+    HAS("t.yaml:11: error: profiles.p1: pins must hold at least one entry");
+    HAS("t.yaml:12: error: profiles.p2: a profile must be a mapping with description and pins; the "
+        "old list form is no longer supported");
+    HAS("t.yaml:13: error: profiles.p3.pins.y: references unknown model \"zz\"");
+    HAS("t.yaml:13: error: profiles.p3.pins.far/x: the name is already a peer model name");
+}
+
+/* ------------------------------------------------------------------ ggswap's own keys */
+
+Test(config, sizes)
+{
+    static const struct {
+        const char *s;
+        long long want;
+    } cases[] = {
+        {"0", 0},
+        {"512", 512},
+        {"512MiB", 512LL << 20},
+        {"24GiB", 24LL << 30},
+        {"24gib", 24LL << 30},
+        {"6GB", 6000000000LL},
+        {"1.5G", 3LL << 29},
+        {"100 MB", 100000000LL},
+        {"2k", 2048},
+        {"1TiB", 1LL << 40},
+        {"", -1},
+        {"GiB", -1},
+        {"-1GiB", -1},
+        {"12XB", -1},
+        {"1e30", -1},
+        {"auto", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_assert_eq(gs_config_parse_size(cases[i].s), cases[i].want, "%s", cases[i].s);
+}
+
+Test(config, memory)
+{
+    OK("models: {}\n");
+    cr_assert(!C->memory.enabled);
+    OK("memory:\n");
+    cr_assert(C->memory.enabled);
+    cr_assert(C->memory.ram_auto);
+    cr_assert(C->memory.gpu_auto);
+    cr_assert_eq(C->memory.margin, 1LL << 30);
+    OK("memory: {ram: 24GiB, gpu: [8GiB, 12GiB], margin: 512MiB}\n");
+    cr_assert(C->memory.enabled);
+    cr_assert(!C->memory.ram_auto);
+    cr_assert_eq(C->memory.ram, 24LL << 30);
+    cr_assert(!C->memory.gpu_auto);
+    cr_assert_eq(C->memory.ngpu, 2);
+    cr_assert_eq(C->memory.gpu[1], 12LL << 30);
+    cr_assert_eq(C->memory.margin, 512LL << 20);
+    OK("memory: {ram: auto, gpu: []}\n");
+    cr_assert(C->memory.ram_auto);
+    cr_assert(!C->memory.gpu_auto);
+    cr_assert_eq(C->memory.ngpu, 0);
+    OK("memory: false\n");
+    cr_assert(!C->memory.enabled);
+    FAILS("memory: {ram: lots, gpu: [1GiB, x], margin: -1}\n");
+    HAS("t.yaml:1: error: memory.ram: expected a size such as 6GiB or 512MiB, not 'lots'");
+    HAS("t.yaml:1: error: memory.gpu[1]: expected a size such as 6GiB or 512MiB, not 'x'");
+    HAS("t.yaml:1: error: memory.margin: expected a size such as 6GiB or 512MiB, not '-1'");
+    FAILS("memory: [1]\n");
+    HAS("t.yaml:1: error: memory: expected a mapping of ram, gpu and margin, or true/false");
+}
+
+Test(config, model_memory_and_swappable)
+{
+    OK("models:\n  a:\n" CMD "  b:\n" CMD "    memory: 6GiB\n    swappable: false\n");
+    cr_assert_eq(M("a")->memory, 0);
+    cr_assert(M("a")->swappable);
+    cr_assert_eq(M("b")->memory, 6LL << 30);
+    cr_assert(!M("b")->swappable);
+    FAILS("models:\n  a:\n" CMD "    memory: big\n    swappable: sometimes\n");
+    HAS("t.yaml:4: error: models.a.memory: expected a size such as 6GiB or 512MiB, not 'big'");
+    HAS("t.yaml:5: error: models.a.swappable: expected true or false, not 'sometimes'");
+}
+
+Test(config, slot_cache)
+{
+    OK("models:\n  a:\n" CMD "  b:\n" CMD "    slotCache: true\n");
+    cr_assert(!C->slot_cache.enabled);
+    cr_assert_eq(C->slot_cache.max_size, 8LL << 30);
+    cr_assert_eq(C->slot_cache.save_timeout_ms, 5000);
+    cr_assert_null(C->slot_cache.path);
+    cr_assert(!M("a")->slot_cache);
+    cr_assert(M("b")->slot_cache);
+    OK("slotCache: true\nmodels:\n  a:\n" CMD "  b:\n" CMD "    slotCache: false\n");
+    cr_assert(C->slot_cache.enabled);
+    cr_assert(M("a")->slot_cache);
+    cr_assert(!M("b")->slot_cache);
+    OK("slotCache: {maxSize: 2GiB, saveTimeout: 2.5, path: /tmp/slots}\n");
+    cr_assert(C->slot_cache.enabled);
+    cr_assert_eq(C->slot_cache.max_size, 2LL << 30);
+    cr_assert_eq(C->slot_cache.save_timeout_ms, 2500);
+    cr_assert_str_eq(C->slot_cache.path, "/tmp/slots");
+    OK("slotCache: {enabled: false}\n");
+    cr_assert(!C->slot_cache.enabled);
+    FAILS("slotCache: {maxSize: huge, saveTimeout: -1, bogus: 1}\n");
+    HAS("t.yaml:1: error: slotCache.maxSize: expected a size such as 6GiB or 512MiB, not 'huge'");
+    HAS("t.yaml:1: error: slotCache.saveTimeout: expected seconds from 0 to 86400, not '-1'");
+    HAS("t.yaml:1: warning: slotCache.bogus: unknown key, ignored");
+    FAILS("slotCache: perhaps\n");
+    HAS("t.yaml:1: error: slotCache: expected true or false, not 'perhaps'");
 }
