@@ -39,7 +39,8 @@ OBJ := $(SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/webui_data.o
 LLHTTP_OBJ := $(LLHTTP_SRC:$(LLHTTP_DIR)/%.c=$(B)/llhttp/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
-WEB_FILES := $(sort $(wildcard web/*))
+# Every file below web/, subfolders included (served as /ui/<path>).
+WEB_FILES := $(sort $(shell find web -type f))
 
 .PHONY: all asan test unit js-test run deps install clean bench bench-trace fuzz llama-server demo-models
 .PHONY: fuzz-short fuzz-build
@@ -71,8 +72,9 @@ $(B)/tests/%: tests/unit/%.c tests/unit/helpers.h $(B)/obj/tools/ggufw.o $(B)/li
 # The web page is embedded at build time: build/gen/webui_data.c holds every file of web/.
 build/gen/embed: tools/embed.c | build/gen
 	$(CC) -O1 -o $@ $<
-build/gen/webui_data.c: build/gen/embed $(WEB_FILES)
-	build/gen/embed $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+# The folders are prerequisites too: removing a file changes its folder's time, not a file's.
+build/gen/webui_data.c: build/gen/embed $(WEB_FILES) $(shell find web -type d)
+	build/gen/embed web $(WEB_FILES) > $@.tmp && mv $@.tmp $@
 
 $(B)/obj $(B)/obj/tools $(B)/llhttp $(B)/tests build/gen:
 	mkdir -p $@

@@ -280,20 +280,6 @@ test('Stop while a model is starting: the load fails on the page, the model and 
   }
 });
 
-test('the regenerate answer lists what was added, removed and changed (docs/API.md)', TEST_OPTS, async () => {
-  const s = await setup({ alpha: {}, beta: {} }, { open: false });
-  try {
-    await s.writeConfig({ alpha: { ttl: 9 }, gamma: {} });
-    const r = await postJson(`${s.gg.url}/api/service/regenerate`, {});
-    assert.equal(r.status, 200, r.text);
-    assert.equal(r.json.ok, true);
-    assert.deepEqual({ added: r.json.added, removed: r.json.removed, changed: r.json.changed },
-      { added: ['gamma'], removed: ['beta'], changed: ['alpha'] }, r.text);
-  } finally {
-    await s.finish();
-  }
-});
-
 test('Load shows starting → ready live and Unload → stopped; Unload all stops every model', TEST_OPTS, async () => {
   // beta and gamma may run together (no swapping), so Unload all has two models to stop.
   const s = await setup({ alpha: { healthDelay: 800 }, beta: {}, gamma: {} },
