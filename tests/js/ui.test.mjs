@@ -22,6 +22,7 @@ registerCleanup();
 // GGSWAP_SCREENSHOTS=1 they replace the ones in docs/.
 const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
   process.env.GGSWAP_SCREENSHOTS === '1' ? '../../docs' : '../../build');
+const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
 const T = 30000; // UI waits: the machine is shared and ASan is slow
 const TEST_OPTS = { timeout: 180000 };
 
@@ -114,6 +115,89 @@ test('the page loads live with the service facts and one row per model, no conso
     await waitFor(async () => (await page.getByTestId('uptime').textContent()) !== u1, { timeout: 5000, what: 'uptime to tick' });
     assertNoConsoleErrors(s.ui);
   } finally {
+    await s.finish();
+  }
+});
+
+// Every file below web/, subfolders included, as the daemon must serve it under /ui/.
+function webFiles(dir = WEB, rel = '') {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...webFiles(path.join(dir, e.name), r));
+    else out.push(r);
+  }
+  return out.sort();
+}
+
+const TYPES = { '.html': /^text\/html/, '.js': /^text\/javascript/, '.mjs': /^text\/javascript/, '.css': /^text\/css/, '.svg': /^image\/svg\+xml/ };
+
+function cspDirectives(header) {
+  const d = {};
+  for (const part of String(header || '').split(';')) {
+    const [name, ...vals] = part.trim().split(/\s+/);
+    if (name) d[name.toLowerCase()] = vals;
+  }
+  return d;
+}
+
+test('every file of web/ is served under /ui/ with its type and a Content-Security-Policy the page runs under', TEST_OPTS, async () => {
+  const s = await setup({ alpha: { filters: { setParams: { n_chunks: 3, chunk_ms: 10 } } }, broken: { failStart: 'bad magic' } }, { open: false });
+  const { gg } = s;
+  let ui = null;
+  try {
+    const files = webFiles();
+    assert.ok(files.includes('index.html') && files.some((f) => f.startsWith('js/')), `web/ holds the page and its modules: ${files}`);
+    for (const f of files) {
+      const r = await fetch(`${gg.url}/ui/${f}`);
+      assert.equal(r.status, 200, `/ui/${f}`);
+      const want = TYPES[path.extname(f)];
+      if (want) assert.match(r.headers.get('content-type') || '', want, `/ui/${f} content type`);
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff', f);
+      assert.deepEqual(Buffer.from(await r.arrayBuffer()), fs.readFileSync(path.join(WEB, f)), `/ui/${f} is the file in web/`);
+      const csp = cspDirectives(r.headers.get('content-security-policy'));
+      assert.deepEqual(csp['default-src'], ["'none'"], `${f}: ${r.headers.get('content-security-policy')}`);
+      for (const k of ['script-src', 'style-src', 'connect-src']) assert.deepEqual(csp[k], ["'self'"], `${f}: ${k} is 'self' only (no inline, no eval)`);
+      assert.deepEqual(csp['frame-ancestors'], ["'none'"], f);
+    }
+    const index = await fetch(`${gg.url}/ui/`);
+    assert.ok(index.headers.get('content-security-policy'), '/ui/ itself carries the CSP');
+    assert.equal((await fetch(`${gg.url}/ui/js/nope.js`)).status, 404);
+    // The page never needs an inline script or style: nothing is refused while it is used.
+    ui = await openPage(browser.ctx, `${gg.url}/ui/`);
+    const { page } = ui;
+    await page.addInitScript(() => {
+      window.__csp = [];
+      document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
+    await page.reload();
+    await waitLive(page, T);
+    ui.allowFailedLoad('/api/models/load/broken');
+    await row(page, 'broken').getByTestId('btn-load').click();
+    await row(page, 'broken').and(page.locator('[data-state=failed]')).waitFor({ timeout: T });
+    await row(page, 'broken').locator('summary').click();
+    await page.getByTestId('playground-model').selectOption('alpha');
+    await page.getByTestId('playground-input').fill('hi');
+    await page.getByTestId('playground-send').click();
+    await page.locator('[data-testid=playground-output] .msg.assistant .text', { hasText: 'c2 ' }).waitFor({ timeout: 60000 });
+    await page.getByTestId('request-row').first().waitFor({ timeout: T });
+    await page.locator('[data-testid=log-view] .ln').first().waitFor({ state: 'attached', timeout: T });
+    assert.deepEqual(await page.evaluate(() => window.__csp), [], 'CSP violations while using the page');
+    assertNoConsoleErrors(ui);
+    // And the policy is in force: an injected inline script does not run, an inline style is refused.
+    const ran = await page.evaluate(async () => {
+      const sc = document.createElement('script');
+      sc.textContent = 'window.__inlineRan = true';
+      document.body.append(sc);
+      document.body.insertAdjacentHTML('beforeend', '<div style="color: red"></div>');
+      await new Promise((r) => setTimeout(r, 200));
+      return window.__inlineRan === true;
+    });
+    assert.equal(ran, false, 'an inline script ran under the CSP');
+    const seen = await page.evaluate(() => window.__csp);
+    assert.ok(seen.some((v) => /^script-src/.test(v)) && seen.some((v) => /^style-src/.test(v)), `violations reported: ${seen}`);
+  } finally {
+    if (ui) await ui.page.close().catch(() => {});
     await s.finish();
   }
 });
@@ -436,6 +520,88 @@ test('a model that fails to start shows why: an error toast and the reason in it
     // The other model is unaffected and Load can be tried again.
     assert.equal(await row(page, 'ok').getAttribute('data-state'), 'stopped');
     assert.equal(await row(page, 'broken').getByTestId('btn-load').isEnabled(), true);
+    assertNoConsoleErrors(s.ui);
+  } finally {
+    await s.finish();
+  }
+});
+
+test('rows are patched in place: an opened "Why it failed" stays open while models, the service and requests update', TEST_OPTS, async () => {
+  const s = await setup({ ok: {}, broken: { failStart: 'error loading model: bad magic' } });
+  const { page, gg } = s;
+  try {
+    s.ui.allowFailedLoad('/api/models/load/broken');
+    await row(page, 'broken').getByTestId('btn-load').click();
+    await row(page, 'broken').and(page.locator('[data-state=failed]')).waitFor({ timeout: T });
+    await row(page, 'broken').locator('summary').click();
+    await row(page, 'broken').getByTestId('model-error').waitFor({ state: 'visible', timeout: T });
+    // Mark the nodes: a rebuilt row, cell or <details> would lose its mark.
+    const mark = () => page.evaluate(() => {
+      const tr = document.querySelector('[data-testid=model-row][data-model=broken]');
+      tr.__mark = 1;
+      tr.querySelector('details').__mark = 1;
+      tr.querySelector('code.mid').__mark = 1;
+      document.querySelector('[data-testid=model-row][data-model=ok]').__mark = 1;
+    });
+    const marks = () => page.evaluate(() => {
+      const tr = document.querySelector('[data-testid=model-row][data-model=broken]');
+      const d = tr?.querySelector('details');
+      return { row: tr?.__mark, details: d?.__mark, open: d?.open, name: tr?.querySelector('code.mid')?.__mark,
+        other: document.querySelector('[data-testid=model-row][data-model=ok]')?.__mark };
+    });
+    await mark();
+    const kept = { row: 1, details: 1, open: true, name: 1, other: 1 };
+    // Another model's events (starting, ready), a request, the TTL clocks ticking.
+    assert.equal((await chat(gg, 'ok')).status, 200);
+    await row(page, 'ok').and(page.locator('[data-state=ready]')).waitFor({ timeout: T });
+    await page.getByTestId('request-row').first().waitFor({ timeout: T });
+    await sleep(1200);
+    assert.deepEqual(await marks(), kept, 'after model and request events');
+    // A whole new service state (a reload that adds a model) re-renders every row.
+    await s.writeConfig({ ok: {}, broken: { failStart: 'error loading model: bad magic' }, extra: {} });
+    assert.equal((await postJson(`${gg.url}/api/service/regenerate`, {})).status, 200);
+    await row(page, 'extra').waitFor({ timeout: T });
+    assert.equal(await row(page, 'broken').getAttribute('data-state'), 'failed');
+    assert.deepEqual(await marks(), kept, 'after a service event');
+    // A new attempt hides the reason; a new failure shows it again, closed.
+    await row(page, 'broken').getByTestId('btn-load').click();
+    await page.locator('[data-testid=toast][data-kind=error]', { hasText: 'Load broken failed' }).nth(1).waitFor({ timeout: T });
+    await row(page, 'broken').and(page.locator('[data-state=failed]')).waitFor({ timeout: T });
+    assert.match(await row(page, 'broken').getByTestId('model-error').textContent(), /bad magic/);
+    assert.equal((await marks()).open, false, 'a new failure starts closed');
+    assertNoConsoleErrors(s.ui);
+  } finally {
+    await s.finish();
+  }
+});
+
+test('the playground keeps the token stream out of live regions and announces the finished answer once', TEST_OPTS, async () => {
+  const s = await setup({ talker: { filters: { setParams: { n_chunks: 10, chunk_ms: 60 } } } });
+  const { page } = s;
+  try {
+    // Nothing that holds the streamed text is a live region (role log/status/alert are live too).
+    const liveAround = (sel) => page.evaluate((sel) => {
+      const found = [];
+      for (let e = document.querySelector(sel); e; e = e.parentElement) {
+        if (e.hasAttribute('aria-live') || ['log', 'status', 'alert', 'marquee', 'timer'].includes(e.getAttribute('role'))) found.push(e.id || e.className);
+      }
+      return found;
+    }, sel);
+    assert.deepEqual(await liveAround('[data-testid=playground-stats]'), [], 'the per-chunk counter is not announced');
+    const announce = page.getByTestId('playground-announce');
+    assert.equal(await announce.getAttribute('aria-live'), 'polite');
+    const said = await recordText(page, 'playground-announce');
+    await page.getByTestId('playground-input').fill('count');
+    await page.getByTestId('playground-send').click();
+    await page.locator('[data-testid=playground-output] .msg.assistant .text', { hasText: 'c0 ' }).waitFor({ timeout: 60000 });
+    assert.deepEqual(await liveAround('[data-testid=playground-output] .msg.assistant .text'), [], 'the streamed tokens are in a live region');
+    await page.locator('[data-testid=playground-send]:enabled').waitFor({ timeout: 60000 });
+    const want = Array.from({ length: 10 }, (_, i) => `c${i} `).join('');
+    await waitFor(async () => (await announce.textContent()).includes(want), { timeout: T, what: 'the answer to be announced' });
+    assert.match(await announce.textContent(), /^talker answered: /);
+    // Announced whole, once: no partial answer ever reached the live region.
+    const texts = (await said()).map((x) => x.text).filter((t) => t);
+    assert.deepEqual(texts, [`talker answered: ${want}`]);
     assertNoConsoleErrors(s.ui);
   } finally {
     await s.finish();
