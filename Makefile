@@ -42,7 +42,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # Every file below web/, subfolders included (served as /ui/<path>).
 WEB_FILES := $(sort $(shell find web -type f))
 
-.PHONY: all asan test unit js-test run deps install clean bench bench-trace fuzz llama-server demo-models
+.PHONY: all asan test unit js-test run deps install clean bench bench-trace bench-swap fuzz llama-server demo-models
 .PHONY: fuzz-short fuzz-build
 all: $(B)/ggswap $(B)/fake-upstream $(B)/ggswap-mkgguf $(B)/libnvidia-ml-stub.so
 
@@ -117,6 +117,11 @@ llama-server:
 bench: deps all
 	sh bench/run.sh
 	node bench/trace.mjs --out $(or $(BENCH_OUT),docs/BENCHMARKS.md)
+	node bench/swap.mjs
+
+# Issue 13 alone: slot cache, swap first token, prefetch with a cold page cache.
+bench-swap: all
+	node bench/swap.mjs
 
 # The memory policies' trace replay alone (bench/trace.mjs; a few minutes).
 bench-trace: all

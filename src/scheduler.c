@@ -364,7 +364,10 @@ static int index_of(const gs_sched *s, const gs_proc *proc)
  * warm. */
 static void maybe_prefetch(gs_proc *p)
 {
-    if (p->prefetch || gs_proc_alive(p) ||
+    static int off = -1;
+    if (off < 0)
+        off = getenv("GGSWAP_NO_PREFETCH") != NULL; /* for the benchmark's baseline */
+    if (off || p->prefetch || gs_proc_alive(p) ||
         (p->state != GS_PROC_STOPPED && p->state != GS_PROC_FAILED))
         return;
     const char *file = gs_slotcache_model_file(p->cfg->argv, p->cfg->argc);
