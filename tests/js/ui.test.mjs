@@ -495,6 +495,33 @@ test('the playground streams an answer that grows over time; Stop cuts a stream 
   }
 });
 
+test('recent requests show queue, load and TTFT: a request that started its model waited for the load', TEST_OPTS, async () => {
+  const s = await setup({ talker: { healthDelay: 700, filters: { setParams: { n_chunks: 4, chunk_ms: 30 } } } });
+  const { page, gg } = s;
+  try {
+    await page.getByTestId('playground-input').fill('hi');
+    await page.getByTestId('playground-send').click();
+    await page.locator('[data-testid=playground-send]:enabled').waitFor({ timeout: 60000 });
+    const req = page.getByTestId('request-row').first();
+    await req.waitFor({ timeout: T });
+    const rec = (await getJson(`${gg.url}/api/requests`)).json;
+    const last = (Array.isArray(rec) ? rec : rec.requests || []).slice(-1)[0] || {};
+    const ms = (t) => { const m = /^([\d.]+) (ms|s)$/.exec(t); return m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : NaN; };
+    const load = ms(await req.getByTestId('request-load').textContent());
+    assert.ok(load >= 500, `the load column shows the start (health after 700 ms): ${load}; record ${JSON.stringify(last)}`);
+    const ttft = ms(await req.getByTestId('request-ttft').textContent());
+    assert.ok(ttft >= load, `TTFT ${ttft} counts from arrival, so covers the load ${load}`);
+    assert.ok(Number.isFinite(ms(await req.getByTestId('request-queue').textContent())), 'queue shown');
+    // A second request finds the model ready: no load.
+    assert.equal((await chat(gg, 'talker', { stream: false })).status, 200);
+    await page.getByTestId('request-row').nth(1).waitFor({ timeout: T });
+    assert.equal(await page.getByTestId('request-row').first().getByTestId('request-load').textContent(), '0 ms');
+    assertNoConsoleErrors(s.ui);
+  } finally {
+    await s.finish();
+  }
+});
+
 test('a model that fails to start shows why: an error toast and the reason in its row', TEST_OPTS, async () => {
   const s = await setup({ ok: {}, broken: { failStart: 'error loading model: bad magic' } });
   const { page, gg } = s;

@@ -14,6 +14,9 @@ const COLUMNS = [
   { key: 'path', label: 'Endpoint', class: 'ellip' },
   { key: 'status', label: 'Status' },
   { key: 'duration', label: 'Duration', class: 'num' },
+  { key: 'queue', label: 'Queue', class: 'num t-queue' },
+  { key: 'load', label: 'Load', class: 'num t-load' },
+  { key: 'ttft', label: 'TTFT', class: 'num t-ttft' },
   { key: 'tps', label: 'Tok/s', class: 'num tps' },
 ];
 
@@ -39,9 +42,22 @@ function fill(tr, r, t) {
   c.status.firstChild.className = `status ${ok ? 'ok' : 'bad'}`;
   setText(c.status.firstChild, String(r.status ?? '—'));
   setText(c.duration, fmtMs(r.duration_ms));
+  // Where the time went (absent from daemons that do not report it): waiting in line, waiting
+  // for the model to start (0 when it was ready), and arrival to the first streamed token.
+  timing(c.queue, r.queue_ms, 'request-queue', 'Waiting in line');
+  timing(c.load, r.load_ms, 'request-load', 'Waiting for the model to start');
+  timing(c.ttft, r.ttft_ms, 'request-ttft', 'Time to the first streamed token');
   c.tps.classList.toggle('has', r.tps != null);
   setText(c.tps, r.tps != null ? Number(r.tps).toFixed(1) : '—');
   setAttr(c.tps, 'title', r.tokens != null ? `${r.tokens} tokens` : null);
+}
+
+function timing(td, ms, testid, what) {
+  if (!td.dataset.testid) td.dataset.testid = testid;
+  const has = ms != null && isFinite(ms);
+  setText(td, has ? fmtMs(ms) : '—');
+  td.classList.toggle('muted', !has || ms < 1);
+  setAttr(td, 'title', has ? `${what}: ${Number(ms).toFixed(1)} ms` : null);
 }
 
 function addRequest(r) {
