@@ -14,6 +14,20 @@
  * The plan simulates the effect of each action on its copy of the view (a stopped model is
  * stopping, a dispatched request is in flight), so later requests in the same pass see them.
  *
+ * Memory (only when the view has devices; without, the decision is exactly llama-swap's): which
+ * running models must stop so that a model fits is the constraint's answer (memfit.h composes
+ * it with the group rules). The plan adds what a constraint cannot say: a model that cannot fit
+ * even alone, or beside the pinned models (`swappable: false`, persistent groups), fails its
+ * requests at once (FAIL_MEMORY) instead of waiting forever; a model starts only when its need
+ * fits beside what stays running and the room that earlier waiting requests hold (a request
+ * waiting for room reserves it, so later ones cannot take it first: no starvation); a model
+ * that has just loaded keeps its place for the residency time (no thrashing): nothing is
+ * stopped for another until then, and the plan asks to be woken (WAKE) when it ends. A model
+ * with requests in flight is never stopped: the plan waits for it (as for the group rules).
+ *
+ * Priorities (routing.scheduler) order the queue: higher first, FIFO within a priority; a request
+ * that has waited longer than the starvation bound goes first whatever its priority.
+ *
  * Which running models must stop before a model may run is not decided here: the view carries a
  * gs_plan_constraint, a function over the set of running models. llama-swap's group rules
  * (router.c) are one; a swap-matrix solver is another. No I/O, no clock, no allocation for
@@ -48,6 +62,14 @@ typedef struct gs_plan_constraint {
     const void *ud;
 } gs_plan_constraint;
 
+/* Devices the models' memory lives on: index 0 is RAM, then one per GPU (up to 8). */
+#define GS_PLAN_MAX_DEVICES 9
+
+typedef struct gs_plan_device {
+    uint64_t budget;   /* bytes the view's models may occupy on it; 0: not limited */
+    uint64_t used;     /* bytes taken on it by anything else than the view's models */
+} gs_plan_device;
+
 typedef struct gs_plan_model {
     gs_plan_mstate state;
     bool alive;        /* a child process exists (it may outlive STOPPED/FAILED briefly) */
@@ -55,6 +77,11 @@ typedef struct gs_plan_model {
     bool port_busy;    /* an older process on the same port is still alive (reload) */
     int inflight;      /* requests being served */
     unsigned fails;    /* count of failed starts, compared with an item's fails_seen */
+    /* Memory-aware scheduling (read only when the view has devices): */
+    uint64_t need[GS_PLAN_MAX_DEVICES]; /* bytes per device while it runs; 0: unknown (nothing) */
+    bool pinned;       /* never stopped for memory: swappable: false, or a persistent group */
+    int priority;      /* routing.scheduler priority: higher is served first; default 0 */
+    uint64_t ready_ns; /* when it became ready (READY only; monotonic ns), for the residency */
 } gs_plan_model;
 
 typedef struct gs_plan_item {
@@ -72,10 +99,20 @@ typedef struct gs_plan_view {
     uint64_t now_ns;
     uint64_t window_ns;  /* the batching window; GS_PLAN_WINDOW_NS in the daemon */
     gs_plan_constraint constraint;
+    /* Memory: ndevices 0 = off (the decision is exactly llama-swap's). */
+    const gs_plan_device *devices;
+    int ndevices;
+    uint64_t residency_ns; /* a model that just loaded keeps its place this long */
+    uint64_t starve_ns;    /* a request waiting this long goes first, whatever its priority;
+                            * 0: no bound */
 } gs_plan_view;
 
 /* llama-swap's FIFO batching bound: 5 s. */
 #define GS_PLAN_WINDOW_NS (5ull * 1000 * 1000 * 1000)
+/* Memory: a freshly loaded model is not stopped for another within 5 s. */
+#define GS_PLAN_RESIDENCY_NS (5ull * 1000 * 1000 * 1000)
+/* Priorities: nobody waits more than 60 s behind higher-priority requests. */
+#define GS_PLAN_STARVE_NS (60ull * 1000 * 1000 * 1000)
 
 typedef enum gs_plan_verb {
     GS_PLAN_DISPATCH = 0, /* send item to its model now */
@@ -84,6 +121,8 @@ typedef enum gs_plan_verb {
     GS_PLAN_WAIT,         /* item stays queued */
     GS_PLAN_STOP,         /* stop model, making way for for_model */
     GS_PLAN_START,        /* start model */
+    GS_PLAN_FAIL_MEMORY,  /* item's model cannot fit even alone (or beside pinned ones): 503 */
+    GS_PLAN_WAKE,         /* pump again at at_ns (a residency ends); at most one, last */
 } gs_plan_verb;
 
 typedef struct gs_plan_action {
@@ -91,10 +130,15 @@ typedef struct gs_plan_action {
     int item;      /* the queued request this action is for (the one that caused a stop/start) */
     int model;     /* the model acted on (for item actions: the item's model, -1 if removed) */
     int for_model; /* STOP: the model it makes way for; else -1 */
+    /* FAIL_MEMORY: the device where the model does not fit, what it needs there and what could
+     * ever be had there (the budget less what others and the pinned models use). */
+    int device;
+    uint64_t need, avail;
+    uint64_t at_ns; /* WAKE */
 } gs_plan_action;
 
 /* The most actions gs_plan_decide can return for v: one per item plus a stop and a start per
- * model. */
+ * model, and a WAKE. */
 int gs_plan_capacity(const gs_plan_view *v);
 /* Decide; writes at most cap actions (cap >= gs_plan_capacity(v)) to out, in the order they
  * must be carried out, and returns how many. Each item gets exactly one of DISPATCH, FAIL_*,

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "mem.h"
 #include "prefetch.h"
+#include "memest.h"
 #include "reply.h"
 #include "router.h"
 #include "slotcache.h"
@@ -219,7 +220,19 @@ bool gs_sched_busy(const gs_sched *s)
 
 static void retry_cb(uv_timer_t *t)
 {
-    gs_sched_pump(t->data);
+    gs_sched *s = t->data;
+    s->retry_due_ns = 0;
+    gs_sched_pump(s);
+}
+
+/* Pump again in ms at the latest (one timer for every reason to come back). */
+static void wake_in(gs_sched *s, uint64_t ms)
+{
+    uint64_t due = uv_hrtime() + ms * 1000000ull;
+    if (s->retry_due_ns && s->retry_due_ns <= due)
+        return;
+    s->retry_due_ns = due;
+    uv_timer_start(&s->retry_timer, retry_cb, ms, 0);
 }
 
 /* Queue the request again (at the front) for 100 ms from now, by which time the model is either
@@ -234,7 +247,7 @@ static void requeue(gs_sched_req *r)
     r->hold_until = uv_hrtime() + 100ull * 1000 * 1000;
     rset(r, GS_SCHED_HELD);
     push_queue(r, true);
-    uv_timer_start(&s->retry_timer, retry_cb, 110, 0);
+    wake_in(s, 110);
 }
 
 static void fwd_head(gs_fwd *f)
@@ -375,6 +388,21 @@ static void maybe_prefetch(gs_proc *p)
         gs_debug("model %s: reading %s ahead of its start", p->id, file);
 }
 
+static void fail_memory(gs_sched *s, gs_sched_req *r, const gs_plan_action *a)
+{
+    char *msg = s->hooks.refuse ? s->hooks.refuse(a->model, s->hooks.ud) : NULL;
+    if (!msg) {
+        char need[16], avail[16];
+        msg = gs_mem_printf("model %s needs %s of %s but at most %s can be had there (the memory "
+                            "budget less what models that are never swapped out hold)",
+                            r->proc->id, gs_memest_human(a->need, need, sizeof need),
+                            a->device ? "gpu memory" : "ram",
+                            gs_memest_human(a->avail, avail, sizeof avail));
+    }
+    req_fail(r, 503, "insufficient_memory", msg);
+    free(msg);
+}
+
 static void carry_out(gs_sched *s, const gs_plan_action *a, gs_sched_req **items)
 {
     gs_sched_req *r = a->item >= 0 ? items[a->item] : NULL;
@@ -393,6 +421,9 @@ static void carry_out(gs_sched *s, const gs_plan_action *a, gs_sched_req **items
         free(msg);
         break;
     }
+    case GS_PLAN_FAIL_MEMORY:
+        fail_memory(s, r, a);
+        break;
     case GS_PLAN_WAIT:
         maybe_prefetch(r->proc);
         break;
@@ -406,6 +437,11 @@ static void carry_out(gs_sched *s, const gs_plan_action *a, gs_sched_req **items
         gs_proc_stop(m, why);
         if (s->timing && m->state != before)
             gs_timing_get(s->timing, s->procs[a->for_model]->id)->evicted = true;
+        break;
+    }
+    case GS_PLAN_WAKE: {
+        uint64_t now = uv_hrtime();
+        wake_in(s, a->at_ns > now ? (a->at_ns - now) / 1000000ull + 1 : 1);
         break;
     }
     case GS_PLAN_START: {
@@ -436,8 +472,8 @@ static void pump_once(gs_sched *s)
     gs_plan_model models_s[SMALL];
     gs_plan_item items_s[SMALL];
     gs_sched_req *reqs_s[SMALL];
-    gs_plan_action acts_s[3 * SMALL];
-    int cap = nq + 2 * n;
+    gs_plan_action acts_s[3 * SMALL + 1];
+    int cap = nq + 2 * n + 1;
     bool small = n <= SMALL && nq <= SMALL;
     gs_plan_model *models = small ? models_s : gs_mem_calloc((size_t)n + 1, sizeof *models);
     gs_plan_item *items = small ? items_s : gs_mem_calloc((size_t)nq, sizeof *items);
@@ -452,8 +488,17 @@ static void pump_once(gs_sched *s)
             .port_busy = s->hooks.port_busy && s->hooks.port_busy(p, s->hooks.ud),
             .inflight = p->inflight,
             .fails = p->fails,
+            .ready_ns = p->state == GS_PROC_READY ? p->state_since_ms * 1000000ull : 0,
         };
     }
+    gs_sched_pass pass = {
+        .constraint = {s->evictions ? s->evictions : gs_router_evictions,
+                       s->evictions ? s->evictions_ud : (const void *)s->cfg},
+        .models = models,
+        .nmodels = n,
+    };
+    if (s->hooks.prepare)
+        s->hooks.prepare(&pass, s->hooks.ud);
     int k = 0;
     for (gs_sched_req *r = s->queue_head; r; r = r->next, k++) {
         reqs[k] = r;
@@ -466,8 +511,11 @@ static void pump_once(gs_sched *s)
         .nitems = nq,
         .now_ns = uv_hrtime(),
         .window_ns = GS_PLAN_WINDOW_NS,
-        .constraint = {s->evictions ? s->evictions : gs_router_evictions,
-                       s->evictions ? s->evictions_ud : (const void *)s->cfg},
+        .constraint = pass.constraint,
+        .devices = pass.ndevices ? pass.devices : NULL,
+        .ndevices = pass.ndevices,
+        .residency_ns = GS_PLAN_RESIDENCY_NS,
+        .starve_ns = GS_PLAN_STARVE_NS,
     };
     int na = gs_plan_decide(&v, acts, cap);
     for (int i = 0; i < na; i++)

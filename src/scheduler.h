@@ -40,6 +40,18 @@ typedef enum gs_sched_req_state {
 
 typedef struct gs_sched_req gs_sched_req;
 
+/* One pass's view, as the scheduler built it from the processes (state, requests in flight,
+ * when each became ready), for the prepare hook to complete: the constraint (preset: the group
+ * rules), and for memory-aware scheduling the devices and each model's need, pin and
+ * priority. */
+typedef struct gs_sched_pass {
+    gs_plan_constraint constraint;
+    gs_plan_model *models;  /* nmodels entries, parallel to the config's models */
+    int nmodels;
+    gs_plan_device devices[GS_PLAN_MAX_DEVICES];
+    int ndevices;           /* 0: memory off (the preset) */
+} gs_sched_pass;
+
 typedef struct gs_sched_hooks {
     /* A request ended (answered, failed, or its client went away); not for loads. */
     void (*request_done)(const gs_request_log *r, void *ud);
@@ -51,6 +63,11 @@ typedef struct gs_sched_hooks {
     void (*before_plan)(void *ud);
     /* The plan stops model `victim` to make way for `target`; may be NULL. */
     void (*stopping)(int victim, int target, void *ud);
+    /* After before_plan: complete the pass's view (memory: devices, needs, pins); may be NULL. */
+    void (*prepare)(gs_sched_pass *pass, void *ud);
+    /* Why model idx can never run (503 insufficient_memory; caller frees), for the plan's
+     * FAIL_MEMORY; NULL: the scheduler words it from the plan's sizes. May be NULL. */
+    char *(*refuse)(int idx, void *ud);
     void *ud;
 } gs_sched_hooks;
 
@@ -65,7 +82,9 @@ typedef struct gs_sched {
     gs_sched_req *active;        /* requests in flight */
     bool pumping;                /* a pump is running: re-entrant calls just ask again */
     bool pump_again;
-    uv_timer_t retry_timer;      /* re-examines the queue after a request was held back */
+    uv_timer_t retry_timer;      /* re-examines the queue after a request was held back, or
+                                  * when a residency ends (the plan's WAKE) */
+    uint64_t retry_due_ns;       /* when it fires; 0: not armed */
     gs_timing *timing;           /* per model histograms to feed (timing.h), or NULL */
 } gs_sched;
 

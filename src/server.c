@@ -138,6 +138,30 @@ static bool sched_port_busy(const gs_proc *p, void *ud)
     return false;
 }
 
+/* Memory-aware scheduling: the figures the plan checks starts against, from the snapshot that
+ * gs_memory_before_plan made the pass's constraint. Off: the pass stays as preset. */
+static void sched_prepare(gs_sched_pass *pass, void *ud)
+{
+    gs_server *s = ud;
+    if (!gs_memory_enabled(s->memory) || pass->constraint.evictions != gs_memfit_evictions)
+        return;
+    const gs_memfit *f = pass->constraint.ud;
+    int nd = f->ndev < GS_PLAN_MAX_DEVICES ? f->ndev : GS_PLAN_MAX_DEVICES;
+    for (int d = 0; d < nd; d++)
+        pass->devices[d] = (gs_plan_device){.budget = f->budget[d]};
+    pass->ndevices = nd;
+    for (int i = 0; i < pass->nmodels && i < f->n; i++) {
+        for (int d = 0; d < nd; d++)
+            pass->models[i].need[d] = f->models[i].need[d];
+        pass->models[i].pinned = f->models[i].pinned;
+    }
+}
+
+static char *sched_refuse(int idx, void *ud)
+{
+    return gs_memory_refuse(ud, idx);
+}
+
 static void free_procs(gs_server *s)
 {
     for (int i = 0; s->cfg && i < s->cfg->nmodels; i++)
@@ -481,8 +505,16 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     int rc;
     s->loop = loop;
     s->listen = gs_mem_strdup(listen);
-    gs_sched_hooks hooks = {sched_request_done, sched_model_changed, sched_port_busy,
-                            gs_memory_before_plan, gs_memory_stopping, s};
+    gs_sched_hooks hooks = {
+        .request_done = sched_request_done,
+        .model_changed = sched_model_changed,
+        .port_busy = sched_port_busy,
+        .before_plan = gs_memory_before_plan,
+        .stopping = gs_memory_stopping,
+        .prepare = sched_prepare,
+        .refuse = sched_refuse,
+        .ud = s,
+    };
     gs_sched_init(&s->sched, loop, &hooks);
     s->sched.timing = &s->stats.timing;
     s->events = gs_events_new(loop);

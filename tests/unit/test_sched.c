@@ -10,6 +10,7 @@
 #include "helpers.h"
 #include "plan.h"
 #include "mem.h"
+#include "memfit.h"
 #include "router.h"
 
 /* The tables give only the fields a case needs; the rest are zero on purpose. */
@@ -26,6 +27,12 @@ typedef struct mspec {
     unsigned fails;
     bool dying;
     bool port_busy;
+    /* memory cases */
+    uint64_t need;  /* MiB */
+    bool pinned;
+    int prio;
+    uint64_t ready_ago_ms; /* READY since (0: long ago) */
+    uint64_t idle_s;       /* since its last request */
 } mspec;
 
 typedef struct ispec {
@@ -42,6 +49,7 @@ typedef struct pcase {
     ispec q[8];
     uint64_t now_ms;
     const char *want;
+    uint64_t budget; /* MiB of RAM; 0: memory off */
 } pcase;
 
 /* Two models sharing the default group (swap, exclusive): one at a time. */
@@ -61,6 +69,15 @@ typedef struct pcase {
     "  chat: {swap: true, exclusive: true, members: [a, b]}\n"                                \
     "  emb: {swap: true, exclusive: false, persistent: true, members: [e]}\n"                 \
     "  side: {swap: false, exclusive: false, members: [r]}\n"
+
+/* No group rules in the way: memory alone decides. */
+#define FREE3                                                                                 \
+    "models:\n"                                                                               \
+    "  a: {cmd: \"x --port ${PORT}\"}\n"                                                       \
+    "  b: {cmd: \"x --port ${PORT}\"}\n"                                                       \
+    "  c: {cmd: \"x --port ${PORT}\"}\n"                                                       \
+    "groups:\n"                                                                               \
+    "  all: {swap: false, exclusive: false, members: [a, b, c]}\n"
 
 #define R GS_PLAN_READY
 #define S GS_PLAN_STOPPED
@@ -120,6 +137,42 @@ static const pcase cases[] = {
     {"dying model takes no requests", AB, {{"a", R, .dying = true}}, {{"a", 1}}, 10, "wait#0"},
     {"old process on the port: no start", AB, {{"a", S, .port_busy = true}}, {{"a", 1}}, 10,
      "wait#0"},
+    /* Memory (budget in MiB; the memory constraint composed with the group rules). */
+    {"memory: fits beside the running one", FREE3, {{"a", R, .need = 400}, {"c", S, .need = 400}},
+     {{"c", 1}}, 10, "start c, wait#0", 1000},
+    {"memory off: the same view starts regardless of sizes", FREE3,
+     {{"a", R, .need = 900}, {"c", S, .need = 900}}, {{"c", 1}}, 10, "start c, wait#0", 0},
+    {"memory: the idle model long unused goes, not the recent one", FREE3,
+     {{"a", R, .need = 600, .idle_s = 600}, {"b", R, .need = 300, .idle_s = 10},
+      {"c", S, .need = 500}},
+     {{"c", 1}}, 1000000, "stop a for c, wait#0", 1000},
+    {"memory: a busy model is waited for, never stopped", FREE3,
+     {{"a", R, 1, .need = 600}, {"c", S, .need = 500}}, {{"c", 1}}, 10, "wait#0", 1000},
+    {"memory: pinned model kept; too big beside it fails at once", FREE3,
+     {{"a", R, .need = 600, .pinned = true}, {"b", R, .need = 300}, {"c", S, .need = 500}},
+     {{"c", 1}, {"c", 2}}, 10, "fail-memory#0, fail-memory#1", 1000},
+    {"memory: too big even alone fails at once", FREE3, {{"c", S, .need = 1200}}, {{"c", 1}}, 10,
+     "fail-memory#0", 1000},
+    {"memory: a model that just loaded keeps its place, wake when that ends", FREE3,
+     {{"a", R, .need = 600, .ready_ago_ms = 2000}, {"c", S, .need = 500}}, {{"c", 9000}}, 10000,
+     "wait#0, wake", 1000},
+    {"memory: after the residency it may go", FREE3,
+     {{"a", R, .need = 600, .ready_ago_ms = 6000}, {"c", S, .need = 500}}, {{"c", 9000}}, 10000,
+     "stop a for c, wait#0", 1000},
+    {"memory: a waiting request holds its room against later ones", FREE3,
+     {{"a", R, 1, .need = 600}, {"b", S, .need = 300}, {"c", S, .need = 500}},
+     {{"c", 1}, {"b", 2}}, 10, "wait#0, wait#1", 1000},
+    {"memory: without the earlier request the later one fits", FREE3,
+     {{"a", R, 1, .need = 600}, {"b", S, .need = 300}}, {{"b", 2}}, 10, "start b, wait#0", 1000},
+    {"memory: a model stopping still holds its room", FREE3,
+     {{"a", SP, .need = 600}, {"c", S, .need = 500}}, {{"c", 1}}, 10, "wait#0", 1000},
+    /* Priorities order the queue; a request waiting past the bound goes first anyway. */
+    {"priority: higher first", FREE3, {{"a", R}, {"b", R, .prio = 5}}, {{"a", 1000}, {"b", 2000}},
+     3000, "dispatch#1, dispatch#0"},
+    {"priority: FIFO within one priority", FREE3, {{"a", R, .prio = 5}, {"b", R, .prio = 5}},
+     {{"a", 1000}, {"b", 2000}}, 3000, "dispatch#0, dispatch#1"},
+    {"priority: starvation bound", FREE3, {{"a", R}, {"b", R, .prio = 5}},
+     {{"a", 1000}, {"b", 69000}}, 70000, "dispatch#0, dispatch#1"},
 };
 
 static void describe(const gs_config *c, const gs_plan_action *a, int n, char *out, size_t cap)
@@ -132,6 +185,8 @@ static void describe(const gs_config *c, const gs_plan_action *a, int n, char *o
         if (a[i].verb == GS_PLAN_STOP)
             w = snprintf(out + k, cap - k, "%sstop %s for %s", sep, c->models[a[i].model].id,
                          c->models[a[i].for_model].id);
+        else if (a[i].verb == GS_PLAN_WAKE)
+            w = snprintf(out + k, cap - k, "%swake", sep);
         else if (a[i].verb == GS_PLAN_START)
             w = snprintf(out + k, cap - k, "%sstart %s", sep, c->models[a[i].model].id);
         else
@@ -144,7 +199,9 @@ static void run_case(const pcase *pc)
 {
     gs_config *c = test_config(pc->yaml);
     gs_plan_model models[8];
+    gs_memfit_model fm[8];
     memset(models, 0, sizeof models);
+    memset(fm, 0, sizeof fm);
     cr_assert_leq(c->nmodels, 8);
     for (int i = 0; i < (int)GS_ARRAY_LEN(pc->m) && pc->m[i].id; i++) {
         const mspec *m = &pc->m[i];
@@ -153,7 +210,19 @@ static void run_case(const pcase *pc)
         bool up = m->st == R || m->st == ST || m->st == SP;
         models[x] = (gs_plan_model){m->st, (up && !m->nochild) || m->child, m->dying, m->port_busy,
                                     m->inflight, m->fails};
+        models[x].need[0] = m->need << 20;
+        models[x].pinned = m->pinned;
+        models[x].priority = m->prio;
+        if (m->ready_ago_ms)
+            models[x].ready_ns = (pc->now_ms - m->ready_ago_ms) * MS;
+        fm[x] = (gs_memfit_model){.pinned = m->pinned, .busy = m->inflight > 0,
+                                  .idle_ms = m->idle_s * 1000};
+        fm[x].need[0] = m->need << 20;
     }
+    gs_plan_device dev = {.budget = pc->budget << 20};
+    gs_memfit fit = {.models = fm, .n = c->nmodels, .ndev = 1, .inner = gs_router_evictions,
+                     .inner_ud = c};
+    fit.budget[0] = dev.budget;
     gs_plan_item items[8];
     int nq = 0;
     for (; nq < (int)GS_ARRAY_LEN(pc->q) && pc->q[nq].t0_ms; nq++) {
@@ -163,6 +232,13 @@ static void run_case(const pcase *pc)
     }
     gs_plan_view v = {models, c->nmodels, items, nq, pc->now_ms * MS, GS_PLAN_WINDOW_NS,
                       {gs_router_evictions, c}};
+    v.starve_ns = GS_PLAN_STARVE_NS;
+    if (pc->budget) {
+        v.constraint = (gs_plan_constraint){gs_memfit_evictions, &fit};
+        v.devices = &dev;
+        v.ndevices = 1;
+        v.residency_ns = GS_PLAN_RESIDENCY_NS;
+    }
     gs_plan_action acts[32];
     cr_assert_leq(gs_plan_capacity(&v), 32);
     int n = gs_plan_decide(&v, acts, gs_plan_capacity(&v));
@@ -203,6 +279,8 @@ Test(sched, one_item_action_per_request)
         int n = gs_plan_decide(&v, acts, gs_plan_capacity(&v));
         int per_item[6] = {0}, starts[4] = {0}, stops[4] = {0};
         for (int i = 0; i < n; i++) {
+            if (acts[i].verb == GS_PLAN_WAKE)
+                continue;
             if (acts[i].verb == GS_PLAN_START)
                 starts[acts[i].model]++;
             else if (acts[i].verb == GS_PLAN_STOP)
