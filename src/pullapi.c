@@ -128,7 +128,7 @@ void gs_pullapi_attach(gs_server *s)
     gs_settings st;
     gs_settings_init(&st);
     gs_diag d = {0};
-    char *home = gs_gen_home(NULL);
+    char *home = gs_gen_home(s->home); /* --home, else $GGSWAP_HOME, else ~/.clara/ggswap */
     char *sp = gs_mem_printf("%s/settings.yaml", home);
     gs_settings_load(sp, &st, &d);
     gs_diag_free(&d);
