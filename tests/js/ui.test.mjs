@@ -522,6 +522,31 @@ test('recent requests show queue, load and TTFT: a request that started its mode
   }
 });
 
+test('the memory panel shows a bar per device of GET /api/memory and each model\'s estimate and measured figure', TEST_OPTS, async () => {
+  const s = await setup({ alpha: {}, beta: {} });
+  const { page, gg } = s;
+  try {
+    const mem = (await getJson(`${gg.url}/api/memory`)).json;
+    assert.ok(Array.isArray(mem.devices) && mem.devices.length > 0, JSON.stringify(mem));
+    await page.getByTestId('memory-card').waitFor({ state: 'visible', timeout: T });
+    assert.deepEqual(await page.getByTestId('mem-device').evaluateAll((ds) => ds.map((d) => d.dataset.device)), mem.devices.map((d) => d.name));
+    assert.deepEqual(await page.getByTestId('mem-model').evaluateAll((ms) => ms.map((m) => m.dataset.model)), mem.models.map((m) => m.model));
+    assert.match(await page.getByTestId('mem-figures').first().textContent(), /used · .* free · budget /);
+    // A model that runs gets a share in a bar (its measured or estimated size); stopped ones none.
+    assert.equal((await chat(gg, 'alpha')).status, 200);
+    await row(page, 'alpha').and(page.locator('[data-state=ready]')).waitFor({ timeout: T });
+    await postJson(`${gg.url}/api/models/load/alpha`, {});
+    const m2 = (await getJson(`${gg.url}/api/memory`)).json;
+    const a = m2.models.find((x) => x.model === 'alpha');
+    const hasShare = m2.devices.some((d) => (a.byDevice?.measured?.[d.name] || a.byDevice?.estimate?.[d.name]) > 0 && (d.budget || d.total) > 0);
+    if (hasShare) await page.locator('[data-testid=mem-seg][data-model=alpha]').first().waitFor({ state: 'attached', timeout: T });
+    assert.equal(await page.locator('[data-testid=mem-seg][data-model=beta]').count(), 0, 'a stopped model has no share');
+    assertNoConsoleErrors(s.ui);
+  } finally {
+    await s.finish();
+  }
+});
+
 test('a model that fails to start shows why: an error toast and the reason in its row', TEST_OPTS, async () => {
   const s = await setup({ ok: {}, broken: { failStart: 'error loading model: bad magic' } });
   const { page, gg } = s;

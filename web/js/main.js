@@ -15,8 +15,9 @@ import * as playground from './playground.js';
 import * as requests from './requests.js';
 import * as logs from './logs.js';
 import * as downloads from './downloads.js';
+import * as memory from './memory.js';
 
-const PANELS = [service, models, downloads, playground, requests, logs];
+const PANELS = [service, models, memory, downloads, playground, requests, logs];
 
 const CONN_TEXT = { live: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…' };
 
