@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cmdline.h"
 #include "mem.h"
+#include "names.h"
 
 #define MAX_FILE (16u << 20)   /* a bigger config is a mistake, not a config */
 #define MAX_DEPTH 64           /* nesting of metadata / setParams / merges */
@@ -247,12 +248,7 @@ static bool is_null(struct fy_node *n)
  * characters, no quotes or backslashes that would need escaping there. */
 static bool name_chars_ok(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\')
-            return false;
-    }
-    return true;
+    return n == 0 || !gs_names_invalid(s, n); /* emptiness is checked (and worded) apart */
 }
 
 /* Offset of the first byte that does not start a valid UTF-8 sequence, or n. */

@@ -15,6 +15,7 @@
 #include "cmdline.h"
 #include "log.h"
 #include "mem.h"
+#include "names.h"
 #include "memdev.h"
 #include "memest.h"
 
@@ -214,9 +215,13 @@ static bool get_words(sp *P, struct fy_node *v, int line, const char *key, bool 
 static bool alias_ok(sp *P, char **v, int n, int line, const char *key)
 {
     for (int i = 0; i < n; i++) {
-        if (!*v[i] || strstr(v[i], "${") || strchr(v[i], ' ') || strchr(v[i], '/')) {
+        /* the same rule as the config loader's (names.h), so that what is accepted here makes
+         * a config.yaml that loads */
+        if (!*v[i] || strstr(v[i], "${") || strchr(v[i], ' ') || strchr(v[i], '/') ||
+            gs_names_invalid(v[i], strlen(v[i]))) {
             gs_diag_add(P->d, true, P->file, line,
-                        "%s: '%s' is not a usable alias (no spaces, '/' or '${' and not empty)", key, v[i]);
+                        "%s: '%s' is not a usable alias (no spaces, '/', '${', quotes or "
+                        "backslashes, and not empty)", key, v[i]);
             return false;
         }
     }

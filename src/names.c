@@ -562,3 +562,17 @@ void gs_names_choose_aliases(const gs_alias_cand *c, size_t n, const char *const
                 out[k] = -1;
     }
 }
+
+const char *gs_names_invalid(const char *s, size_t n)
+{
+    if (!s || n == 0)
+        return "cannot be empty";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return "cannot hold control characters";
+        if (ch == '"' || ch == '\\')
+            return "cannot hold quotes or backslashes";
+    }
+    return NULL;
+}

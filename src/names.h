@@ -99,4 +99,10 @@ typedef struct gs_alias_cand {
 void gs_names_choose_aliases(const gs_alias_cand *c, size_t n, const char *const *reserved,
                              size_t nreserved, int out[GS_ALIAS_COUNT]);
 
+/* The one rule for names a config may hold (model ids, aliases, group, peer, selector and
+ * profile ids), shared by the config loader and settings.yaml: non-empty, no control characters,
+ * no quotes or backslashes (names end up in HTTP headers, Prometheus labels, logs and JSON).
+ * Returns NULL when s[0..n) is usable, else why not (a sentence fragment). */
+const char *gs_names_invalid(const char *s, size_t n);
+
 #endif

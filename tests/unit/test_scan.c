@@ -888,3 +888,94 @@ Test(scan, previous_ports_from_text_and_from_an_output_file)
     gs_settings_free(&s);
     free(models);
 }
+
+/* Issue 10: an alias that settings.yaml accepts must give a config.yaml that loads, and one
+ * the config would refuse is refused in settings.yaml, naming its line. */
+Test(scan, settings_alias_with_a_quote_is_refused_with_its_line)
+{
+    static const char bad[] = "ttl: 60\nmodels:\n  \"llama3.2:1b-instruct\": {aliases: [my\"alias]}\n";
+    gs_settings s;
+    gs_settings_init(&s);
+    gs_diag d = {0};
+    cr_expect_eq(gs_settings_parse(bad, strlen(bad), "/h/settings.yaml", &s, &d), -EINVAL);
+    char *j = gs_diag_join(&d);
+    cr_expect(strstr(j, "/h/settings.yaml:3: error: ") && strstr(j, "my\"alias"), "%s", j);
+    free(j);
+    gs_diag_free(&d);
+    gs_settings_free(&s);
+}
+
+static void yaml_dq(char *out, size_t cap, const char *s)
+{
+    size_t k = 0;
+    out[k++] = '"';
+    for (; *s && k + 8 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            k += (size_t)snprintf(out + k, cap - k, "\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f)
+            k += (size_t)snprintf(out + k, cap - k, "\\x%02x", ch);
+        else
+            out[k++] = (char)ch;
+    }
+    out[k++] = '"';
+    out[k] = 0;
+}
+
+Test(scan, property_every_accepted_alias_gives_a_config_that_loads)
+{
+    make_library();
+    char *models = P("models");
+    const char *dirs[] = {models};
+    gs_scan_result r;
+    gs_scan_dirs(dirs, 1, &r);
+    static const char *const pieces[] = {
+        "a", "Z", "7", "-", "_", ".", ":", "\"", "\\", "'", "#", " ", "/", "$", "${", "{", "}",
+        "[", "]", ",", "&", "*", "!", "|", ">", "%", "@", "`", "?", "\t", "\n", "\xc3\xa9",
+        "gpt-4", "~", "=", "null", "true", "0x1",
+    };
+    unsigned seed = 12345;
+    int accepted = 0;
+    for (int iter = 0; iter < 400; iter++) {
+        char alias[64] = "";
+        int len = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 5;
+        for (int i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            strncat(alias, pieces[(seed >> 16) % (sizeof(pieces) / sizeof(pieces[0]))],
+                    sizeof(alias) - strlen(alias) - 1);
+        }
+        char q[256], yaml[512];
+        yaml_dq(q, sizeof(q), alias);
+        snprintf(yaml, sizeof(yaml), "models:\n  \"llama3.2:1b-instruct\": {aliases: [%s]}\n", q);
+        gs_settings s;
+        gs_settings_init(&s);
+        gs_diag d = {0};
+        int rc = gs_settings_parse(yaml, strlen(yaml), "settings.yaml", &s, &d);
+        if (rc == 0) {
+            accepted++;
+            gs_diag gd = {0};
+            char *text = gs_gen_config_text(&r, &s, "/usr/bin/llama-server", "settings.yaml", &gd);
+            gs_config *c = NULL;
+            gs_diag cd = {0};
+            int crc = gs_config_parse(text, strlen(text), "config.yaml", &c, &cd);
+            char *why = gs_diag_join(&cd);
+            cr_expect_eq(crc, 0, "alias %s accepted by settings.yaml, but config.yaml fails: %s", q,
+                         why);
+            free(why);
+            gs_config_free(c);
+            gs_diag_free(&cd);
+            gs_diag_free(&gd);
+            free(text);
+        } else {
+            char *j = gs_diag_join(&d);
+            cr_expect(strstr(j, "settings.yaml:2: error: "), "alias %s refused without its line: %s",
+                      q, j);
+            free(j);
+        }
+        gs_diag_free(&d);
+        gs_settings_free(&s);
+    }
+    cr_expect_gt(accepted, 20, "the property ran on accepted aliases too");
+    gs_scan_result_free(&r);
+    free(models);
+}
