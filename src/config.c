@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "cmdline.h"
+#include "matrix.h"
 #include "mem.h"
 #include "names.h"
 
@@ -2412,6 +2413,8 @@ static void matrix_free(gs_matrix_cfg *m)
     free(m->vars);
     free(m->costs);
     free(m->sets);
+    gs_matrix_free(m->prog);
+    free(m->cost_of);
     free(m);
 }
 
@@ -2421,6 +2424,44 @@ static int matrix_resolve(const gs_config *c, const gs_matrix_cfg *m, const char
         if (!strcmp(m->vars[i].name, name))
             return m->vars[i].model;
     return model_by_id(c, name);
+}
+
+struct mres {
+    const gs_config *c;
+    const gs_matrix_cfg *m;
+};
+
+static int matrix_ident(const char *ident, void *ud)
+{
+    const struct mres *r = ud;
+    return matrix_resolve(r->c, r->m, ident);
+}
+
+/* The set expressions, parsed and linked by the matrix module (matrix.h): a set that does not
+ * parse or names an unknown model is an error at its own line. */
+static void matrix_compile(ld *L, gs_matrix_cfg *m, const char *path)
+{
+    gs_matrix_set_def *defs = gs_mem_calloc((size_t)m->nsets, sizeof *defs);
+    for (int i = 0; i < m->nsets; i++)
+        defs[i] = (gs_matrix_set_def){m->sets[i].name, m->sets[i].dsl};
+    struct mres r = {L->c, m};
+    char why[512];
+    int bad = -1;
+    if (gs_matrix_compile(defs, m->nsets, L->c->nmodels, matrix_ident, &r, &m->prog, &bad, why,
+                          sizeof why) < 0) {
+        char *sets = path_join(path, "sets");
+        char *key = bad >= 0 ? path_join(sets, m->sets[bad].name) : gs_mem_strdup(sets);
+        err(L, bad >= 0 ? m->sets[bad].line : m->line, key, "%s", why);
+        free(key);
+        free(sets);
+    }
+    free(defs);
+    m->cost_of = gs_mem_calloc((size_t)(L->c->nmodels ? L->c->nmodels : 1), sizeof(int));
+    for (int i = 0; i < L->c->nmodels; i++)
+        m->cost_of[i] = 1;
+    for (int i = 0; i < m->ncosts; i++)
+        if (m->costs[i].model >= 0 && m->costs[i].model < L->c->nmodels)
+            m->cost_of[m->costs[i].model] = m->costs[i].cost;
 }
 
 /* vars first (evict_costs may name them), then evict_costs and sets. */
@@ -2493,6 +2534,8 @@ static void load_matrix(ld *L, const ref *r, const char *path)
     kvs_free(&items);
     if (!m->nsets)
         err(L, r->line, path, "a matrix must define at least one set");
+    else
+        matrix_compile(L, m, path);
     matrix_free(c->matrix);
     c->matrix = m;
     c->router = GS_ROUTER_MATRIX;

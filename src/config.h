@@ -139,6 +139,8 @@ typedef struct gs_matrix_cfg {
     gs_matrix_set *sets;   /* in file order (ties go to the earlier set); at least one */
     int nsets;
     int line;              /* of the matrix key */
+    struct gs_matrix *prog; /* the sets compiled (matrix.h); NULL only in a config with errors */
+    int *cost_of;          /* per model: its evict cost (1 unless evict_costs says) */
 } gs_matrix_cfg;
 
 /* peers: remote OpenAI-compatible servers, reached as "peer/model" (or a bare model name when

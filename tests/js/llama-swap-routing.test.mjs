@@ -3,9 +3,12 @@
 // llama-swap's config.example.yaml writes them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   registerCleanup, startGgswap, fakeModelYaml, uniqueToken, processesMatching, waitFor,
-  postJson, sleep,
+  postJson, tmpDir, env,
 } from './lib/harness.mjs';
 import { running, starts, finish } from './lib/checks.mjs';
 
@@ -75,4 +78,100 @@ test('upstream.ignorePaths: an asset path of an unloaded model answers 409 and l
   assert.notEqual(m.status, 409, 'a loaded model serves its assets');
   await m.text();
   await finish(gg, token);
+});
+
+test('routing.router use: group: two models of a swap: false group run together; others swap', async () => {
+  const token = uniqueToken('rtg');
+  const gg = await startGgswap({
+    config: await fakeModelYaml({
+      token,
+      models: { m1: {}, m2: {}, m3: {} },
+      top: {
+        routing: {
+          router: { use: 'group', settings: { groups: { pair: { swap: false, exclusive: true, members: ['m1', 'm2'] } } } },
+        },
+      },
+    }),
+  });
+  assert.equal((await chat(gg, 'm1')).status, 200);
+  assert.equal((await chat(gg, 'm2')).status, 200);
+  assert.deepEqual(await running(gg), { m1: 'ready', m2: 'ready' }, 'the swap: false group keeps both');
+  assert.equal(pidsOf(token, 'm1').length, 1);
+  // m3 is in (default): loading it evicts the exclusive pair, and loading m1 again evicts m3.
+  assert.equal((await chat(gg, 'm3')).status, 200);
+  assert.deepEqual(await running(gg), { m3: 'ready' });
+  assert.equal((await chat(gg, 'm1')).status, 200);
+  assert.deepEqual(await running(gg), { m1: 'ready' });
+  await finish(gg, token);
+});
+
+test('routing.router use: matrix: each load evicts exactly what the solver says', async () => {
+  const token = uniqueToken('mtx');
+  const gg = await startGgswap({
+    config: await fakeModelYaml({
+      token,
+      models: { a: {}, b: {}, 'org/c': {}, d: {}, solo: {} },
+      top: {
+        routing: {
+          router: {
+            use: 'matrix',
+            settings: {
+              matrix: {
+                vars: { c: 'org/c' },
+                evict_costs: { d: 5 },
+                sets: { pair: 'a & b', withc: 'c & (a | d)', big: '+pair & d' },
+              },
+            },
+          },
+        },
+      },
+    }),
+  });
+  const load = async (m, want, why) => {
+    const r = await chat(gg, m);
+    assert.equal(r.status, 200, `${m}: ${r.text}`);
+    assert.deepEqual(await running(gg), want, why);
+  };
+  await load('a', { a: 'ready' }, 'nothing to evict');
+  await load('b', { a: 'ready', b: 'ready' }, 'pair: a & b run together');
+  await load('d', { a: 'ready', b: 'ready', d: 'ready' }, 'big (+pair & d): all three');
+  await load('org/c', { 'org/c': 'ready', d: 'ready' }, 'c & d evicts a and b (cost 2) rather than b and d (1 + 5)');
+  await load('b', { b: 'ready', d: 'ready' }, 'big keeps d (only c goes, cost 1); pair would evict c and d');
+  await load('solo', { solo: 'ready' }, 'a model in no set runs alone');
+  await load('org/c', { 'org/c': 'ready' }, 'solo is in no set: it goes');
+  await finish(gg, token);
+});
+
+test('a matrix expression that does not parse or names an unknown model is an error naming file:line:key', () => {
+  const dir = tmpDir('mtxbad-');
+  const cases = [
+    ['a & nope', /unknown var or model "nope"/],
+    ['a & (b', /missing closing parenthesis/],
+    ['a / b', /unexpected character '\/'/],
+    ['a & +other', /references undefined set "other"/],
+  ];
+  for (const [dsl, want] of cases) {
+    const file = path.join(dir, 'config.yaml');
+    fs.writeFileSync(file, [
+      'models:',
+      '  a: {cmd: "x --port ${PORT}"}',
+      '  b: {cmd: "x --port ${PORT}"}',
+      'routing:',
+      '  router:',
+      '    use: matrix',
+      '    settings:',
+      '      matrix:',
+      '        sets:',
+      '          ok: "a & b"',
+      `          bad: ${JSON.stringify(dsl)}`,
+      '',
+    ].join('\n'));
+    const r = spawnSync(env('GGSWAP_BIN'), ['config', 'check', file], { encoding: 'utf8' });
+    const out = r.stdout + r.stderr;
+    assert.equal(r.status, 2, `${dsl}: ${out}`);
+    assert.match(out, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:11: error: routing\\.router\\.settings\\.matrix\\.sets\\.bad: `), `${dsl}: ${out}`);
+    assert.match(out, want, `${dsl}: ${out}`);
+    const serve = spawnSync(env('GGSWAP_BIN'), ['serve', '--config', file, '--listen', '127.0.0.1:1'], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(serve.status, 2, `serve refuses it: ${serve.stdout}${serve.stderr}`);
+  }
 });

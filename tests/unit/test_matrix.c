@@ -88,6 +88,11 @@ static const solve_case solve_cases[] = {
     {"s1=L & a", 'l', "ab", NULL, "b", "s1"},
     /* Running models outside every set cost the same as others. */
     {"s1=a & b | a & c & d", 'a', "cdh", NULL, "h", "s1"},
+    /* The black-box test's config (tests/js/llama-swap-routing.test.mjs), step by step. */
+    {"pair=a & b;withc=c & (a | d);big=+pair & d", 'd', "ab", "d5", "", "big"},
+    {"pair=a & b;withc=c & (a | d);big=+pair & d", 'c', "abd", "d5", "ab", "withc"},
+    {"pair=a & b;withc=c & (a | d);big=+pair & d", 'c', "abd", NULL, "bd", "withc"},
+    {"pair=a & b;withc=c & (a | d);big=+pair & d", 'b', "cd", "d5", "c", "big"},
     /* Several operators, many models. */
     {"s1=(a | b) & (c | d) & (e | f)", 'a', "bcdef", NULL, "bdf", "s1"},
     {"s1=(a | b) & (c | d) & (e | f)", 'a', "bcdef", "c9e9", "bdf", "s1"},

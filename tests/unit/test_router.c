@@ -82,3 +82,31 @@ Test(router, no_groups_means_one_model_at_a_time)
     cr_assert_not(gs_router_must_evict(c, idx(c, "q"), idx(c, "q")));
     gs_config_free(c);
 }
+
+Test(router, matrix_config_plugs_the_solver_into_the_constraint)
+{
+    const char *y = "models:\n"
+                    "  a: {cmd: \"x --port ${PORT}\"}\n"
+                    "  b: {cmd: \"x --port ${PORT}\"}\n"
+                    "  org/c: {cmd: \"x --port ${PORT}\"}\n"
+                    "routing:\n"
+                    "  router:\n"
+                    "    use: matrix\n"
+                    "    settings:\n"
+                    "      matrix:\n"
+                    "        vars: {c: org/c}\n"
+                    "        evict_costs: {b: 3}\n"
+                    "        sets: {ab: \"a & b\", ac: \"a & c\"}\n";
+    gs_config *c = test_config(y);
+    int a = idx(c, "a"), b = idx(c, "b"), oc = idx(c, "org/c");
+    bool running[3] = {0}, evict[3] = {0};
+    running[b] = running[oc] = true;
+    gs_router_evictions(c, a, running, c->nmodels, evict);
+    cr_expect(evict[oc] && !evict[b], "b costs 3: org/c goes");
+    memset(evict, 0, sizeof evict);
+    running[b] = false;
+    running[a] = true;
+    gs_router_evictions(c, b, running, c->nmodels, evict);
+    cr_expect(evict[oc] && !evict[a], "a & b: org/c goes");
+    gs_config_free(c);
+}
