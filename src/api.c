@@ -544,7 +544,7 @@ static void unload(gs_server *s, gs_proc *p)
 {
     gs_sched_fail_queued(&s->sched, p, 503, "the model was unloaded");
     gs_sched_cancel_active(&s->sched, p, "the model was unloaded");
-    gs_proc_stop(p, "unloaded on request");
+    gs_proc_stop_within(p, "unloaded on request", p->cfg->unload_timeout * 1000);
 }
 
 /* GET /unload and POST /api/models/unload answer once every process they stopped is gone, as

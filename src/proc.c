@@ -648,7 +648,7 @@ static void ttl_cb(uv_timer_t *t)
     if (p->state == GS_PROC_READY && p->inflight == 0) {
         char why[64];
         snprintf(why, sizeof why, "idle for %d s (ttl)", p->cfg->ttl);
-        gs_proc_stop(p, why);
+        gs_proc_stop_within(p, why, p->cfg->unload_timeout * 1000);
     }
 }
 

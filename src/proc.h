@@ -93,8 +93,9 @@ gs_proc *gs_proc_new(uv_loop_t *loop, const gs_model_cfg *cfg, int health_timeou
 int gs_proc_start(gs_proc *p);
 /* Stop the child (STARTING or READY); `why` goes to the log. */
 void gs_proc_stop(gs_proc *p, const char *why);
-/* The same with its own grace before SIGKILL (unloadTimeout, or healthCheckTimeout for a swap
- * eviction, as llama-swap); grace_ms <= 0 means the default, 5 s. */
+/* The same with its own grace before SIGKILL: unloadTimeout for unloads and the TTL,
+ * healthCheckTimeout for a swap eviction (as llama-swap); grace_ms <= 0 means 5 s (reloads and
+ * shutdown, which has its own bound). */
 void gs_proc_stop_within(gs_proc *p, const char *why, int grace_ms);
 /* A hook's asynchronous work is over: go on to READY, or to the stop signal. */
 void gs_proc_hook_done(gs_proc *p);

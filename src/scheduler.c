@@ -434,7 +434,8 @@ static void carry_out(gs_sched *s, const gs_plan_action *a, gs_sched_req **items
         if (s->hooks.stopping)
             s->hooks.stopping(a->model, a->for_model, s->hooks.ud);
         gs_proc_state before = m->state;
-        gs_proc_stop(m, why);
+        /* A swap eviction gets healthCheckTimeout to stop, as in llama-swap. */
+        gs_proc_stop_within(m, why, s->cfg->health_check_timeout * 1000);
         if (s->timing && m->state != before)
             gs_timing_get(s->timing, s->procs[a->for_model]->id)->evicted = true;
         break;

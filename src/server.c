@@ -277,7 +277,8 @@ void gs_server_service_stop(gs_server *s)
     gs_sched_fail_queued(&s->sched, NULL, 503, "the service is stopped");
     gs_sched_cancel_active(&s->sched, NULL, "the service was stopped");
     for (int i = 0; i < s->cfg->nmodels; i++)
-        gs_proc_stop(s->procs[i], "service stopped");
+        gs_proc_stop_within(s->procs[i], "service stopped",
+                            s->procs[i]->cfg->unload_timeout * 1000);
     gs_server_publish_service(s);
 }
 

@@ -175,3 +175,35 @@ test('a matrix expression that does not parse or names an unknown model is an er
     assert.equal(serve.status, 2, `serve refuses it: ${serve.stdout}${serve.stderr}`);
   }
 });
+
+test('unloadTimeout: manual and TTL unloads get the model\'s grace before SIGKILL; a swap gets healthCheckTimeout', { timeout: 90000 }, async () => {
+  const token = uniqueToken('ult');
+  const gg = await startGgswap({
+    config: await fakeModelYaml({
+      token,
+      models: { quick: { ignoreSigterm: true, unloadTimeout: 1 }, idle: { ignoreSigterm: true, ttl: 1 }, other: {} },
+      groups: { g: { swap: false, exclusive: false, members: ['quick', 'idle'] } },
+      top: { unloadTimeout: 3 },
+    }),
+  });
+  assert.equal((await chat(gg, 'quick')).status, 200);
+  let t0 = Date.now();
+  const r = await fetch(`${gg.url}/unload`);
+  await r.text();
+  const took = Date.now() - t0;
+  assert.ok(took >= 900 && took < 2900, `unloadTimeout 1: SIGKILL after ${took} ms`);
+  assert.match(gg.logs(), /model quick: pid \d+ did not stop within 1000 ms; sending SIGKILL/);
+  // TTL: the global unloadTimeout (3 s) applies to a model without its own.
+  assert.equal((await chat(gg, 'idle')).status, 200);
+  t0 = Date.now();
+  await waitFor(() => pidsOf(token, 'idle').length === 0, { timeout: 15000, what: 'idle unloaded by its TTL' });
+  assert.ok(Date.now() - t0 >= 3500, `TTL 1 s + grace 3 s: gone after ${Date.now() - t0} ms`);
+  assert.match(gg.logs(), /model idle: pid \d+ did not stop within 3000 ms; sending SIGKILL/);
+  // A swap eviction: other (in (default), exclusive) evicts quick with healthCheckTimeout (15 s).
+  assert.equal((await chat(gg, 'quick')).status, 200);
+  t0 = Date.now();
+  assert.equal((await chat(gg, 'other')).status, 200);
+  assert.ok(Date.now() - t0 >= 14000, `the swap waited ${Date.now() - t0} ms (healthCheckTimeout 15 s)`);
+  assert.match(gg.logs(), /model quick: pid \d+ did not stop within 15000 ms; sending SIGKILL/);
+  await finish(gg, token);
+});

@@ -372,7 +372,8 @@ const FAKE_KEYS = new Set(['healthDelay', 'ignoreSigterm', 'exitAfterMs', 'exitC
 // Returns the YAML text; `token` (tracked for cleanup) is put on every fake's command line.
 export async function fakeModelYaml({ token, models = {}, groups, startPort, top = {} } = {}) {
   if (token) trackToken(token);
-  const cfg = { healthCheckTimeout: 15, logLevel: 'debug', ...top };
+  // unloadTimeout 5: the stop grace the tests were written for (llama-swap's default is 10 s).
+  const cfg = { healthCheckTimeout: 15, unloadTimeout: 5, logLevel: 'debug', ...top };
   cfg.startPort = startPort || (await freePortRange(Math.max(1, Object.keys(models).length)));
   cfg.models = {};
   for (const [name, o] of Object.entries(models)) {
