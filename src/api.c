@@ -1,7 +1,6 @@
 #include "api.h"
 
 #include <jansson.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,21 +409,6 @@ static bool has_dot_segment(const char *path)
     return false;
 }
 
-/* upstream.ignorePaths: the page of a model's own server asks for its assets (icons, manifests,
- * scripts) again long after it was unloaded; such a path must not swap models. Unset, it is
- * llama-swap's default list of asset suffixes. Patterns are POSIX extended expressions (the
- * common subset of RE2's syntax), matched anywhere in the decoded path after the model. */
-#define DEFAULT_IGNORE_PATHS ".*\\.(js|json|css|png|gif|jpg|jpeg|ico|txt)$"
-
-static bool ignored_path(const char *path)
-{
-    static regex_t def;
-    static int compiled; /* 0 not yet, 1 ok, -1 failed */
-    if (!compiled)
-        compiled = regcomp(&def, DEFAULT_IGNORE_PATHS, REG_EXTENDED | REG_NOSUB) == 0 ? 1 : -1;
-    return compiled > 0 && regexec(&def, path, 0, NULL, 0) == 0;
-}
-
 /* ANY /upstream/<model>/<path>: straight to the model's server. Model ids may contain '/': the
  * longest id or alias that prefixes the path wins. */
 static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
@@ -477,7 +461,9 @@ static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
         gs_api_error(req, 503, "service_unavailable", "the service is stopped");
         goto out;
     }
-    if (s->procs[best]->state != GS_PROC_READY && ignored_path(dec + best_len)) {
+    /* upstream.ignorePaths: a page of the model's own server asks for its assets long after
+     * it was unloaded; such a path must not swap models (409, as llama-swap). */
+    if (s->procs[best]->state != GS_PROC_READY && gs_config_ignore_path(s->cfg, dec + best_len)) {
         gs_api_error(req, 409, "conflict", "model %s is not loaded; path matches "
                      "upstream.ignorePaths", s->cfg->models[best].id);
         goto out;

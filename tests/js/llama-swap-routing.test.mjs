@@ -207,3 +207,21 @@ test('unloadTimeout: manual and TTL unloads get the model\'s grace before SIGKIL
   assert.match(gg.logs(), /model quick: pid \d+ did not stop within 15000 ms; sending SIGKILL/);
   await finish(gg, token);
 });
+
+test('upstream.ignorePaths set in the config replaces the default list', async () => {
+  const token = uniqueToken('ign');
+  const gg = await startGgswap({
+    config: await fakeModelYaml({ token, models: { b: {} }, top: { upstream: { ignorePaths: ['^/assets/', '\\.webmanifest$'] } } }),
+  });
+  for (const p of ['assets/x.bin', 'site.webmanifest']) {
+    const r = await fetch(`${gg.url}/upstream/b/${p}`);
+    assert.equal(r.status, 409, p);
+    await r.text();
+  }
+  assert.deepEqual(await running(gg), {});
+  const r = await fetch(`${gg.url}/upstream/b/favicon.ico`);
+  await r.text();
+  assert.notEqual(r.status, 409, 'the default list no longer applies');
+  assert.deepEqual(await running(gg), { b: 'ready' });
+  await finish(gg, token);
+});
