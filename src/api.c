@@ -10,6 +10,7 @@
 #include "cors.h"
 #include "events.h"
 #include "jscan.h"
+#include "listing.h"
 #include "log.h"
 #include "memory.h"
 #include "mem.h"
@@ -474,37 +475,22 @@ out:
     free(dec);
 }
 
+static json_t *listing_meta(int idx, void *ud)
+{
+    return gs_api_model_json(ud, idx);
+}
+
+/* GET /v1/models: llama-swap's list (listing.h), with ggswap's live view under meta.ggswap. */
 static void handle_models_list(gs_server *s, gs_http_req *req, const char *rest)
 {
-    json_t *data = json_array();
-    uint64_t now = wall_ms() / 1000;
-    for (int i = 0; i < s->cfg->nmodels; i++) {
-        const gs_model_cfg *m = &s->cfg->models[i];
-        if (m->unlisted)
-            continue;
-        for (int a = -1; a < m->naliases; a++) {
-            json_t *o = json_object();
-            json_object_set_new(o, "id", json_string(a < 0 ? m->id : m->aliases[a]));
-            json_object_set_new(o, "object", json_string("model"));
-            json_object_set_new(o, "created", json_integer((json_int_t)now));
-            json_object_set_new(o, "owned_by", json_string("ggswap"));
-            if (m->name)
-                json_object_set_new(o, "name", json_string(m->name));
-            if (m->description)
-                json_object_set_new(o, "description", json_string(m->description));
-            json_t *meta = gs_api_model_json(s, i);
-            json_object_set_new(meta, "type", json_string(a < 0 ? "model" : "alias"));
-            if (a >= 0)
-                json_object_set_new(meta, "model", json_string(m->id));
-            json_object_set_new(o, "status",
-                                json_pack("{s:s}", "value",
-                                          s->procs[i]->state == GS_PROC_READY ? "loaded"
-                                                                              : "unloaded"));
-            json_object_set_new(o, "meta", json_pack("{s:o}", "ggswap", meta));
-            json_array_append_new(data, o);
-        }
-    }
-    gs_api_respond_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    int n = s->cfg->nmodels;
+    unsigned char *st = gs_mem_calloc((size_t)(n ? n : 1), 1);
+    for (int i = 0; i < n; i++)
+        st[i] = s->procs[i]->state == GS_PROC_READY ? 2 : s->procs[i]->state == GS_PROC_STARTING;
+    gs_listing_in in = {.cfg = s->cfg, .state = st, .created = (int64_t)(wall_ms() / 1000),
+                        .ggswap_meta = listing_meta, .ud = s};
+    gs_api_respond_json(req, 200, gs_listing_build(&in));
+    free(st);
 }
 
 static void handle_running(gs_server *s, gs_http_req *req, const char *rest)

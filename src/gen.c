@@ -950,6 +950,8 @@ char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const cha
                 gs_buf_puts(&b, "\n");
             }
     }
+    /* The OpenAI aliases (gpt-4, ...) are what Clara's model pickers show: list them. */
+    gs_buf_puts(&b, "includeAliasesInList: true\n");
     gs_scan_strv_free(ualias);
     gs_scan_strv_free(reserved);
     free(uowner);

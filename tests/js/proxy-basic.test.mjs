@@ -225,6 +225,7 @@ test('GET /v1/models lists models and aliases with their state; /running shape',
         b: {},
         hidden: { unlisted: true },
       },
+      top: { includeAliasesInList: true }, // llama-swap's default is off (SPEC §4)
     }),
   });
   const list = await getJson(`${gg.url}/v1/models`);
