@@ -294,11 +294,29 @@ static char *multipart_model(const gs_http_req *req, const char *ctype)
 
 static bool rewrites_body(const gs_model_cfg *m)
 {
-    return m->use_model_name || m->nstrip > 0 || (m->set_params && json_is_object(m->set_params));
+    return m->use_model_name || m->nstrip > 0 || (m->set_params && json_is_object(m->set_params)) ||
+           m->set_params_by_id;
 }
 
-/* Apply useModelName, stripParams and setParams; returns a new body or NULL when unchanged. */
-static char *rewrite_body(const gs_model_cfg *m, json_t *root, size_t *len)
+static bool set_all(json_t *root, const json_t *params)
+{
+    bool changed = false;
+    const char *k;
+    json_t *v;
+    if (!params || !json_is_object(params))
+        return false;
+    json_object_foreach((json_t *)params, k, v) {
+        if (strcmp(k, "model") == 0)
+            continue; /* the model is never set by a filter (llama-swap protects it too) */
+        json_object_set(root, k, v);
+        changed = true;
+    }
+    return changed;
+}
+
+/* Apply useModelName, stripParams, setParams and then setParamsByID of the name the request
+ * used (`asked`); returns a new body or NULL when unchanged. */
+static char *rewrite_body(const gs_model_cfg *m, const char *asked, json_t *root, size_t *len)
 {
     bool changed = false;
     if (m->use_model_name) {
@@ -308,17 +326,9 @@ static char *rewrite_body(const gs_model_cfg *m, json_t *root, size_t *len)
     for (int i = 0; i < m->nstrip; i++)
         if (json_object_del(root, m->strip_params[i]) == 0)
             changed = true;
-    if (m->set_params && json_is_object(m->set_params)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(m->set_params, k, v)
-        {
-            if (strcmp(k, "model") == 0)
-                continue;
-            json_object_set(root, k, v);
-            changed = true;
-        }
-    }
+    changed |= set_all(root, m->set_params);
+    if (m->set_params_by_id && asked)
+        changed |= set_all(root, json_object_get(m->set_params_by_id, asked));
     if (!changed)
         return NULL;
     char *out = json_dumps(root, JSON_COMPACT);
@@ -384,7 +394,7 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
                             err.line, err.column);
             goto out;
         }
-        body = rewrite_body(&s->cfg->models[idx], root, &body_len);
+        body = rewrite_body(&s->cfg->models[idx], model, root, &body_len);
     }
     if (refuse_for_memory(s, req, idx)) {
         free(body);

@@ -225,3 +225,33 @@ test('upstream.ignorePaths set in the config replaces the default list', async (
   assert.deepEqual(await running(gg), { b: 'ready' });
   await finish(gg, token);
 });
+
+test('setParamsByID: its keys are names of the model that apply their params after setParams', async () => {
+  const token = uniqueToken('spi');
+  const gg = await startGgswap({
+    config: await fakeModelYaml({
+      token,
+      models: {
+        m1: {
+          filters: {
+            setParams: { temperature: 0.1, top_k: 5 },
+            setParamsByID: { 'm1:think': { temperature: 0.9, think: true }, '${MODEL_ID}:fast': { max_tokens: 8, model: 'no' } },
+          },
+        },
+      },
+    }),
+  });
+  const plain = await chat(gg, 'm1');
+  assert.equal(plain.status, 200, plain.text);
+  assert.equal(plain.json.echo.temperature, 0.1);
+  assert.equal(plain.json.echo.think, undefined);
+  const think = await chat(gg, 'm1:think');
+  assert.equal(think.status, 200, think.text);
+  assert.match(think.json.choices[0].message.content, /^fake:m1:/, 'm1:think is served by m1');
+  assert.deepEqual([think.json.echo.model, think.json.echo.temperature, think.json.echo.think, think.json.echo.top_k], ['m1:think', 0.9, true, 5]);
+  const fast = await chat(gg, 'm1:fast');
+  assert.equal(fast.status, 200, fast.text);
+  assert.deepEqual([fast.json.echo.model, fast.json.echo.max_tokens], ['m1:fast', 8], 'model is never set by a filter');
+  assert.deepEqual(await running(gg), { m1: 'ready' }, 'one process for all three names');
+  await finish(gg, token);
+});
