@@ -12,6 +12,7 @@
 #include "jscan.h"
 #include "listing.h"
 #include "log.h"
+#include "resolve.h"
 #include "memory.h"
 #include "mem.h"
 #include "pullapi.h"
@@ -338,6 +339,26 @@ static char *rewrite_body(const gs_model_cfg *m, const char *asked, json_t *root
 
 static bool refuse_for_memory(gs_server *s, gs_http_req *req, int idx);
 
+/* Profiles, selectors, models and aliases, peers (resolve.h), over the models' states now. */
+static int resolve(gs_server *s, const char *name, gs_resolved *out, char *why, size_t n)
+{
+    int nm = s->cfg->nmodels;
+    unsigned char *st = gs_mem_calloc((size_t)nm + 1, 1);
+    int *busy = gs_mem_calloc((size_t)nm + 1, sizeof *busy);
+    for (int i = 0; i < nm; i++) {
+        gs_proc_state ps = s->procs[i]->state;
+        st[i] = ps == GS_PROC_READY ? 2 : ps == GS_PROC_STARTING ? 1 : ps == GS_PROC_STOPPING ? 3 : 0;
+        busy[i] = s->procs[i]->inflight + gs_sched_queued(&s->sched, s->procs[i]);
+    }
+    gs_resolve_view v = {s->cfg, s->active_profile, st, busy, s->selector_turn};
+    int rc = gs_resolve_name(&v, name, out, why, n);
+    if (rc == 0 && out->selector >= 0)
+        s->selector_turn++;
+    free(st);
+    free(busy);
+    return rc;
+}
+
 static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
 {
     char *model = NULL, *body = NULL;
@@ -377,15 +398,22 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
                         "GET, or a model form field)");
         goto out;
     }
-    int idx;
-    if (!gs_server_find(s, model, &idx)) {
+    gs_resolved r;
+    char why[300];
+    if (resolve(s, model, &r, why, sizeof why) < 0) {
         char *names = gs_api_known_names(s);
-        gs_api_error(req, 404, "model_not_found", "model '%s' not found; known models: %s",
-                        model, names);
+        gs_api_error(req, 404, "model_not_found", "%s; known models: %s", why, names);
         free(names);
         goto out;
     }
-    if (is_json && rewrites_body(&s->cfg->models[idx])) {
+    if (r.model < 0) {
+        gs_api_error(req, 502, "bad_gateway", "model '%s' is on peer %s, and ggswap does not "
+                     "forward to peers yet", model, s->cfg->peers[r.peer].id);
+        goto out;
+    }
+    int idx = r.model;
+    bool renamed = strcmp(r.name, model) != 0;
+    if (is_json && (renamed || rewrites_body(&s->cfg->models[idx]))) {
         json_error_t err;
         root = json_loadb(req->body.data, req->body.len, 0, &err);
         if (!root) { /* valid JSON that jansson cannot hold (a number out of its range) */
@@ -394,7 +422,13 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
                             err.line, err.column);
             goto out;
         }
-        body = rewrite_body(&s->cfg->models[idx], model, root, &body_len);
+        if (renamed) /* a pin or selector chose */
+            json_object_set_new(root, "model", json_string(r.name));
+        body = rewrite_body(&s->cfg->models[idx], r.name, root, &body_len);
+        if (!body && renamed) {
+            body = json_dumps(root, JSON_COMPACT);
+            body_len = strlen(body);
+        }
     }
     if (refuse_for_memory(s, req, idx)) {
         free(body);
@@ -844,6 +878,53 @@ static void handle_options(gs_server *s, gs_http_req *req, const char *rest)
 
 #define INFER(p) {GS_API_GET | GS_API_POST, p, false, handle_inference, true}
 
+/* profiles (llama-swap's runtime pins): GET /api/profiles, PUT /api/profiles/active. */
+static json_t *profile_active_json(gs_server *s)
+{
+    int a = s->active_profile;
+    return a >= 0 && a < s->cfg->nprofiles ? json_string(s->cfg->profiles[a].id) : json_null();
+}
+
+static void handle_profiles(gs_server *s, gs_http_req *req, const char *rest)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < s->cfg->nprofiles; i++) {
+        const gs_profile_cfg *p = &s->cfg->profiles[i];
+        json_t *pins = json_object();
+        for (int j = 0; j < p->npins; j++)
+            json_object_set_new(pins, p->pins[j].from,
+                                p->pins[j].to ? json_string(p->pins[j].to) : json_null());
+        json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "id", p->id, "description",
+                                              p->description ? p->description : "", "pins", pins));
+    }
+    gs_api_respond_json(req, 200, json_pack("{s:o, s:o}", "active", profile_active_json(s),
+                                            "profiles", list));
+}
+
+static void handle_profile_active(gs_server *s, gs_http_req *req, const char *rest)
+{
+    json_error_t e;
+    json_t *b = req->body.len ? json_loadb(req->body.data, req->body.len, 0, &e) : NULL;
+    json_t *name = json_is_object(b) ? json_object_get(b, "name") : NULL;
+    if (!name || (!json_is_string(name) && !json_is_null(name))) {
+        gs_api_error(req, 400, "bad_request", "send {\"name\": \"<profile>\"} or {\"name\": null}");
+    } else if (json_is_null(name)) {
+        s->active_profile = -1;
+        gs_info("profile: none active");
+        gs_api_respond_json(req, 200, json_pack("{s:o}", "active", json_null()));
+    } else {
+        int i = gs_config_find_profile(s->cfg, json_string_value(name));
+        if (i < 0) {
+            gs_api_error(req, 404, "not_found", "profile '%s' not found", json_string_value(name));
+        } else {
+            s->active_profile = i;
+            gs_info("profile: %s active", s->cfg->profiles[i].id);
+            gs_api_respond_json(req, 200, json_pack("{s:o}", "active", profile_active_json(s)));
+        }
+    }
+    json_decref(b);
+}
+
 static const gs_api_route routes[] = {
     {GS_API_ANY, "/health", false, handle_health, false},
     /* inference endpoints, routed by the request's `model` */
@@ -882,6 +963,8 @@ static const gs_api_route routes[] = {
     {GS_API_ANY, "/api/models/unload", false, handle_unload, true},
     {GS_API_POST, "/api/models/unload/", true, handle_unload, true},
     {GS_API_POST, "/api/models/load/", true, handle_load, true},
+    {GS_API_GET | GS_API_HEAD, "/api/profiles", false, handle_profiles, true},
+    {GS_API_PUT, "/api/profiles/active", false, handle_profile_active, true},
     {GS_API_ANY, "/logs", false, handle_logs, true},
     {GS_API_ANY, "/logs/stream", false, handle_log_stream, true},
     {GS_API_ANY, "/logs/stream/", true, handle_log_stream, true},

@@ -204,6 +204,7 @@ static bool same_settings(const gs_config *ca, const gs_model_cfg *a, const gs_c
 void gs_server_apply_config(gs_server *s, gs_config *cfg)
 {
     gs_config *old = s->cfg;
+    s->active_profile = -1; /* as llama-swap: no profile is active after a (re)load */
     gs_proc **procs = gs_mem_calloc((size_t)cfg->nmodels + 1, sizeof *procs);
     json_t *added = json_array(), *removed = json_array(), *changed = json_array();
     bool *kept = old ? gs_mem_calloc((size_t)old->nmodels + 1, sizeof *kept) : NULL;

@@ -255,3 +255,55 @@ test('setParamsByID: its keys are names of the model that apply their params aft
   assert.deepEqual(await running(gg), { m1: 'ready' }, 'one process for all three names');
   await finish(gg, token);
 });
+
+test('selectors (pin, warm) and profiles: virtual ids pick a model; a profile pins names at run time', async () => {
+  const token = uniqueToken('sel');
+  const gg = await startGgswap({
+    config: await fakeModelYaml({
+      token,
+      models: { a: {}, b: {} },
+      groups: { g: { swap: false, members: ['a', 'b'] } },
+      top: {
+        selectors: {
+          fixed: { strategy: 'pin', targets: ['b', 'a'] },
+          coder: { strategy: 'warm', targets: ['a', 'b'], name: 'Coder' },
+        },
+        profiles: { night: { description: 'small models', pins: { a: 'b', secret: null } } },
+      },
+    }),
+  });
+  const served = (r) => r.json?.choices?.[0]?.message?.content?.split(':')[1];
+  let r = await chat(gg, 'fixed');
+  assert.equal(served(r), 'b', r.text);
+  assert.equal(r.json.echo.model, 'b', 'the body names the target');
+  r = await chat(gg, 'coder');
+  assert.equal(served(r), 'b', 'warm: b is the target that is ready');
+  await postJson(`${gg.url}/api/models/unload/b`, '');
+  await waitFor(async () => !(await running(gg)).b, { what: 'b unloaded' });
+  r = await chat(gg, 'coder');
+  assert.equal(served(r), 'a', 'warm: nothing ready, the first target');
+  const list = (await (await fetch(`${gg.url}/v1/models`)).json()).data;
+  const coder = list.find((m) => m.id === 'coder');
+  assert.equal(coder.meta.llamaswap.type, 'selector');
+  assert.equal(coder.meta.llamaswap.strategy, 'warm');
+  assert.equal(coder.name, 'Coder');
+
+  // Profiles: none active; activating one pins names, null disables one.
+  let p = await (await fetch(`${gg.url}/api/profiles`)).json();
+  assert.equal(p.active, null);
+  assert.deepEqual(p.profiles, [{ id: 'night', description: 'small models', pins: { a: 'b', secret: null } }]);
+  const put = (name) => fetch(`${gg.url}/api/profiles/active`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+  assert.equal((await put('nope')).status, 404);
+  const bad = await fetch(`${gg.url}/api/profiles/active`, { method: 'PUT', body: 'x' });
+  assert.equal(bad.status, 400);
+  const on = await put('night');
+  assert.deepEqual(await on.json(), { active: 'night' });
+  r = await chat(gg, 'a');
+  assert.equal(served(r), 'b', 'the profile pins a to b');
+  r = await chat(gg, 'secret');
+  assert.equal(r.status, 404);
+  assert.deepEqual(await (await put(null)).json(), { active: null });
+  r = await chat(gg, 'a');
+  assert.equal(served(r), 'a');
+  await finish(gg, token);
+});
