@@ -12,6 +12,7 @@
 #include "jscan.h"
 #include "listing.h"
 #include "log.h"
+#include "peer.h"
 #include "resolve.h"
 #include "memory.h"
 #include "mem.h"
@@ -407,8 +408,10 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
         goto out;
     }
     if (r.model < 0) {
-        gs_api_error(req, 502, "bad_gateway", "model '%s' is on peer %s, and ggswap does not "
-                     "forward to peers yet", model, s->cfg->peers[r.peer].id);
+        json_error_t err;
+        if (is_json)
+            root = json_loadb(req->body.data, req->body.len, 0, &err);
+        gs_peers_forward(s->peers, &s->cfg->peers[r.peer], r.peer_model, req, root);
         goto out;
     }
     int idx = r.model;

@@ -208,8 +208,14 @@ void gs_fwd_send(gs_fwd *f, const char *model, gs_upstream_pool *pool, const gs_
     gs_buf_init(&h, 0);
     gs_upstream_head(pool, &h, req->method, f->upath);
     for (int i = 0; i < req->nheaders; i++)
-        if (!is_hop(req->headers[i].name))
+        if (!is_hop(req->headers[i].name) &&
+            !(f->api_key && (strcasecmp(req->headers[i].name, "authorization") == 0 ||
+                             strcasecmp(req->headers[i].name, "x-api-key") == 0)))
             header_line(&h, &req->headers[i]);
+    if (f->api_key) {
+        gs_buf_printf(&h, "Authorization: Bearer %s\r\n", f->api_key);
+        gs_buf_printf(&h, "x-api-key: %s\r\n", f->api_key);
+    }
     if (blen || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0)
         gs_buf_printf(&h, "Content-Length: %zu\r\n", blen);
     gs_buf_puts(&h, "\r\n");

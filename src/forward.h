@@ -34,6 +34,8 @@ struct gs_fwd {
     char method[16];         /* copied: the request is reset when its response ends */
     char *body;              /* rewritten body, or NULL: req->body */
     size_t body_len;
+    const char *api_key;     /* set: replaces the client's Authorization and x-api-key (a
+                              * peer's apiKey); borrowed */
     gs_upstream_req *up;     /* in flight, or NULL */
     const gs_fwd_cbs *cbs;
     bool head_sent;

@@ -12,6 +12,7 @@
 #include "sdnotify.h"
 #include "events.h"
 #include "log.h"
+#include "peer.h"
 #include "memory.h"
 #include "mem.h"
 #include "pullapi.h"
@@ -386,7 +387,9 @@ static void final_close(gs_server *s)
 {
     if (s->http)
         gs_http_server_close(s->http);
-    s->http = NULL;
+    s->http = NULL; /* peer requests still in flight were aborted with their connections */
+    gs_peers_free(s->peers);
+    s->peers = NULL;
     free_procs(s);
     for (int i = 0; i < s->nretired; i++)
         gs_proc_free(s->retired[i]);
@@ -520,6 +523,7 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     gs_sched_init(&s->sched, loop, &hooks);
     s->sched.timing = &s->stats.timing;
     s->events = gs_events_new(loop);
+    s->peers = gs_peers_new(loop);
     gs_log_set_sink(log_sink, s);
     gs_server_apply_config(s, cfg);
     gs_pullapi_attach(s);
@@ -546,6 +550,8 @@ out:
 
 void gs_server_cleanup(gs_server *s)
 {
+    gs_peers_free(s->peers); /* NULL after a shutdown: final_close freed them */
+    s->peers = NULL;
     for (int i = 0; i < s->nold_configs; i++)
         gs_config_free(s->old_configs[i]);
     free(s->old_configs);

@@ -75,6 +75,7 @@ struct gs_server {
     bool memory_timer_on;
     struct gs_dl_mgr *downloads; /* pulls from the Hub (pullapi.h) */
     struct gs_watch *folders;    /* the watched model folders, integrated mode (watch.h) */
+    struct gs_peers *peers;  /* pools towards the config's peers (peer.h) */
     int active_profile;      /* profiles: the one in force, -1 none (also after a reload) */
     unsigned selector_turn;  /* spillover selectors take tied targets in turn */
     gs_unload_wait *unload_waits; /* unload requests answered once their processes are gone */

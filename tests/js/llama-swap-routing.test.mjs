@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   registerCleanup, startGgswap, fakeModelYaml, uniqueToken, processesMatching, waitFor,
-  postJson, tmpDir, env,
+  postJson, tmpDir, env, freePort,
 } from './lib/harness.mjs';
 import { running, starts, finish } from './lib/checks.mjs';
 
@@ -306,4 +306,47 @@ test('selectors (pin, warm) and profiles: virtual ids pick a model; a profile pi
   r = await chat(gg, 'a');
   assert.equal(served(r), 'a');
   await finish(gg, token);
+});
+
+test('peers: remote/x and bare x reach a second ggswap (its apiKey injected); listed in /v1/models', async () => {
+  const token = uniqueToken('per');
+  const far = await startGgswap({
+    config: await fakeModelYaml({ token, models: { x: {}, y: {} }, top: { apiKeys: ['k-remote'] } }),
+  });
+  const down = await freePort();
+  const gg = await startGgswap({
+    config: await fakeModelYaml({
+      token,
+      models: { a: {} },
+      top: {
+        peers: {
+          remote: { proxy: far.url, apiKey: 'k-remote', models: ['x', 'y'], filters: { setParams: { seed: 7 } } },
+          gone: { proxy: `http://127.0.0.1:${down}`, models: ['z'] },
+        },
+      },
+    }),
+  });
+  const served = (r) => r.json?.choices?.[0]?.message?.content?.split(':')[1];
+  let r = await postJson(`${gg.url}/v1/chat/completions`, { model: 'remote/x', messages: [] }, { headers: { authorization: 'Bearer client-key' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(served(r), 'x');
+  assert.equal(r.json.echo.model, 'x', 'the peer gets its own name for the model');
+  assert.equal(r.json.echo.seed, 7, "the peer's filters apply");
+  r = await chat(gg, 'x');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(served(r), 'x', 'a bare name one peer lists');
+  r = await chat(gg, 'remote/y');
+  assert.equal(served(r), 'y');
+  assert.deepEqual(await running(gg), {}, 'nothing local started');
+  assert.equal((await chat(gg, 'a')).status, 200);
+  const ids = (await (await fetch(`${gg.url}/v1/models`)).json()).data.map((m) => m.id);
+  assert.deepEqual(ids, ['a', 'gone/z', 'remote/x', 'remote/y']);
+  // Without the key the peer refuses: ggswap really injected it.
+  const direct = await postJson(`${far.url}/v1/chat/completions`, { model: 'x', messages: [] });
+  assert.equal(direct.status, 401);
+  r = await chat(gg, 'gone/z');
+  assert.equal(r.status, 502, r.text);
+  assert.match(r.json.error.message, /peer proxy error/);
+  await finish(gg);
+  await finish(far, token);
 });
