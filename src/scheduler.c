@@ -490,6 +490,7 @@ static void pump_once(gs_sched *s)
             .inflight = p->inflight,
             .fails = p->fails,
             .ready_ns = p->state == GS_PROC_READY ? p->state_since_ms * 1000000ull : 0,
+            .priority = p->cfg ? p->cfg->priority : 0,
         };
     }
     gs_sched_pass pass = {

@@ -402,29 +402,57 @@ static void final_close(gs_server *s)
     uv_walk(s->loop, close_walk, NULL);
 }
 
-/* Every 50 ms while shutting down: requests in flight get up to 10 s, children then get
- * SIGTERM and up to 10 s more (their own stop escalation kills them after 5 s), then SIGKILL.
- * The loop ends only once every child is gone, so nothing is left behind or leaked. */
+#define DRAIN_MS 10000
+#define KILL_AFTER_MS 20000
+#define GIVE_UP_MS 30000
+
+static const char *shutdown_name(gs_shutdown_phase ph)
+{
+    switch (ph) {
+    case GS_SHUTDOWN_NONE: return "running";
+    case GS_SHUTDOWN_DRAINING: return "draining";
+    case GS_SHUTDOWN_STOPPING: return "stopping children";
+    case GS_SHUTDOWN_KILLING: return "killing";
+    }
+    return "?";
+}
+
+static void shutdown_set(gs_server *s, gs_shutdown_phase ph, const char *why)
+{
+    if (s->shutdown == ph)
+        return;
+    gs_info("shutdown: %s -> %s: %s", shutdown_name(s->shutdown), shutdown_name(ph), why);
+    s->shutdown = ph;
+}
+
+/* Every 50 ms while shutting down. The loop ends only once every child is gone, so nothing
+ * is left behind or leaked. */
 static void shutdown_tick(uv_timer_t *t)
 {
     gs_server *s = t->data;
-    s->shutdown_ticks++;
+    uint64_t el = gs_proc_now_ms() - s->shutdown_since_ms;
     bool busy = gs_sched_busy(&s->sched);
-    if (busy && s->shutdown_ticks < 200 && !s->shutdown_forced)
-        return;
+    if (s->shutdown == GS_SHUTDOWN_DRAINING) {
+        if (busy && el < DRAIN_MS)
+            return;
+        shutdown_set(s, GS_SHUTDOWN_STOPPING,
+                     busy ? "requests still in flight after 10 s" : "no request in flight");
+    }
     if (busy)
         gs_sched_cancel_active(&s->sched, NULL, "ggswap is shutting down");
     for (int i = 0; i < s->cfg->nmodels; i++)
         gs_proc_stop(s->procs[i], "ggswap is shutting down");
     for (int i = 0; i < s->nretired; i++)
         gs_proc_stop(s->retired[i], "ggswap is shutting down");
-    if (s->shutdown_forced || s->shutdown_ticks > 400) {
+    if (s->shutdown == GS_SHUTDOWN_STOPPING && el > KILL_AFTER_MS)
+        shutdown_set(s, GS_SHUTDOWN_KILLING, "children still alive after 20 s");
+    if (s->shutdown == GS_SHUTDOWN_KILLING) {
         for (int i = 0; i < s->cfg->nmodels; i++)
             gs_proc_kill(s->procs[i]);
         for (int i = 0; i < s->nretired; i++)
             gs_proc_kill(s->retired[i]);
     }
-    if (children_gone(s) || s->shutdown_ticks > 600) {
+    if (children_gone(s) || el > GIVE_UP_MS) {
         uv_timer_stop(t);
         final_close(s);
     }
@@ -432,13 +460,14 @@ static void shutdown_tick(uv_timer_t *t)
 
 void gs_server_shutdown(gs_server *s)
 {
-    if (s->shutting_down) {
+    if (s->shutdown != GS_SHUTDOWN_NONE) {
         /* A second signal: no more waiting for requests or polite stops. */
         gs_info("second signal: cutting requests and killing models now");
-        s->shutdown_forced = true;
+        shutdown_set(s, GS_SHUTDOWN_KILLING, "second signal");
         return;
     }
-    s->shutting_down = true;
+    s->shutdown_since_ms = gs_proc_now_ms();
+    shutdown_set(s, GS_SHUTDOWN_DRAINING, "signal");
     gs_sd_notify("STOPPING=1");
     gs_info("shutting down: no new connections; letting requests in flight finish");
     if (s->http)

@@ -27,6 +27,17 @@ typedef enum gs_service_state {
     GS_SERVICE_RUNNING,
 } gs_service_state;
 
+/* The daemon's way out (SIGTERM/SIGINT), one phase at a time, changed by one setter that logs
+ * it: requests in flight finish (DRAINING, at most 10 s), then children get SIGTERM (STOPPING,
+ * up to 20 s from the start; their own escalation kills them after 5 s), then SIGKILL
+ * (KILLING; at once on a second signal); the loop ends when every child is gone (or at 30 s). */
+typedef enum gs_shutdown_phase {
+    GS_SHUTDOWN_NONE = 0,
+    GS_SHUTDOWN_DRAINING,
+    GS_SHUTDOWN_STOPPING,
+    GS_SHUTDOWN_KILLING,
+} gs_shutdown_phase;
+
 /* Integrated mode: rescan the model folders and write a new config file. Returns 0 or a
  * negative errno with a message in *msg (caller frees); fills problems for the page. */
 typedef int (*gs_regenerate_fn)(gs_server *s, char **msg);
@@ -56,12 +67,11 @@ struct gs_server {
     gs_regenerate_fn regenerate;
     void *regenerate_ud;
     gs_stats stats;          /* recent requests and counters (/api/requests, /metrics) */
-    bool shutting_down;
     bool log_level_forced;   /* --log-level given: the config's logLevel does not apply */
     gs_config **old_configs; /* still read by retired processes */
     int nold_configs;
-    int shutdown_ticks;
-    bool shutdown_forced;    /* a second SIGTERM/SIGINT */
+    gs_shutdown_phase shutdown;
+    uint64_t shutdown_since_ms; /* when shutdown began (monotonic) */
     struct json_t *last_diff;  /* {"added":[...],"removed":[...],"changed":[...]} of the last apply */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_fs_poll_t watch;
