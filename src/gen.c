@@ -60,8 +60,12 @@ void gs_settings_free(gs_settings *s)
     gs_scan_strv_free(s->extra_args);
     free(s->log_level);
     free(s->hf_token);
+    free(s->memory_ram);
+    free(s->memory_margin);
+    gs_scan_strv_free(s->memory_gpu);
     for (int i = 0; i < s->nmodels; i++) {
         free(s->models[i].name);
+        free(s->models[i].memory);
         gs_scan_strv_free(s->models[i].extra_args);
         gs_scan_strv_free(s->models[i].aliases);
     }
@@ -228,6 +232,76 @@ static bool alias_ok(sp *P, char **v, int n, int line, const char *key)
     return true;
 }
 
+/* A size as the config takes it: a number with an optional unit (512MiB, 6GiB, 1.5GB, 100000). */
+static bool size_ok(const char *t)
+{
+    char *end;
+    double d = strtod(t, &end);
+    if (end == t || d < 0)
+        return false;
+    while (*end == ' ')
+        end++;
+    static const char *const units[] = {"", "B", "K", "KB", "KiB", "M", "MB", "MiB", "G", "GB",
+                                        "GiB", "T", "TB", "TiB", "k", "kB"};
+    for (size_t i = 0; i < GS_ARRAY_LEN(units); i++)
+        if (!strcmp(end, units[i]))
+            return true;
+    return false;
+}
+
+/* `memory: false`, `memory: true`, or {ram: auto|SIZE, gpu: auto|[SIZE, ...], margin: SIZE}. */
+static void memory_settings(sp *P, gs_settings *s, struct fy_node *v, int line)
+{
+    if (is_null(v))
+        return;
+    if (fy_node_is_scalar(v)) {
+        bool b;
+        if (get_bool(P, v, line, "memory", &b))
+            s->memory_off = !b;
+        return;
+    }
+    if (!fy_node_is_mapping(v)) {
+        gs_diag_add(P->d, true, P->file, line, "memory: must be false, or a mapping like {ram: auto, margin: 1GiB}");
+        return;
+    }
+    s->memory_off = false;
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate(v, &it))) {
+        struct fy_node *k = fy_node_pair_key(p), *x = fy_node_pair_value(p);
+        int kl = node_line(k);
+        const char *kn = k && fy_node_is_scalar(k) ? fy_node_get_scalar0(k) : "";
+        char *kp = gs_mem_printf("memory.%s", kn ? kn : "");
+        if (!strcmp(kn, "ram") || !strcmp(kn, "margin")) {
+            char *t = scalar_dup(P, x, kl, kp);
+            if (t && strcmp(t, "auto") && !size_ok(t)) {
+                gs_diag_add(P->d, true, P->file, kl, "%s: '%s' is not auto or a size like 24GiB", kp, t);
+                free(t);
+            } else if (t) {
+                char **dst = !strcmp(kn, "ram") ? &s->memory_ram : &s->memory_margin;
+                free(*dst);
+                *dst = t;
+            }
+        } else if (!strcmp(kn, "gpu")) {
+            if (fy_node_is_scalar(x)) {
+                char *t = scalar_dup(P, x, kl, kp);
+                if (t && strcmp(t, "auto"))
+                    gs_diag_add(P->d, true, P->file, kl, "%s: '%s' is not auto or a list of sizes, one per GPU", kp, t);
+                else if (t)
+                    s->memory_gpu_auto = true;
+                free(t);
+            } else if (get_words(P, x, kl, kp, false, &s->memory_gpu, &s->nmemory_gpu)) {
+                for (int i = 0; i < s->nmemory_gpu; i++)
+                    if (!size_ok(s->memory_gpu[i]))
+                        gs_diag_add(P->d, true, P->file, kl, "%s: '%s' is not a size", kp, s->memory_gpu[i]);
+            }
+        } else {
+            gs_diag_add(P->d, false, P->file, kl, "%s: unknown key (known: ram, gpu, margin); ignored", kp);
+        }
+        free(kp);
+    }
+}
+
 static void model_settings(sp *P, gs_settings *s, struct fy_node *key, struct fy_node *val)
 {
     int line = node_line(key);
@@ -250,6 +324,7 @@ static void model_settings(sp *P, gs_settings *s, struct fy_node *key, struct fy
     name = NULL;
     m->line = line;
     m->ttl = -1;
+    m->swappable = -1;
     void *it = NULL;
     struct fy_node_pair *p;
     while (!is_null(val) && (p = fy_node_mapping_iterate(val, &it))) {
@@ -266,6 +341,19 @@ static void model_settings(sp *P, gs_settings *s, struct fy_node *key, struct fy
                 m->ctx_size = x;
         } else if (!strcmp(kn, "disabled")) {
             get_bool(P, v, kl, kp, &m->disabled);
+        } else if (!strcmp(kn, "memory")) {
+            char *t = scalar_dup(P, v, kl, kp);
+            if (t && !size_ok(t)) {
+                gs_diag_add(P->d, true, P->file, kl, "%s: '%s' is not a size like 6GiB or 512MiB", kp, t);
+                free(t);
+            } else if (t) {
+                free(m->memory);
+                m->memory = t;
+            }
+        } else if (!strcmp(kn, "swappable")) {
+            bool b;
+            if (get_bool(P, v, kl, kp, &b))
+                m->swappable = b;
         } else if (!strcmp(kn, "extraArgs")) {
             get_words(P, v, kl, kp, true, &m->extra_args, &m->nextra);
         } else if (!strcmp(kn, "aliases")) {
@@ -273,7 +361,8 @@ static void model_settings(sp *P, gs_settings *s, struct fy_node *key, struct fy
                 alias_ok(P, m->aliases, m->naliases, kl, kp);
         } else {
             gs_diag_add(P->d, false, P->file, kl,
-                        "%s: unknown key (known: ttl, extraArgs, aliases, disabled, ctxSize); ignored", kp);
+                        "%s: unknown key (known: ttl, extraArgs, aliases, disabled, ctxSize, memory, "
+                        "swappable); ignored", kp);
         }
         free(kp);
     }
@@ -386,6 +475,8 @@ int gs_settings_parse(const char *text, size_t len, const char *name, gs_setting
             }
         } else if (!strcmp(kn, "extraArgs")) {
             get_words(&P, v, kl, kn, true, &s->extra_args, &s->nextra);
+        } else if (!strcmp(kn, "memory")) {
+            memory_settings(&P, s, v, kl);
         } else if (!strcmp(kn, "models")) {
             if (is_null(v))
                 continue;
@@ -400,7 +491,7 @@ int gs_settings_parse(const char *text, size_t len, const char *name, gs_setting
         } else {
             gs_diag_add(d, false, name, kl,
                         "%s: unknown key (known: listen, modelsDirs, llamaServer, ttl, ctxSizeMax, "
-                        "extraArgs, healthCheckTimeout, startPort, logLevel, hfToken, models); ignored", kn);
+                        "extraArgs, healthCheckTimeout, startPort, logLevel, hfToken, memory, models); ignored", kn);
         }
     }
     if (doc)
@@ -732,6 +823,30 @@ static void assign_ports(const gs_scan_result *r, const gs_settings *s, const gs
     free(used);
 }
 
+/* ggswap's own `memory:` block (llama-swap ignores keys it does not know). */
+static void emit_memory(gs_buf *b, const gs_settings *s)
+{
+    gs_buf_puts(b, "# memory-aware scheduling (ggswap): models share the machine while they fit\n"
+                   "memory:\n    ram: ");
+    yq(b, s->memory_ram ? s->memory_ram : "auto");
+    gs_buf_puts(b, "\n");
+    if (s->memory_gpu && s->nmemory_gpu) {
+        gs_buf_puts(b, "    gpu:\n");
+        for (int i = 0; i < s->nmemory_gpu; i++) {
+            gs_buf_puts(b, "      - ");
+            yq(b, s->memory_gpu[i]);
+            gs_buf_puts(b, "\n");
+        }
+    } else {
+        gs_buf_puts(b, "    gpu: auto\n");
+    }
+    if (s->memory_margin) {
+        gs_buf_puts(b, "    margin: ");
+        yq(b, s->memory_margin);
+        gs_buf_puts(b, "\n");
+    }
+}
+
 char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *llama_server,
                          const char *settings_path, gs_diag *d)
 {
@@ -816,7 +931,7 @@ char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const cha
         comment_text(&b, r->dirs[i]);
     }
     gs_buf_puts(&b, "\n# ggswap rewrites this file on every start and on Regenerate: do not edit it.\n"
-                    "# Your choices (ttl, extraArgs, aliases, disabled, ctxSizeMax, llamaServer) go in\n# ");
+                    "# Your choices (ttl, extraArgs, aliases, disabled, ctxSizeMax, llamaServer, memory) go in\n# ");
     comment_text(&b, settings_path ? settings_path : sname);
     gs_buf_puts(&b, "\n");
     gs_buf_printf(&b, PORTS_LINE "%d; a model keeps its port while it is here.\n", s->start_port);
@@ -880,6 +995,13 @@ char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const cha
         if (x)
             cmd_words(&b, x->extra_args, x->nextra);
         gs_buf_printf(&b, "    ttl: %d\n", x && x->ttl >= 0 ? x->ttl : s->ttl);
+        if (x && x->memory && !s->memory_off) {
+            gs_buf_puts(&b, "    memory: ");
+            yq(&b, x->memory);
+            gs_buf_puts(&b, "\n");
+        }
+        if (x && x->swappable == 0)
+            gs_buf_puts(&b, "    swappable: false\n");
         if (m->naliases) {
             gs_buf_puts(&b, "    aliases:\n");
             for (int k = 0; k < m->naliases; k++) {
@@ -932,7 +1054,10 @@ char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const cha
     }
     gs_buf_puts(&b, nchat || nemb ? "groups:\n" : "groups: {}\n");
     if (nchat) {
-        gs_buf_puts(&b, "  \"default_group\":\n    swap: true\n    exclusive: true\n    members:\n");
+        /* With memory on, chat models share the machine while they fit (the memory policy
+         * decides), instead of one at a time. */
+        gs_buf_printf(&b, "  \"default_group\":\n    swap: %s\n    exclusive: true\n    members:\n",
+                      s->memory_off ? "true" : "false");
         for (int i = 0; i < n; i++)
             if (!skip[i] && in_group_chat(r->models[i].kind)) {
                 gs_buf_puts(&b, "      - ");
@@ -952,6 +1077,8 @@ char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const cha
     }
     /* The OpenAI aliases (gpt-4, ...) are what Clara's model pickers show: list them. */
     gs_buf_puts(&b, "includeAliasesInList: true\n");
+    if (!s->memory_off)
+        emit_memory(&b, s);
     gs_scan_strv_free(ualias);
     gs_scan_strv_free(reserved);
     free(uowner);

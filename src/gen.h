@@ -33,6 +33,8 @@ typedef struct gs_model_settings {
     int naliases;
     bool disabled;
     long ctx_size;         /* 0 when unset; not capped by ctxSizeMax (an explicit choice) */
+    char *memory;          /* `memory: 6GiB` (overrides the estimate), as written; or NULL */
+    int swappable;         /* `swappable: false` -> 0 (never evicted for memory); -1 unset */
 } gs_model_settings;
 
 typedef struct gs_settings {
@@ -51,6 +53,13 @@ typedef struct gs_settings {
     char *hf_token;        /* hfToken: the Hugging Face token for `pull`; NULL when unset */
     gs_model_settings *models;
     int nmodels;
+    /* memory (SPEC §2): on by default in the integrated mode; `memory: false` turns it off.
+     * The values are copied into config.yaml as written (the config loader checks them). */
+    bool memory_off;
+    char *memory_ram, *memory_margin; /* NULL: auto / the default margin */
+    char **memory_gpu;     /* NULL-terminated sizes, or NULL (auto) */
+    int nmemory_gpu;
+    bool memory_gpu_auto;  /* gpu: auto written out */
 } gs_settings;
 
 void gs_settings_init(gs_settings *s);

@@ -7,8 +7,6 @@
 
 /* What a start costs when nothing was measured yet. */
 #define DEFAULT_LOAD_MS 1000
-/* A model idle this long counts half as costly to reload: it is less likely to be wanted. */
-#define IDLE_HALF_MS 60000
 
 /* The first device where target does not fit beside `stay`, or -1. */
 static int short_device(const gs_memfit *f, int target, const bool *stay, uint64_t *free)
@@ -28,10 +26,12 @@ static int short_device(const gs_memfit *f, int target, const bool *stay, uint64
     return -1;
 }
 
+/* LRU weighted by the reload time: what stopping it costs per second it has been idle. A
+ * model just used costs its whole load time; one idle for a minute a sixtieth of it. */
 static double cost(const gs_memfit_model *m)
 {
     double load = m->load_ms ? (double)m->load_ms : DEFAULT_LOAD_MS;
-    return load * IDLE_HALF_MS / (IDLE_HALF_MS + (double)m->idle_ms);
+    return load / (1000.0 + (double)m->idle_ms);
 }
 
 /* The model to stop next to make room on device d, short by `need` bytes: idle before busy;

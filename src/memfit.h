@@ -4,8 +4,8 @@
  * model may start. memfit answers for memory, composed with another constraint (llama-swap's
  * group rules) that it asks first: the target starts beside the running models while, on
  * every device, their figures and its own stay within the budget; otherwise running models
- * are chosen to stop, idle ones first, cheapest to reload first (measured load time, less for
- * a model idle a long time), until it fits. Models pinned (`swappable: false`) or in a
+ * are chosen to stop, idle ones first, cheapest to reload first (least recently used, weighted
+ * by its measured load time), until it fits. Models pinned (`swappable: false`) or in a
  * persistent group are never chosen. A model with requests in flight is chosen only when the
  * idle ones are not enough, and the plan then waits for it rather than cutting it off. Pure:
  * the caller fills a gs_memfit snapshot per pass; tables in tests/unit/test_memfit.c. */

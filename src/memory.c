@@ -457,6 +457,17 @@ static void poll_tick(uv_timer_t *t)
 void gs_memory_attach(gs_server *s)
 {
     gs_memory_settings set = {.enabled = false, .ngpu = -1, .margin = 1024ull * 1024 * 1024};
+    const gs_memory_cfg *mc = s->cfg ? &s->cfg->memory : NULL;
+    if (mc && mc->enabled) {
+        set.enabled = true;
+        set.ram = mc->ram_auto || mc->ram < 0 ? 0 : (uint64_t)mc->ram;
+        if (!mc->gpu_auto) {
+            set.ngpu = mc->ngpu < GS_MEMEST_MAX_GPUS ? mc->ngpu : GS_MEMEST_MAX_GPUS;
+            for (int i = 0; i < set.ngpu; i++)
+                set.gpu[i] = mc->gpu[i] > 0 ? (uint64_t)mc->gpu[i] : 0;
+        }
+        set.margin = mc->margin >= 0 ? (uint64_t)mc->margin : 0;
+    }
     if (s->memory && s->sched.evictions == gs_memfit_evictions) {
         /* hand the constraint memory composed with back before its snapshot goes */
         bool dflt = s->memory->fit.inner == gs_router_evictions;
@@ -465,6 +476,12 @@ void gs_memory_attach(gs_server *s)
     }
     gs_memory_free(s->memory);
     s->memory = gs_memory_new(s->cfg, &set, NULL);
+    for (int i = 0; s->cfg && i < s->cfg->nmodels; i++) {
+        const gs_model_cfg *c = &s->cfg->models[i];
+        if (c->memory > 0)
+            gs_memory_set_override(s->memory, i, (uint64_t)c->memory);
+        gs_memory_set_pinned(s->memory, i, !c->swappable || s->cfg->groups[c->group].persistent);
+    }
     if (!s->memory_timer_on) {
         uv_timer_init(s->loop, &s->memory_timer);
         s->memory_timer.data = s;

@@ -51,7 +51,9 @@ describe('real llama-server end to end', { skip: SKIP }, () => {
           'tiny-bravo-chat-f32.gguf': { seed: 2, embd: 256, layers: 4, ff: 768 },
           'tiny-embed-f32.gguf': { seed: 3 },
         },
-        settings: { startPort: PORT_MAIN, ttl: 120, healthCheckTimeout: 60 },
+        // memory: false keeps llama-swap's one-chat-model-at-a-time groups, which the swap test
+        // below checks (memory-fit.test.mjs checks the memory policy, on by default)
+        settings: { startPort: PORT_MAIN, ttl: 120, healthCheckTimeout: 60, memory: false },
       });
     });
     after(async () => {

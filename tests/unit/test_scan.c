@@ -979,3 +979,65 @@ Test(scan, property_every_accepted_alias_gives_a_config_that_loads)
     gs_scan_result_free(&r);
     free(models);
 }
+
+/* Memory-aware scheduling is on in the integrated mode unless settings say memory: false; its
+ * sizes, and each model's memory and swappable, reach the generated config. */
+Test(scan, settings_memory_reach_the_config)
+{
+    make_library();
+    char *models = P("models");
+    const char *dirs[] = {models};
+    static const struct { const char *settings; bool on; long long ram, margin, mem; bool pinned; } t[] = {
+        {"ttl: 60\n", true, -1, 1ll << 30, 0, false},
+        {"memory: {ram: 24GiB, gpu: [8GiB, 4GiB], margin: 512MiB}\n"
+         "models:\n  \"llama3.2:1b-instruct\": {memory: 6GiB, swappable: false}\n",
+         true, 24ll << 30, 512ll << 20, 6ll << 30, true},
+        {"memory: false\nmodels:\n  \"llama3.2:1b-instruct\": {memory: 6GiB}\n", false, 0, 0, 0, false},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        gs_settings s;
+        gs_settings_init(&s);
+        gs_diag d = {0};
+        cr_assert_eq(gs_settings_parse(t[i].settings, strlen(t[i].settings), "settings.yaml", &s, &d), 0,
+                     "%zu", i);
+        gs_scan_result r;
+        gs_scan_dirs(dirs, 1, &r);
+        char *text = gs_gen_config_text(&r, &s, "/usr/bin/llama-server", "settings.yaml", &d);
+        gs_config *c = parse_ok(text);
+        cr_expect_eq(c->memory.enabled, t[i].on, "%zu", i);
+        const gs_model_cfg *l = model(c, "llama3.2:1b-instruct");
+        cr_expect_eq(c->groups[l->group].swap, !t[i].on, "%zu: chat models share the machine with memory on", i);
+        cr_expect(c->groups[l->group].exclusive);
+        if (t[i].on) {
+            cr_expect_eq(c->memory.ram_auto, t[i].ram < 0, "%zu", i);
+            if (t[i].ram >= 0)
+                cr_expect_eq(c->memory.ram, t[i].ram, "%zu", i);
+            cr_expect_eq(c->memory.margin, t[i].margin, "%zu", i);
+        }
+        cr_expect_eq(l->memory, t[i].mem, "%zu", i);
+        cr_expect_eq(l->swappable, !t[i].pinned, "%zu", i);
+        if (i == 1) {
+            cr_expect(!c->memory.gpu_auto);
+            cr_assert_eq(c->memory.ngpu, 2);
+            cr_expect_eq(c->memory.gpu[1], 4ll << 30);
+        }
+        gs_config_free(c);
+        free(text);
+        gs_diag_free(&d);
+        gs_settings_free(&s);
+        gs_scan_result_free(&r);
+    }
+    /* bad values name the key */
+    static const char *const bad[] = {"memory: {ram: lots}\n", "memory: {gpu: some}\n", "memory: 5\n",
+                                      "models:\n  x: {memory: big}\n", "memory: [1]\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gs_settings s;
+        gs_settings_init(&s);
+        gs_diag d = {0};
+        cr_expect_eq(gs_settings_parse(bad[i], strlen(bad[i]), "settings.yaml", &s, &d), -EINVAL, "%s", bad[i]);
+        cr_expect(d.n && strstr(d.msgs[0], "memory"), "%s: %s", bad[i], d.n ? d.msgs[0] : "");
+        gs_diag_free(&d);
+        gs_settings_free(&s);
+    }
+    free(models);
+}
