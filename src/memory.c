@@ -127,7 +127,8 @@ void gs_memory_need(const gs_memory *m, int i, uint64_t *dev)
         return;
     const mmodel *x = &m->models[i];
     if (x->override) {
-        dev[0] = x->override;
+        /* what the user said, unless a start ran out of memory with it */
+        dev[0] = x->learned.ooms && x->learned.dev[0] > x->override ? x->learned.dev[0] : x->override;
         return;
     }
     for (int d = 0; d < m->ndev; d++)
@@ -242,9 +243,10 @@ bool gs_memory_on_failed(gs_memory *m, int i, const char *log, size_t len, bool 
         gs_memlearn_parse(&l, log, len);
     if (!l.oom && !killed)
         return false;
-    uint64_t before = gs_memory_need_total(m, i);
-    gs_memlearn_raise(&x->learned, x->estimate, m->ndev);
-    x->have_learned = true;
+    uint64_t before = gs_memory_need_total(m, i), need[GS_MEMEST_MAX_DEV];
+    gs_memory_need(m, i, need);
+    gs_memlearn_raise(&x->learned, need, m->ndev);
+    x->have_learned = x->learned.dev[0] > 0;
     store(m, x, true);
     char a[16], b[16];
     bool retry = !x->retried;
