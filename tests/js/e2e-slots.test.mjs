@@ -27,7 +27,8 @@ describe('slot cache with real llama-servers', { skip: SKIP }, () => {
         'tiny-bravo-chat-f32.gguf': { seed: 2 },
       },
       // One slot: the conversation has all of the context (4096) to itself.
-      settings: { startPort: PORT, ttl: 120, healthCheckTimeout: 60, extraArgs: ['-np', '1'] },
+      // memory: false: the swap away must stop the first model (with memory on, both would fit)
+      settings: { startPort: PORT, ttl: 120, healthCheckTimeout: 60, extraArgs: ['-np', '1'], memory: false },
     });
   });
   after(async () => {
