@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "mem.h"
+#include "yaml.h"
 
 #define MAX_SOURCES 1024
 #define MAX_FILE (16u * 1024 * 1024)
@@ -81,27 +82,6 @@ static int list_dir(const char *dir, char ***out, int *n)
     return rc;
 }
 
-static int node_line(struct fy_node *n)
-{
-    for (int depth = 0; n && depth < MAX_DEPTH; depth++) {
-        struct fy_token *t = fy_node_get_scalar_token(n);
-        if (t) {
-            const struct fy_mark *m = fy_token_start_mark(t);
-            return m ? m->line + 1 : 0;
-        }
-        void *it = NULL;
-        if (fy_node_is_mapping(n)) {
-            struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
-            n = p ? fy_node_pair_key(p) : NULL;
-        } else if (fy_node_is_sequence(n)) {
-            n = fy_node_sequence_iterate(n, &it);
-        } else {
-            break;
-        }
-    }
-    return 0;
-}
-
 static bool null_node(struct fy_node *n)
 {
     if (!n || fy_node_is_null(n))
@@ -136,7 +116,7 @@ static struct fy_node_pair *find_pair(struct fy_node *map, const char *k, size_t
 
 static void conflict(merger *m, struct fy_node *src, const char *path, const char *what)
 {
-    gs_diag_add(m->d, true, m->src_path, node_line(src),
+    gs_diag_add(m->d, true, m->src_path, gs_yaml_line(src),
                 "%s: %s (-config-dir merges files: keys that name a model, group, peer... may "
                 "appear in one file only, and settings must agree)",
                 path, what);
@@ -266,7 +246,7 @@ static int read_source(source *s, gs_diag *d)
     }
     struct fy_node *root = s->doc && rc == 0 ? fy_document_root(s->doc) : NULL;
     if (rc == 0 && root && !null_node(root) && !fy_node_is_mapping(root)) {
-        gs_diag_add(d, true, s->path, node_line(root), "the top level must be a mapping of keys");
+        gs_diag_add(d, true, s->path, gs_yaml_line(root), "the top level must be a mapping of keys");
         rc = -EINVAL;
     }
     return rc;

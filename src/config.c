@@ -20,6 +20,7 @@
 #include "matrix.h"
 #include "mem.h"
 #include "names.h"
+#include "yaml.h"
 
 #define MAX_FILE (16u << 20)   /* a bigger config is a mistake, not a config */
 #define MAX_DEPTH 64           /* nesting of metadata / setParams / merges */
@@ -172,27 +173,6 @@ static char *expand(ld *L, const mctx *mx, const char *s, int line, const char *
 
 /* ---------------------------------------------------------------- YAML node helpers */
 
-static int node_line(struct fy_node *n)
-{
-    for (int depth = 0; n && depth < MAX_DEPTH; depth++) {
-        struct fy_token *t = fy_node_get_scalar_token(n);
-        if (t) {
-            const struct fy_mark *m = fy_token_start_mark(t);
-            return m ? m->line + 1 : 0;
-        }
-        void *it = NULL;
-        if (fy_node_is_mapping(n)) {
-            struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
-            n = p ? fy_node_pair_key(p) : NULL;
-        } else if (fy_node_is_sequence(n)) {
-            n = fy_node_sequence_iterate(n, &it);
-        } else {
-            break;
-        }
-    }
-    return 0;
-}
-
 /* Follow YAML aliases (*name) to the node they stand for. An alias that leads nowhere is an
  * error and reads as an empty value. */
 static struct fy_node *deref(ld *L, struct fy_node *n, int line, const char *key)
@@ -326,7 +306,7 @@ static void map_items(ld *L, struct fy_node *n, const char *path, int depth, kvs
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(n, &it))) {
         struct fy_node *kraw = fy_node_pair_key(p);
-        int line = node_line(kraw);
+        int line = gs_yaml_line(kraw);
         struct fy_node *k = deref(L, kraw, line, path);
         if (!k)
             continue;
@@ -549,7 +529,7 @@ static int get_strlist(ld *L, struct fy_node *raw, int line, const char *key, ch
     struct fy_node *e;
     while ((e = fy_node_sequence_iterate(n, &it))) {
         char *ik = path_index(key, i);
-        int el = node_line(e);
+        int el = gs_yaml_line(e);
         char *s;
         int r = get_str(L, e, el ? el : line, ik, &s);
         if (r < 0) {
@@ -918,7 +898,7 @@ static json_t *to_json(ld *L, struct fy_node *raw, int depth, int line, const ch
     struct fy_node *n = deref(L, raw, line, key);
     if (!n)
         return raw ? NULL : json_null();
-    int nline = node_line(n);
+    int nline = gs_yaml_line(n);
     if (nline > 0 && fy_node_is_scalar(n))
         line = nline;
     if (fy_node_is_mapping(n)) {
@@ -1414,7 +1394,7 @@ static json_t *params_json(ld *L, const mctx *mx, struct fy_node *v, int line, c
     if (o && json_object_get(o, "model")) {
         struct fy_node *mk = fy_node_mapping_lookup_key_by_string(v, "model", 5);
         char *pk = path_join(key, "model");
-        warn(L, mk ? node_line(mk) : line, pk,
+        warn(L, mk ? gs_yaml_line(mk) : line, pk,
              "the model name cannot be set here, ignored (see useModelName)");
         free(pk);
         json_object_del(o, "model");
@@ -2206,7 +2186,7 @@ static void read_gpu_sizes(ld *L, kv *f, const char *key, gs_memory_cfg *m)
     int i = 0;
     while ((e = fy_node_sequence_iterate(n, &it)) && i < cnt) {
         char *ik = path_index(key, i);
-        int el = node_line(e);
+        int el = gs_yaml_line(e);
         if (get_size(L, e, el ? el : f->line, ik, &m->gpu[m->ngpu]) > 0)
             m->ngpu++;
         else if (is_null(e))
@@ -3238,7 +3218,7 @@ static void load_root(ld *L, struct fy_node *root)
     mctx top = {0};
 
     if (!fy_node_is_mapping(root)) {
-        err(L, node_line(root), NULL, "the file must be a mapping of keys (models:, groups:, ...)");
+        err(L, gs_yaml_line(root), NULL, "the file must be a mapping of keys (models:, groups:, ...)");
         goto out;
     }
     map_items(L, root, "", 0, &items);
