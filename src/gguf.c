@@ -313,14 +313,19 @@ static int read_scalar(cur *c, uint32_t type, scalar *v)
 
 static int skip_value(cur *c, uint32_t type, int depth);
 
+/* An array value starts with its element type and its count. */
+static int array_head(cur *c, uint32_t *et, uint64_t *count)
+{
+    int rc = get_u32(c, et, "array element type");
+    return rc ? rc : get_u64(c, count, "array count");
+}
+
 static int skip_array(cur *c, int depth)
 {
     uint64_t at = c->pos;
     uint32_t et;
     uint64_t count;
-    int rc = get_u32(c, &et, "array element type");
-    if (!rc)
-        rc = get_u64(c, &count, "array count");
+    int rc = array_head(c, &et, &count);
     if (rc)
         return rc;
     if (et >= T_COUNT)
@@ -442,9 +447,7 @@ static int read_int_array(cur *c, uint32_t **out, uint32_t *n)
     uint64_t at = c->pos;
     uint32_t et;
     uint64_t count;
-    int rc = get_u32(c, &et, "array element type");
-    if (!rc)
-        rc = get_u64(c, &count, "array count");
+    int rc = array_head(c, &et, &count);
     if (rc)
         return rc;
     bool intish = et == T_BOOL || (et <= T_INT32 && et != T_FLOAT32) || et == T_UINT64 ||
