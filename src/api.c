@@ -294,10 +294,17 @@ static char *multipart_model(const gs_http_req *req, const char *ctype)
     return gs_mem_strndup(start, (size_t)(end - start));
 }
 
-static bool rewrites_body(const gs_model_cfg *m)
+/* Whether a request to m by `name` needs its body as a tree: only these filters change it. */
+static bool rewrites_body(const gs_model_cfg *m, const char *name)
 {
     return m->use_model_name || m->nstrip > 0 || (m->set_params && json_is_object(m->set_params)) ||
-           m->set_params_by_id;
+           (m->set_params_by_id && json_object_get(m->set_params_by_id, name));
+}
+
+static void bad_json(gs_http_req *req, const char *what, int line, int column)
+{
+    gs_api_error(req, 400, "invalid_json", "request body is not valid JSON: %s (line %d, column %d)",
+                 what, line, column);
 }
 
 static bool set_all(json_t *root, const json_t *params)
@@ -382,9 +389,7 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
         gs_jscan_result jr;
         if (gs_jscan_model(req->body.data, req->body.len, &jr) != 0) {
             if (req->body.len)
-                gs_api_error(req, 400, "invalid_json",
-                                "request body is not valid JSON: %s (line %d, column %d)",
-                                jr.error, jr.line, jr.column);
+                bad_json(req, jr.error, jr.line, jr.column);
             else
                 gs_api_error(req, 400, "missing_model",
                                 "request body is empty: send JSON with a \"model\" field");
@@ -416,13 +421,11 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
     }
     int idx = r.model;
     bool renamed = strcmp(r.name, model) != 0;
-    if (is_json && (renamed || rewrites_body(&s->cfg->models[idx]))) {
+    if (is_json && (renamed || rewrites_body(&s->cfg->models[idx], r.name))) {
         json_error_t err;
         root = json_loadb(req->body.data, req->body.len, 0, &err);
         if (!root) { /* valid JSON that jansson cannot hold (a number out of its range) */
-            gs_api_error(req, 400, "invalid_json",
-                            "request body is not valid JSON: %s (line %d, column %d)", err.text,
-                            err.line, err.column);
+            bad_json(req, err.text, err.line, err.column);
             goto out;
         }
         if (renamed) /* a pin or selector chose */
