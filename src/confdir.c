@@ -219,27 +219,9 @@ static int read_source(source *s, gs_diag *d)
         return rc;
     }
     s->text = b.data ? gs_buf_steal(&b) : gs_mem_strdup("");
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = NULL;
-    dcfg.colorize = false;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (!diag)
-        return -ENOMEM;
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG, .diag = diag};
-    s->doc = fy_document_build_from_string(&pcfg, s->text, strlen(s->text));
-    void *it = NULL;
-    struct fy_diag_error *de;
-    while ((de = fy_diag_errors_iterate(diag, &it))) {
-        if (de->type < FYET_ERROR)
-            continue;
-        gs_diag_add(d, true, s->path, de->line > 0 ? de->line : 1, "yaml: %s",
-                    de->msg ? de->msg : "syntax error");
-        rc = -EINVAL;
-    }
-    fy_diag_destroy(diag);
+    rc = gs_yaml_parse(s->text, strlen(s->text), s->path, d, &s->doc);
+    if (rc == -ENOMEM)
+        return rc;
     if (rc == 0 && s->doc && fy_document_resolve(s->doc) != 0) {
         gs_diag_add(d, true, s->path, 1, "yaml: cannot resolve an alias or merge key");
         rc = -EINVAL;

@@ -3413,30 +3413,13 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
         return -EINVAL;
     }
 
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = NULL;
-    dcfg.colorize = false;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (!diag) {
-        err(&L, 0, NULL, "cannot start the YAML parser");
+    struct fy_document *doc = NULL;
+    int prc = gs_yaml_parse(text, len, name, d, &doc);
+    if (prc == -ENOMEM) {
         gs_config_free(c);
-        return -ENOMEM;
+        return prc;
     }
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG, .diag = diag};
-    struct fy_document *doc = fy_document_build_from_string(&pcfg, text, len);
-    bool syntax = false;
-    void *it = NULL;
-    struct fy_diag_error *de;
-    while ((de = fy_diag_errors_iterate(diag, &it))) {
-        if (de->type < FYET_ERROR)
-            continue;
-        gs_diag_add(d, true, name, de->line > 0 ? de->line : 1, "yaml: %s",
-                    de->msg ? de->msg : "syntax error");
-        syntax = true;
-    }
+    bool syntax = prc != 0;
     /* No document and no error: the file is empty or only comments, a config with no models. */
     if (doc && !syntax) {
         struct fy_node *root = fy_document_root(doc);
@@ -3445,7 +3428,6 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
     }
     if (doc)
         fy_document_destroy(doc);
-    fy_diag_destroy(diag);
 
     if (syntax || d->errors > errors_before) {
         gs_config_free(c);
