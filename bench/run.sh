@@ -6,13 +6,18 @@
 # Only loopback traffic (127.0.0.1). Release build only (build/ggswap, `make all`).
 #
 # Environment: BENCH_SECS (wrk seconds per point, default 5), BENCH_OUT (default
-# docs/BENCHMARKS.md; "-" to write nothing), BENCH_PORT (first of ~12 ports, default 28500).
+# docs/BENCHMARKS.md; "-" to write nothing), BENCH_PORT (first of ~12 ports, default 28500),
+# BENCH_ONLY (one part: proxy, streams, real, memory or startup; the idle RSS and the discovery
+# and start-up figures are measured in every run, which is all that BENCH_ONLY=startup does; with
+# BENCH_ONLY the table is printed and BENCH_OUT defaults to "-", so the page keeps the full run).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 B=$ROOT/build
 SECS=${BENCH_SECS:-5}
-OUT=${BENCH_OUT:-docs/BENCHMARKS.md}
+ONLY=${BENCH_ONLY:-}
+case $ONLY in ""|proxy|streams|real|memory|startup) ;; *) echo "bench: BENCH_ONLY=$ONLY: not proxy, streams, real, memory or startup" >&2; exit 2 ;; esac
+if [ -n "$ONLY" ]; then OUT=${BENCH_OUT:--}; else OUT=${BENCH_OUT:-docs/BENCHMARKS.md}; fi
 P0=${BENCH_PORT:-28500}
 P_FAKE=$P0 P_GFAKE=$((P0 + 1)) P_NGINX=$((P0 + 2)) P_GG=$((P0 + 3)) P_GG2=$((P0 + 4))
 P_A=$((P0 + 5)) P_B=$((P0 + 6)) P_DIRECT=$((P0 + 7)) P_ROUTER=$((P0 + 8)) P_START=$((P0 + 9))
@@ -46,6 +51,7 @@ for p in $P_FAKE $P_GFAKE $P_NGINX $P_GG $P_GG2 $P_A $P_B $P_DIRECT $P_ROUTER $P
 done 2>/dev/null
 
 # ---- helpers --------------------------------------------------------------------------------
+part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }  # PART: whether this run measures it
 # row FIGURE VALUE BASELINE_NAME BASELINE_VALUE: the ratio is VALUE / BASELINE_VALUE.
 row() {
     _ratio=$(awk -v a="$2" -v b="$4" 'BEGIN { if (a == "" || b == "" || a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')
@@ -159,6 +165,7 @@ NG_IDLE_RSS=$(rss $NG)
 FAKE_IDLE_RSS=$(rss $FAKE)
 
 # ---- 1. proxy overhead ------------------------------------------------------------------------
+if part proxy; then
 say "1. proxy overhead: wrk ${SECS}s per point, small non-streaming POST /v1/chat/completions, keep-alive"
 for c in 1 16 256; do
     for who in direct nginx ggswap; do
@@ -182,8 +189,10 @@ for c in 1 16 256; do
     }
     [ "$ggswap_err$nginx_err$direct_err" = 000 ] || say "  errors: direct $direct_err, nginx $nginx_err, ggswap $ggswap_err"
 done
+fi
 
 # ---- 2. streaming -----------------------------------------------------------------------------
+if part streams; then
 say "2. streaming: forwarding delay of each chunk (fake-upstream's send stamp → client read)"
 ensure_ggswap
 for spec in "1 100 20" "1000 40 50"; do
@@ -205,10 +214,11 @@ for spec in "1 100 20" "1000 40 50"; do
         STREAM_RSS_GG=$(kv "$g" rss_kb) STREAM_RSS_NG=$(kv "$ng" rss_kb)
     fi
 done
+fi
 
 # ---- 2b/3. a real llama-server: time to first token, swaps ------------------------------------
 LS=$(sh scripts/get-llama-server 2>"$T/get-llama.log" | tail -n 1)
-if [ -n "$LS" ] && [ -x "$LS" ]; then
+if part real && [ -n "$LS" ] && [ -x "$LS" ]; then
     say "3. real llama-server ($LS): writing two 110 MB models"
     mkdir -p "$T/models"
     "$B/ggswap-mkgguf" tiny "$T/models/a.gguf" --name a --seed 1 --embd 512 --layers 8 --ff 1536 &&
@@ -273,14 +283,15 @@ EOF
     row "  by hand: stop A p50 µs" "$(kv "$d" stop_p50_us)" "-" ""
     row "  by hand: start B to /health 200 p50 µs" "$(kv "$d" start_to_health_p50_us)" "-" ""
 else
-    say "3. SKIPPED time to first token and swap figures: no llama-server ($(tail -n 2 "$T/get-llama.log" | tr '\n' ' '))"
-    row "time to first token / swaps" "skipped: no llama-server" "-" ""
+    part real && say "3. SKIPPED time to first token and swap figures: no llama-server ($(tail -n 2 "$T/get-llama.log" | tr '\n' ' '))"
+    part real && row "time to first token / swaps" "skipped: no llama-server" "-" ""
 fi
 
 # ---- 4. memory --------------------------------------------------------------------------------
 say "4. memory (VmRSS)"
 ensure_ggswap
 row "RSS kB, idle (model loaded, no clients): ggswap" "$GG_IDLE_RSS" "nginx" "$NG_IDLE_RSS"
+if part memory; then
 i=$($BC idle $P_GG 10000 "$GG")
 say "  10,000 idle keep-alive connections, ggswap: $i"
 j=$($BC idle $P_NGINX 10000 "$NG")
@@ -318,6 +329,7 @@ while [ "$NT" -lt 1000000 ] && [ "$(ms_since "$t0")" -lt 150000 ]; do
 done
 R1M=$(cat "$T/rss1m" 2>/dev/null)
 row "RSS kB after $NT requests (goal 1,000,000): ggswap" "$R1M" "after first $N1" "$R10K"
+fi
 
 # ---- 5. discovery and start-up ----------------------------------------------------------------
 say "5. discovery: writing 1,000 GGUF fixtures"
