@@ -135,3 +135,19 @@ void gs_buf_scrub_utf8(char *s, size_t n)
         i += len;
     }
 }
+
+int gs_buf_read_file(gs_buf *b, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = gs_buf_append(b, chunk, n);
+    if (!rc && ferror(f))
+        rc = -EIO;
+    fclose(f);
+    return rc;
+}

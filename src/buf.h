@@ -28,6 +28,9 @@ void gs_buf_reset(gs_buf *b);
 /* Hand the data over to the caller (who frees it) and reset the buffer. Never NULL. */
 char *gs_buf_steal(gs_buf *b);
 void gs_buf_free(gs_buf *b);
+/* Append the whole file at path. Returns 0, -E2BIG when it is larger than what max leaves (the
+ * buffer then holds a part of it), or the negative errno of open/read (-ENOENT: no such file). */
+int gs_buf_read_file(gs_buf *b, const char *path);
 /* Text from outside (child output, log tails) may hold any bytes; JSON and the page want UTF-8:
  * every byte that is not part of a valid UTF-8 sequence (and NUL) becomes '?', in place. */
 void gs_buf_scrub_utf8(char *s, size_t n);
