@@ -175,27 +175,12 @@ static void cmd_word(gs_buf *b, const char *w, bool path)
     } while (*p);
 }
 
-static void cmd_words(gs_buf *b, char *const *v, int n)
-{
-    if (n <= 0)
-        return;
-    gs_buf_puts(b, "      ");
-    for (int i = 0; i < n; i++) {
-        if (i)
-            gs_buf_puts(b, " ");
-        cmd_word(b, v[i], false);
-    }
-    gs_buf_puts(b, "\n");
-}
-
 /* A comment line must stay one line. */
 static void comment_text(gs_buf *b, const char *s)
 {
     for (; *s; s++)
         gs_buf_append(b, ((unsigned char)*s < 0x20 || *s == 0x7f) ? "?" : s, 1);
 }
-
-static bool in_group_chat(gs_kind k) { return k == GS_KIND_CHAT || k == GS_KIND_VISION; }
 
 /* ------------------------------------------------------------------ stable ports */
 
@@ -315,85 +300,127 @@ static void assign_ports(const gs_scan_result *r, const gs_settings *s, const gs
     free(used);
 }
 
-/* ggswap's own `memory:` block (llama-swap ignores keys it does not know). */
-static void emit_memory(gs_buf *b, const gs_settings *s)
+/* ------------------------------------------------------------------ the plan */
+
+static void word(gs_gen_model *m, char *w, unsigned flags)
 {
-    gs_buf_puts(b, "# memory-aware scheduling (ggswap): models share the machine while they fit\n"
-                   "memory:\n    ram: ");
-    yq(b, s->memory_ram ? s->memory_ram : "auto");
-    gs_buf_puts(b, "\n");
-    if (s->memory_gpu && s->nmemory_gpu) {
-        gs_buf_puts(b, "    gpu:\n");
-        for (int i = 0; i < s->nmemory_gpu; i++) {
-            gs_buf_puts(b, "      - ");
-            yq(b, s->memory_gpu[i]);
-            gs_buf_puts(b, "\n");
-        }
-    } else {
-        gs_buf_puts(b, "    gpu: auto\n");
-    }
-    if (s->memory_margin) {
-        gs_buf_puts(b, "    margin: ");
-        yq(b, s->memory_margin);
-        gs_buf_puts(b, "\n");
-    }
+    m->argv = gs_mem_realloc(m->argv, sizeof(*m->argv) * (size_t)(m->argc + 2));
+    m->wflags = gs_mem_realloc(m->wflags, (size_t)m->argc + 1);
+    m->argv[m->argc] = w;
+    m->wflags[m->argc++] = (unsigned char)flags;
+    m->argv[m->argc] = NULL;
 }
 
-char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *llama_server,
-                         const char *settings_path, gs_diag *d)
+static void words(gs_gen_model *m, char *const *v, int n)
 {
-    return gs_gen_config_text_prev(r, s, llama_server, settings_path, NULL, d);
+    for (int i = 0; i < n; i++)
+        word(m, gs_mem_strdup(v[i]), i ? 0 : GS_GEN_W_LINE);
 }
 
-char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const char *llama_server,
-                              const char *settings_path, const gs_gen_ports *prev, gs_diag *d)
+/* The --ctx-size a model gets: the user's, else the header's under the cap, else the cap. */
+static long ctx_of(const gs_scan_model *m, const gs_model_settings *x, const gs_settings *s)
 {
-    gs_settings defaults;
-    gs_settings_init(&defaults);
-    if (!s)
-        s = &defaults;
-    const char *sname = s->path ? s->path : (settings_path ? settings_path : "settings.yaml");
-    int n = r->nmodels;
-    bool *skip = gs_mem_calloc((size_t)n + 1, sizeof(*skip));
-    const gs_model_settings **ms = gs_mem_calloc((size_t)n + 1, sizeof(*ms));
-    for (int i = 0; i < n; i++) {
-        ms[i] = gs_settings_model(s, r->models[i].name);
-        skip[i] = ms[i] && ms[i]->disabled;
+    if (x && x->ctx_size > 0)
+        return x->ctx_size;
+    if (m->ctx > 0)
+        return s->ctx_size_max > 0 && (uint64_t)s->ctx_size_max < m->ctx ? s->ctx_size_max : (long)m->ctx;
+    return s->ctx_size_max;
+}
+
+static void plan_argv(gs_gen_model *pm, const gs_scan_model *m, const gs_model_settings *x,
+                      const gs_settings *s, const char *llama_server, long ctx)
+{
+    word(pm, gs_mem_strdup(llama_server ? llama_server : "llama-server"), GS_GEN_W_LINE | GS_GEN_W_PATH);
+    word(pm, gs_mem_strdup("-m"), GS_GEN_W_LINE);
+    word(pm, gs_mem_strdup(m->path), GS_GEN_W_PATH);
+    word(pm, gs_mem_strdup("--port"), GS_GEN_W_LINE);
+    word(pm, gs_mem_printf("%d", pm->port), 0);
+    /* llama-server then answers with the model's ggswap name, not its file path. */
+    word(pm, gs_mem_strdup("--alias"), GS_GEN_W_LINE);
+    word(pm, gs_mem_strdup(m->name), GS_GEN_W_PATH);
+    if (ctx > 0) {
+        word(pm, gs_mem_strdup("--ctx-size"), GS_GEN_W_LINE);
+        word(pm, gs_mem_printf("%ld", ctx), 0);
     }
-    for (int j = 0; j < s->nmodels; j++) {
+    switch (m->kind) {
+    case GS_KIND_CHAT:
+    case GS_KIND_VISION:
+        word(pm, gs_mem_strdup("--jinja"), GS_GEN_W_LINE);
+        break;
+    case GS_KIND_EMBEDDING:
+        word(pm, gs_mem_strdup("--embeddings"), GS_GEN_W_LINE);
+        word(pm, gs_mem_strdup("--pooling"), 0);
+        word(pm, gs_mem_strdup(m->pooling ? m->pooling : "mean"), 0);
+        break;
+    case GS_KIND_RERANKER:
+        word(pm, gs_mem_strdup("--reranking"), GS_GEN_W_LINE);
+        break;
+    }
+    if (m->mmproj) {
+        word(pm, gs_mem_strdup("--mmproj"), GS_GEN_W_LINE);
+        word(pm, gs_mem_strdup(m->mmproj), GS_GEN_W_PATH);
+    }
+    words(pm, s->extra_args, s->nextra);
+    if (x)
+        words(pm, x->extra_args, x->nextra);
+}
+
+static json_t *plan_metadata(const gs_scan_model *m, long ctx)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string(gs_kind_name(m->kind)));
+    if (m->params_label && *m->params_label)
+        json_object_set_new(o, "parameters", json_string(m->params_label));
+    if (m->quant)
+        json_object_set_new(o, "quantization", json_string(m->quant));
+    /* config.c expands ${...} in metadata too, with no escape: such a path stays only in cmd. */
+    if (!strstr(m->path, "${"))
+        json_object_set_new(o, "file", json_string(m->path));
+    if (m->mmproj && !strstr(m->mmproj, "${"))
+        json_object_set_new(o, "mmproj", json_string(m->mmproj));
+    json_object_set_new(o, "size", json_integer((json_int_t)m->file_size));
+    if (ctx > 0)
+        json_object_set_new(o, "context", json_integer(ctx));
+    if (m->info.architecture && !strstr(m->info.architecture, "${"))
+        json_object_set_new(o, "architecture", json_string(m->info.architecture));
+    return o;
+}
+
+/* Warn about settings for models that were not found. */
+static void unused_settings(const gs_scan_result *r, const gs_settings *s, const char *sname, gs_diag *d)
+{
+    for (int j = 0; d && j < s->nmodels; j++) {
         bool hit = false;
-        for (int i = 0; i < n && !hit; i++)
+        for (int i = 0; i < r->nmodels && !hit; i++)
             hit = !strcmp(r->models[i].name, s->models[j].name);
-        if (!hit && d)
+        if (!hit)
             gs_diag_add(d, false, sname, s->models[j].line,
                         "models.%s: no model of that name was found; its settings are not used",
                         s->models[j].name);
     }
+}
 
-    /* User aliases first: each names one enabled model and is not a model name. */
-    char **ualias = NULL; /* flattened, per model: owner index in uowner */
+/* The user's aliases go first: each names one enabled model and is not a model name. Then the
+ * scan's OpenAI aliases avoid them; the user's are appended to their models. */
+static void plan_aliases(gs_scan_result *r, const gs_model_settings **ms, const bool *skip,
+                         const char *sname, gs_diag *d)
+{
+    int n = r->nmodels;
+    char **ualias = NULL; /* flattened; uowner[k] is the model of ualias[k] */
     int nualias = 0;
     int *uowner = NULL;
     for (int i = 0; i < n; i++) {
-        if (skip[i] || !ms[i])
-            continue;
-        for (int k = 0; k < ms[i]->naliases; k++) {
+        for (int k = 0; !skip[i] && ms[i] && k < ms[i]->naliases; k++) {
             const char *a = ms[i]->aliases[k];
             bool bad = false;
             for (int j = 0; j < n && !bad; j++)
                 bad = !skip[j] && !strcmp(r->models[j].name, a);
-            if (bad) {
+            const char *why = bad ? "is the name of a model"
+                              : strv_has(ualias, nualias, a) ? "already names another model" : NULL;
+            if (why) {
                 if (d)
-                    gs_diag_add(d, false, sname, ms[i]->line,
-                                "models.%s.aliases: '%s' is the name of a model; alias not used",
-                                ms[i]->name, a);
-                continue;
-            }
-            if (strv_has(ualias, nualias, a)) {
-                if (d)
-                    gs_diag_add(d, false, sname, ms[i]->line,
-                                "models.%s.aliases: '%s' already names another model; alias not used",
-                                ms[i]->name, a);
+                    gs_diag_add(d, false, sname, ms[i]->line, "models.%s.aliases: '%s' %s; alias not used",
+                                ms[i]->name, a, why);
                 continue;
             }
             strv_push(&ualias, &nualias, gs_mem_strdup(a));
@@ -410,174 +437,271 @@ char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const cha
     gs_scan_assign_aliases(r, skip, (const char *const *)reserved, nres);
     for (int i = 0; i < nualias; i++) {
         gs_scan_model *m = &r->models[uowner[i]];
-        m->aliases = gs_mem_realloc(m->aliases, sizeof(char *) * (size_t)(m->naliases + 2));
-        m->aliases[m->naliases++] = gs_mem_strdup(ualias[i]);
-        m->aliases[m->naliases] = NULL;
+        strv_push(&m->aliases, &m->naliases, gs_mem_strdup(ualias[i]));
     }
+    gs_scan_strv_free(ualias);
+    gs_scan_strv_free(reserved);
+    free(uowner);
+}
 
-    gs_buf b;
-    gs_buf_init(&b, MAX_CONFIG);
-    gs_buf_puts(&b, "# Generated by ggswap from the .gguf files in:");
-    for (int i = 0; i < r->ndirs; i++) {
-        gs_buf_puts(&b, i ? ", " : " ");
-        comment_text(&b, r->dirs[i]);
+static char **strv_copy(char *const *v, int n)
+{
+    char **out = NULL;
+    int k = 0;
+    for (int i = 0; v && i < n; i++)
+        strv_push(&out, &k, gs_mem_strdup(v[i]));
+    return out;
+}
+
+void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama_server,
+                      const char *settings_path, const gs_gen_ports *prev, gs_diag *d,
+                      gs_gen_plan *p)
+{
+    gs_settings defaults;
+    gs_settings_init(&defaults);
+    if (!s)
+        s = &defaults;
+    memset(p, 0, sizeof(*p));
+    const char *sname = s->path ? s->path : (settings_path ? settings_path : "settings.yaml");
+    int n = r->nmodels;
+    bool *skip = gs_mem_calloc((size_t)n + 1, sizeof(*skip));
+    const gs_model_settings **ms = gs_mem_calloc((size_t)n + 1, sizeof(*ms));
+    for (int i = 0; i < n; i++) {
+        ms[i] = gs_settings_model(s, r->models[i].name);
+        skip[i] = ms[i] && ms[i]->disabled;
     }
-    gs_buf_puts(&b, "\n# ggswap rewrites this file on every start and on Regenerate: do not edit it.\n"
-                    "# Your choices (ttl, extraArgs, aliases, disabled, ctxSizeMax, llamaServer, memory) go in\n# ");
-    comment_text(&b, settings_path ? settings_path : sname);
-    gs_buf_puts(&b, "\n");
-    gs_buf_printf(&b, PORTS_LINE "%d; a model keeps its port while it is here.\n", s->start_port);
-    /* Conversations survive swaps here: llama-server's slots are saved and restored. */
-    gs_buf_puts(&b, "slotCache: true\n");
-    gs_buf_printf(&b, "healthCheckTimeout: %d\n", s->health_check_timeout);
-    gs_buf_printf(&b, "logLevel: %s\n", s->log_level ? s->log_level : "info");
-
+    unused_settings(r, s, sname, d);
+    plan_aliases(r, ms, skip, sname, d);
     int *ports = gs_mem_calloc((size_t)n + 1, sizeof(*ports));
     assign_ports(r, s, prev, skip, ports, sname, d);
-    int nenabled = 0;
-    for (int i = 0; i < n; i++)
-        nenabled += !skip[i];
-    gs_buf_puts(&b, nenabled ? "models:\n" : "models: {}\n");
-    for (int i = 0; i < n; i++) {
-        if (skip[i])
-            continue;
-        gs_scan_model *m = &r->models[i];
-        const gs_model_settings *x = ms[i];
-        int port = ports[i];
-        gs_buf_puts(&b, "  ");
-        yq(&b, m->name);
-        gs_buf_puts(&b, ":\n");
-        gs_buf_printf(&b, "    proxy: \"http://127.0.0.1:%d\"\n", port);
-        gs_buf_puts(&b, "    cmd: |\n      ");
-        cmd_word(&b, llama_server ? llama_server : "llama-server", true);
-        gs_buf_puts(&b, "\n      -m ");
-        cmd_word(&b, m->path, true);
-        gs_buf_printf(&b, "\n      --port %d\n", port);
-        /* llama-server then answers with the model's ggswap name, not its file path. */
-        gs_buf_puts(&b, "      --alias ");
-        cmd_word(&b, m->name, true);
-        gs_buf_puts(&b, "\n");
-        long ctx = 0;
-        if (x && x->ctx_size > 0)
-            ctx = x->ctx_size;
-        else if (m->ctx > 0)
-            ctx = s->ctx_size_max > 0 && (uint64_t)s->ctx_size_max < m->ctx ? s->ctx_size_max : (long)m->ctx;
-        else
-            ctx = s->ctx_size_max;
-        if (ctx > 0)
-            gs_buf_printf(&b, "      --ctx-size %ld\n", ctx);
-        switch (m->kind) {
-        case GS_KIND_CHAT:
-        case GS_KIND_VISION:
-            gs_buf_puts(&b, "      --jinja\n");
-            break;
-        case GS_KIND_EMBEDDING:
-            gs_buf_printf(&b, "      --embeddings --pooling %s\n", m->pooling ? m->pooling : "mean");
-            break;
-        case GS_KIND_RERANKER:
-            gs_buf_puts(&b, "      --reranking\n");
-            break;
-        }
-        if (m->mmproj) {
-            gs_buf_puts(&b, "      --mmproj ");
-            cmd_word(&b, m->mmproj, true);
-            gs_buf_puts(&b, "\n");
-        }
-        cmd_words(&b, s->extra_args, s->nextra);
-        if (x)
-            cmd_words(&b, x->extra_args, x->nextra);
-        gs_buf_printf(&b, "    ttl: %d\n", x && x->ttl >= 0 ? x->ttl : s->ttl);
-        if (x && x->memory && !s->memory_off) {
-            gs_buf_puts(&b, "    memory: ");
-            yq(&b, x->memory);
-            gs_buf_puts(&b, "\n");
-        }
-        if (x && x->swappable == 0)
-            gs_buf_puts(&b, "    swappable: false\n");
-        if (m->naliases) {
-            gs_buf_puts(&b, "    aliases:\n");
-            for (int k = 0; k < m->naliases; k++) {
-                gs_buf_puts(&b, "      - ");
-                yq(&b, m->aliases[k]);
-                gs_buf_puts(&b, "\n");
-            }
-        }
-        gs_buf_printf(&b, "    metadata:\n      kind: %s\n", gs_kind_name(m->kind));
-        if (m->params_label && *m->params_label) {
-            gs_buf_puts(&b, "      parameters: ");
-            yq(&b, m->params_label);
-            gs_buf_puts(&b, "\n");
-        }
-        if (m->quant) {
-            gs_buf_puts(&b, "      quantization: ");
-            yq(&b, m->quant);
-            gs_buf_puts(&b, "\n");
-        }
-        /* config.c expands ${...} in metadata too, with no escape: such a path stays only in cmd. */
-        if (!strstr(m->path, "${")) {
-            gs_buf_puts(&b, "      file: ");
-            yq(&b, m->path);
-            gs_buf_puts(&b, "\n");
-        }
-        if (m->mmproj && !strstr(m->mmproj, "${")) {
-            gs_buf_puts(&b, "      mmproj: ");
-            yq(&b, m->mmproj);
-            gs_buf_puts(&b, "\n");
-        }
-        gs_buf_printf(&b, "      size: %llu\n", (unsigned long long)m->file_size);
-        if (ctx > 0)
-            gs_buf_printf(&b, "      context: %ld\n", ctx);
-        if (m->info.architecture && !strstr(m->info.architecture, "${")) {
-            gs_buf_puts(&b, "      architecture: ");
-            yq(&b, m->info.architecture);
-            gs_buf_puts(&b, "\n");
-        }
-    }
-    free(ports);
 
-    int nchat = 0, nemb = 0;
+    p->models = gs_mem_calloc((size_t)n + 1, sizeof(*p->models));
     for (int i = 0; i < n; i++) {
         if (skip[i])
             continue;
-        if (in_group_chat(r->models[i].kind))
-            nchat++;
-        else
-            nemb++;
+        const gs_scan_model *m = &r->models[i];
+        const gs_model_settings *x = ms[i];
+        gs_gen_model *pm = &p->models[p->nmodels++];
+        long ctx = ctx_of(m, x, s);
+        pm->name = gs_mem_strdup(m->name);
+        pm->port = ports[i];
+        plan_argv(pm, m, x, s, llama_server, ctx);
+        pm->ttl = x && x->ttl >= 0 ? x->ttl : s->ttl;
+        pm->aliases = strv_copy(m->aliases, m->naliases);
+        pm->naliases = m->aliases ? m->naliases : 0;
+        pm->memory = x && x->memory && !s->memory_off ? gs_mem_strdup(x->memory) : NULL;
+        pm->unswappable = x && x->swappable == 0;
+        pm->chat = m->kind == GS_KIND_CHAT || m->kind == GS_KIND_VISION;
+        pm->metadata = plan_metadata(m, ctx);
     }
+    p->dirs = strv_copy(r->dirs, r->ndirs);
+    p->ndirs = r->dirs ? r->ndirs : 0;
+    p->settings_path = gs_mem_strdup(settings_path ? settings_path : sname);
+    p->start_port = s->start_port;
+    p->health_check_timeout = s->health_check_timeout;
+    p->log_level = gs_mem_strdup(s->log_level ? s->log_level : "info");
+    p->memory_on = !s->memory_off;
+    p->memory_ram = s->memory_ram ? gs_mem_strdup(s->memory_ram) : NULL;
+    p->memory_margin = s->memory_margin ? gs_mem_strdup(s->memory_margin) : NULL;
+    p->memory_gpu = strv_copy(s->memory_gpu, s->nmemory_gpu);
+    p->nmemory_gpu = p->memory_gpu ? s->nmemory_gpu : 0;
+    free(ports);
+    free(skip);
+    free(ms);
+    gs_settings_free(&defaults);
+}
+
+void gs_gen_plan_free(gs_gen_plan *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->nmodels; i++) {
+        gs_gen_model *m = &p->models[i];
+        free(m->name);
+        gs_scan_strv_free(m->argv);
+        free(m->wflags);
+        gs_scan_strv_free(m->aliases);
+        free(m->memory);
+        json_decref(m->metadata);
+    }
+    free(p->models);
+    gs_scan_strv_free(p->dirs);
+    free(p->settings_path);
+    free(p->log_level);
+    free(p->memory_ram);
+    free(p->memory_margin);
+    gs_scan_strv_free(p->memory_gpu);
+    memset(p, 0, sizeof(*p));
+}
+
+/* ------------------------------------------------------------------ emit */
+
+static void cmd_text(gs_buf *b, const gs_gen_model *m, const char *indent)
+{
+    for (int i = 0; i < m->argc; i++) {
+        if (m->wflags[i] & GS_GEN_W_LINE) {
+            if (i)
+                gs_buf_puts(b, "\n");
+            gs_buf_puts(b, indent);
+        } else {
+            gs_buf_puts(b, " ");
+        }
+        cmd_word(b, m->argv[i], m->wflags[i] & GS_GEN_W_PATH);
+    }
+    gs_buf_puts(b, "\n");
+}
+
+char *gs_gen_cmd_text(const gs_gen_model *m, const char *indent)
+{
+    gs_buf b;
+    gs_buf_init(&b, MAX_CONFIG);
+    cmd_text(&b, m, indent);
+    return gs_buf_steal(&b);
+}
+
+/* ggswap's own `memory:` block (llama-swap ignores keys it does not know). */
+static void emit_memory(gs_buf *b, const gs_gen_plan *p)
+{
+    gs_buf_puts(b, "# memory-aware scheduling (ggswap): models share the machine while they fit\n"
+                   "memory:\n    ram: ");
+    yq(b, p->memory_ram ? p->memory_ram : "auto");
+    gs_buf_puts(b, "\n");
+    if (p->memory_gpu && p->nmemory_gpu) {
+        gs_buf_puts(b, "    gpu:\n");
+        for (int i = 0; i < p->nmemory_gpu; i++) {
+            gs_buf_puts(b, "      - ");
+            yq(b, p->memory_gpu[i]);
+            gs_buf_puts(b, "\n");
+        }
+    } else {
+        gs_buf_puts(b, "    gpu: auto\n");
+    }
+    if (p->memory_margin) {
+        gs_buf_puts(b, "    margin: ");
+        yq(b, p->memory_margin);
+        gs_buf_puts(b, "\n");
+    }
+}
+
+static void emit_model(gs_buf *b, const gs_gen_model *m)
+{
+    gs_buf_puts(b, "  ");
+    yq(b, m->name);
+    gs_buf_puts(b, ":\n");
+    gs_buf_printf(b, "    proxy: \"http://127.0.0.1:%d\"\n", m->port);
+    gs_buf_puts(b, "    cmd: |\n");
+    cmd_text(b, m, "      ");
+    gs_buf_printf(b, "    ttl: %d\n", m->ttl);
+    if (m->memory) {
+        gs_buf_puts(b, "    memory: ");
+        yq(b, m->memory);
+        gs_buf_puts(b, "\n");
+    }
+    if (m->unswappable)
+        gs_buf_puts(b, "    swappable: false\n");
+    if (m->naliases) {
+        gs_buf_puts(b, "    aliases:\n");
+        for (int k = 0; k < m->naliases; k++) {
+            gs_buf_puts(b, "      - ");
+            yq(b, m->aliases[k]);
+            gs_buf_puts(b, "\n");
+        }
+    }
+    gs_buf_puts(b, "    metadata:\n");
+    const char *key;
+    json_t *v;
+    json_object_foreach(m->metadata, key, v) {
+        gs_buf_printf(b, "      %s: ", key);
+        if (json_is_integer(v))
+            gs_buf_printf(b, "%lld", (long long)json_integer_value(v));
+        else if (!strcmp(key, "kind")) /* a plain word (gs_kind_name), as the seed has it */
+            gs_buf_puts(b, json_string_value(v));
+        else
+            yq(b, json_string_value(v));
+        gs_buf_puts(b, "\n");
+    }
+}
+
+static void emit_group(gs_buf *b, const gs_gen_plan *p, bool chat)
+{
+    for (int i = 0; i < p->nmodels; i++)
+        if (p->models[i].chat == chat) {
+            gs_buf_puts(b, "      - ");
+            yq(b, p->models[i].name);
+            gs_buf_puts(b, "\n");
+        }
+}
+
+/* Everything but the models and groups: what genconf.c parses for the top-level defaults. */
+static void emit_head(gs_buf *b, const gs_gen_plan *p)
+{
+    gs_buf_puts(b, "# Generated by ggswap from the .gguf files in:");
+    for (int i = 0; i < p->ndirs; i++) {
+        gs_buf_puts(b, i ? ", " : " ");
+        comment_text(b, p->dirs[i]);
+    }
+    gs_buf_puts(b, "\n# ggswap rewrites this file on every start and on Regenerate: do not edit it.\n"
+                   "# Your choices (ttl, extraArgs, aliases, disabled, ctxSizeMax, llamaServer, memory) go in\n# ");
+    comment_text(b, p->settings_path ? p->settings_path : "settings.yaml");
+    gs_buf_puts(b, "\n");
+    gs_buf_printf(b, PORTS_LINE "%d; a model keeps its port while it is here.\n", p->start_port);
+    /* Conversations survive swaps here: llama-server's slots are saved and restored. */
+    gs_buf_puts(b, "slotCache: true\n");
+    gs_buf_printf(b, "healthCheckTimeout: %d\n", p->health_check_timeout);
+    gs_buf_printf(b, "logLevel: %s\n", p->log_level ? p->log_level : "info");
+}
+
+static void emit_tail(gs_buf *b, const gs_gen_plan *p)
+{
+    /* The OpenAI aliases (gpt-4, ...) are what Clara's model pickers show: list them. */
+    gs_buf_puts(b, "includeAliasesInList: true\n");
+    if (p->memory_on)
+        emit_memory(b, p);
+}
+
+char *gs_gen_emit(const gs_gen_plan *p)
+{
+    gs_buf b;
+    gs_buf_init(&b, MAX_CONFIG);
+    emit_head(&b, p);
+    gs_buf_puts(&b, p->nmodels ? "models:\n" : "models: {}\n");
+    int nchat = 0;
+    for (int i = 0; i < p->nmodels; i++) {
+        emit_model(&b, &p->models[i]);
+        nchat += p->models[i].chat;
+    }
+    int nemb = p->nmodels - nchat;
     gs_buf_puts(&b, nchat || nemb ? "groups:\n" : "groups: {}\n");
     if (nchat) {
         /* With memory on, chat models share the machine while they fit (the memory policy
          * decides), instead of one at a time. */
         gs_buf_printf(&b, "  \"default_group\":\n    swap: %s\n    exclusive: true\n    members:\n",
-                      s->memory_off ? "true" : "false");
-        for (int i = 0; i < n; i++)
-            if (!skip[i] && in_group_chat(r->models[i].kind)) {
-                gs_buf_puts(&b, "      - ");
-                yq(&b, r->models[i].name);
-                gs_buf_puts(&b, "\n");
-            }
+                      p->memory_on ? "false" : "true");
+        emit_group(&b, p, true);
     }
     if (nemb) {
         gs_buf_puts(&b, "  \"embedding_group\":\n    swap: true\n    exclusive: false\n"
                         "    persistent: true\n    members:\n");
-        for (int i = 0; i < n; i++)
-            if (!skip[i] && !in_group_chat(r->models[i].kind)) {
-                gs_buf_puts(&b, "      - ");
-                yq(&b, r->models[i].name);
-                gs_buf_puts(&b, "\n");
-            }
+        emit_group(&b, p, false);
     }
-    /* The OpenAI aliases (gpt-4, ...) are what Clara's model pickers show: list them. */
-    gs_buf_puts(&b, "includeAliasesInList: true\n");
-    if (!s->memory_off)
-        emit_memory(&b, s);
-    gs_scan_strv_free(ualias);
-    gs_scan_strv_free(reserved);
-    free(uowner);
-    free(skip);
-    free(ms);
-    gs_settings_free(&defaults);
+    emit_tail(&b, p);
     return gs_buf_steal(&b);
+}
+
+char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *llama_server,
+                         const char *settings_path, gs_diag *d)
+{
+    return gs_gen_config_text_prev(r, s, llama_server, settings_path, NULL, d);
+}
+
+char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const char *llama_server,
+                              const char *settings_path, const gs_gen_ports *prev, gs_diag *d)
+{
+    gs_gen_plan p;
+    gs_gen_plan_make(r, s, llama_server, settings_path, prev, d, &p);
+    char *t = gs_gen_emit(&p);
+    gs_gen_plan_free(&p);
+    return t;
 }
 
 /* ------------------------------------------------------------------ writing */

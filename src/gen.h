@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "scan.h"
 #include "settings.h"
@@ -26,6 +28,66 @@ char *gs_gen_home(const char *explicit_home);
  * free with gs_scan_strv_free) when looked is not NULL. */
 char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, char ***looked,
                                int *nlooked);
+
+/* Generation is a plan, then its text: gs_gen_plan_make decides everything config.yaml says
+ * (pure: no files, no environment), gs_gen_emit writes it as YAML, and genconf.h builds the
+ * same gs_config from it without YAML. */
+
+struct gs_gen_ports;
+
+/* Word flags of a model's command line. */
+enum {
+    GS_GEN_W_LINE = 1,     /* the word starts a line of the `cmd` block */
+    GS_GEN_W_PATH = 2,     /* a path or name: always in double quotes, as in the seed */
+};
+
+/* One model of the generated config (enabled models only). Every string is the plan's own. */
+typedef struct gs_gen_model {
+    char *name;
+    int port;              /* proxy is http://127.0.0.1:<port>, and --port <port> */
+    char **argv;           /* llama-server's command line, NULL-terminated */
+    unsigned char *wflags; /* per word: GS_GEN_W_* */
+    int argc;
+    int ttl;               /* seconds; 0 never unloads */
+    char **aliases;        /* NULL-terminated (scan's OpenAI aliases, then the user's) */
+    int naliases;
+    char *memory;          /* settings' `memory` size as written, only with memory on; or NULL */
+    bool unswappable;      /* settings' `swappable: false` */
+    bool chat;             /* in "default_group" (chat, vision), else "embedding_group" */
+    json_t *metadata;      /* kind, parameters, quantization, file, mmproj, size, context,
+                            * architecture: what config.yaml's metadata holds */
+} gs_gen_model;
+
+typedef struct gs_gen_plan {
+    gs_gen_model *models;  /* in the scan's order, disabled ones left out */
+    int nmodels;
+    char **dirs;           /* the folders scanned (for the header) */
+    int ndirs;
+    char *settings_path;   /* named in the header */
+    int start_port;
+    int health_check_timeout;
+    char *log_level;
+    bool memory_on;        /* memory-aware scheduling (the `memory:` block) */
+    char *memory_ram;      /* as written; NULL: auto */
+    char *memory_margin;   /* NULL: the default */
+    char **memory_gpu;     /* sizes, NULL-terminated; NULL: auto */
+    int nmemory_gpu;
+} gs_gen_plan;
+
+/* The plan for a scan: disabled models left out, aliases chosen (r's aliases are updated), ports
+ * given out (keeping prev's, which may be NULL, as gs_gen_config_text_prev says), llama-server's
+ * arguments and metadata. Problems with the settings (an alias that names two models, a settings
+ * entry for a model that was not found, no port left) go to d (may be NULL) as warnings naming
+ * settings.yaml's lines. `s` NULL means the defaults; `llama_server` NULL the bare name
+ * "llama-server". Free with gs_gen_plan_free. */
+void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama_server,
+                      const char *settings_path, const struct gs_gen_ports *prev, gs_diag *d,
+                      gs_gen_plan *p);
+void gs_gen_plan_free(gs_gen_plan *p);
+/* The config.yaml text of a plan (the seed's shape). Never NULL. */
+char *gs_gen_emit(const gs_gen_plan *p);
+/* The text of one model's `cmd` block, each line starting with `indent` and ending in '\n'. */
+char *gs_gen_cmd_text(const gs_gen_model *m, const char *indent);
 
 /* The config.yaml text for a scan (disabled models omitted, aliases chosen, ports given out).
  * Updates r's aliases. Problems with the settings (an alias that names two models, a settings
