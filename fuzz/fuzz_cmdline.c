@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmdline.h"
+#include "strv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
@@ -30,10 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             const char *e2 = NULL;
             if (gs_cmdline_split(q, &back, &n, &e2) != 0 || n != 1 || strcmp(back[0], argv[i]))
                 abort();
-            gs_cmdline_free(back);
+            gs_strv_free(back);
             free(q);
         }
-        gs_cmdline_free(argv);
+        gs_strv_free(argv);
     } else if (!err) {
         abort();
     }
@@ -46,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     if (gs_cmdline_split(q, &back, &n, &err) == 0) {
         if (*text && (n != 1 || strcmp(back[0], text)))
             abort();
-        gs_cmdline_free(back);
+        gs_strv_free(back);
     }
     free(q);
     free(text);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "flags.h"
+#include "strv.h"
 
 static const gs_flag_spec spec[] = {
     {"config", "c", GS_FLAG_VALUE, false, NULL},
@@ -68,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             abort();
     if (norm[argc])
         abort();
-    gs_flags_normalized_free(norm, argc);
+    gs_strv_free(norm);
     free(buf);
     return 0;
 }

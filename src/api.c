@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "cors.h"
 #include "events.h"
 #include "jscan.h"
@@ -64,13 +65,6 @@ char *gs_api_known_names(gs_server *s)
     if (b.len == 0)
         gs_buf_puts(&b, "(none: the config has no models)");
     return gs_buf_steal(&b);
-}
-
-static uint64_t wall_ms(void)
-{
-    uv_timeval64_t tv;
-    uv_gettimeofday(&tv);
-    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
 /* ---- JSON views ---- */
@@ -140,7 +134,7 @@ json_t *gs_api_service_json(gs_server *s)
         json_array_append_new(pr, json_string(s->problems[i]));
     json_object_set_new(o, "problems", pr);
     json_object_set_new(o, "uptime", json_real(s->state == GS_SERVICE_RUNNING
-                                                   ? (double)(gs_proc_now_ms() - s->started_ms) / 1000.0
+                                                   ? (double)(gs_clock_ms() - s->started_ms) / 1000.0
                                                    : 0.0));
     json_object_set_new(o, "version", json_string(GS_VERSION));
     json_t *models = json_array();
@@ -537,7 +531,7 @@ static void handle_models_list(gs_server *s, gs_http_req *req, const char *rest)
     unsigned char *st = gs_mem_calloc((size_t)(n ? n : 1), 1);
     for (int i = 0; i < n; i++)
         st[i] = s->procs[i]->state == GS_PROC_READY ? 2 : s->procs[i]->state == GS_PROC_STARTING;
-    gs_listing_in in = {.cfg = s->cfg, .state = st, .created = (int64_t)(wall_ms() / 1000),
+    gs_listing_in in = {.cfg = s->cfg, .state = st, .created = (int64_t)(gs_clock_wall_ms() / 1000),
                         .ggswap_meta = listing_meta, .ud = s};
     gs_api_respond_json(req, 200, gs_listing_build(&in));
     free(st);

@@ -20,6 +20,7 @@
 #include "pull.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "strv.h"
 #include "tls.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8091"
@@ -137,13 +138,6 @@ static void serve_usage(FILE *f)
     gs_flags_usage(serve_flags, (int)GS_ARRAY_LEN(serve_flags), f);
 }
 
-static char **strv_dup(char **v, int n)
-{
-    char **out = gs_mem_calloc((size_t)n + 1, sizeof *out);
-    for (int i = 0; i < n; i++)
-        out[i] = gs_mem_strdup(v[i]);
-    return out;
-}
 
 /* Integrated mode: scan and write config.yaml; remember what the page shows. */
 static int regenerate(gs_server *s, char **msg)
@@ -162,13 +156,13 @@ static int regenerate(gs_server *s, char **msg)
             *msg = gs_mem_strdup(r.error ? r.error : "cannot generate the config");
         goto out;
     }
-    gs_server_set_problems(s, strv_dup(r.problems, r.nproblems), r.nproblems);
+    gs_server_set_problems(s, gs_strv_dup(r.problems, r.nproblems), r.nproblems);
     for (int i = 0; i < r.nproblems; i++)
         gs_warn("%s", r.problems[i]);
     for (int i = 0; i < s->nmodels_dirs; i++)
         free(s->models_dirs[i]);
     free(s->models_dirs);
-    s->models_dirs = strv_dup(r.dirs, r.ndirs);
+    s->models_dirs = gs_strv_dup(r.dirs, r.ndirs);
     s->nmodels_dirs = r.ndirs;
     free(s->llama_server);
     s->llama_server = r.llama_server ? gs_mem_strdup(r.llama_server) : NULL;
@@ -455,7 +449,7 @@ static int run_cmd(const cli_cmd *c, int argc, char **argv)
         return c->main(argc, argv);
     char **norm = gs_flags_normalize(c->flags, c->nflags, argc, argv);
     int rc = c->main(argc, norm);
-    gs_flags_normalized_free(norm, argc);
+    gs_strv_free(norm);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "mem.h"
+#include "strv.h"
 
 static bool is_blank(char c)
 {
@@ -51,19 +52,10 @@ char *gs_cmdline_clean(const char *text)
     return gs_buf_steal(&out);
 }
 
-void gs_cmdline_free(char **argv)
-{
-    if (!argv)
-        return;
-    for (char **a = argv; *a; a++)
-        free(*a);
-    free(argv);
-}
-
 int gs_cmdline_split(const char *text, char ***argv, int *argc, const char **err)
 {
-    size_t cap = 8, n = 0;
-    char **av = gs_mem_alloc(cap * sizeof(*av));
+    int n = 0;
+    char **av = gs_strv_dup(NULL, 0); /* an empty command is an empty vector, never NULL */
     gs_buf w;
     gs_buf_init(&w, 0);
     bool in_word = false;
@@ -75,12 +67,8 @@ int gs_cmdline_split(const char *text, char ***argv, int *argc, const char **err
         char c = *p;
         if (c == 0 || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
             if (in_word) {
-                if (n + 2 > cap) {
-                    cap *= 2;
-                    av = gs_mem_realloc(av, cap * sizeof(*av));
-                }
                 gs_buf_append(&w, "", 0);
-                av[n++] = gs_buf_steal(&w);
+                gs_strv_push(&av, &n, gs_buf_steal(&w));
                 in_word = false;
             }
             if (c == 0)
@@ -143,17 +131,15 @@ int gs_cmdline_split(const char *text, char ***argv, int *argc, const char **err
         gs_buf_append(&w, p, 1);
         p++;
     }
-    av[n] = NULL;
     *argv = av;
-    *argc = (int)n;
+    *argc = n;
     if (err)
         *err = NULL;
     gs_buf_free(&w);
     return 0;
 
 fail:
-    av[n] = NULL;
-    gs_cmdline_free(av);
+    gs_strv_free(av);
     gs_buf_free(&w);
     *argv = NULL;
     *argc = 0;

@@ -11,10 +11,9 @@
 /* Remove comment lines and join backslash-continued lines. Returns a new string. */
 char *gs_cmdline_clean(const char *text);
 /* Split text into words. On success *argv is a NULL-terminated array (free with
- * gs_cmdline_free) and *argc its length. Returns 0, or -EINVAL for an unterminated quote or a
+ * gs_strv_free) and *argc its length. Returns 0, or -EINVAL for an unterminated quote or a
  * trailing escape, with a short reason in *err (static string) when err is not NULL. */
 int gs_cmdline_split(const char *text, char ***argv, int *argc, const char **err);
-void gs_cmdline_free(char **argv);
 /* Quote one word so that gs_cmdline_split gives it back unchanged (for generated configs). */
 char *gs_cmdline_quote(const char *word);
 

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "mem.h"
+#include "strv.h"
 #include "yaml.h"
 
 #define MAX_SOURCES 1024
@@ -73,8 +74,7 @@ static int list_dir(const char *dir, char ***out, int *n)
             free(p);
             continue;
         }
-        *out = gs_mem_realloc(*out, sizeof **out * (size_t)(*n + 1));
-        (*out)[(*n)++] = p;
+        gs_strv_push(out, n, p);
     }
     closedir(dp);
     if (*n > 1)
@@ -312,9 +312,7 @@ out:
         free(src[i].path);
     }
     free(src);
-    for (int i = 0; i < nfiles; i++)
-        free(files[i]);
-    free(files);
+    gs_strv_free_n(files, nfiles);
     return out;
 }
 
@@ -367,10 +365,8 @@ uint64_t gs_confdir_fingerprint(const char *file, const char *dir)
     int n = 0;
     if (dir)
         list_dir(dir, &files, &n);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         h = stat_mix(h, files[i]);
-        free(files[i]);
-    }
-    free(files);
+    gs_strv_free_n(files, n);
     return h;
 }

@@ -20,6 +20,7 @@
 #include "matrix.h"
 #include "mem.h"
 #include "names.h"
+#include "strv.h"
 #include "yaml.h"
 
 #define MAX_FILE (16u << 20)   /* a bigger config is a mistake, not a config */
@@ -56,8 +57,7 @@ void gs_diag_add(gs_diag *d, bool is_error, const char *file, int line, const ch
         va_end(ap);
         msg = gs_buf_steal(&b);
     }
-    d->msgs = gs_mem_realloc(d->msgs, (size_t)(d->n + 1) * sizeof(*d->msgs));
-    d->msgs[d->n++] = msg;
+    gs_strv_push(&d->msgs, &d->n, msg);
 }
 
 char *gs_diag_join(const gs_diag *d)
@@ -75,9 +75,7 @@ char *gs_diag_join(const gs_diag *d)
 
 void gs_diag_free(gs_diag *d)
 {
-    for (int i = 0; i < d->n; i++)
-        free(d->msgs[i]);
-    free(d->msgs);
+    gs_strv_free_n(d->msgs, d->n);
     memset(d, 0, sizeof(*d));
 }
 
@@ -535,9 +533,7 @@ static int get_strlist(ld *L, struct fy_node *raw, int line, const char *key, ch
         if (r < 0) {
             rc = -EINVAL;
         } else {
-            *out = gs_mem_realloc(*out, (size_t)(*nout + 2) * sizeof(**out));
-            (*out)[(*nout)++] = s ? s : gs_mem_strdup("");
-            (*out)[*nout] = NULL;
+            gs_strv_push(out, nout, s ? s : gs_mem_strdup(""));
         }
         free(ik);
         i++;
@@ -545,14 +541,6 @@ static int get_strlist(ld *L, struct fy_node *raw, int line, const char *key, ch
     return rc;
 }
 
-static void strv_free(char **v, int n)
-{
-    if (!v)
-        return;
-    for (int i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
 
 /* ---------------------------------------------------------------- JSON from YAML */
 
@@ -1081,12 +1069,6 @@ static int get_ms(ld *L, struct fy_node *raw, int line, const char *key, int *ou
     return 1;
 }
 
-static void strv_push(char ***v, int *n, char *s)
-{
-    *v = gs_mem_realloc(*v, (size_t)(*n + 2) * sizeof(**v));
-    (*v)[(*n)++] = s;
-    (*v)[*n] = NULL;
-}
 
 /* get_strlist, each element with the macros of L->mx expanded (failed ones dropped). */
 static int get_xstrlist(ld *L, struct fy_node *raw, int line, const char *key, char ***out,
@@ -1099,7 +1081,7 @@ static int get_xstrlist(ld *L, struct fy_node *raw, int line, const char *key, c
     *nout = 0;
     for (int i = 0; i < n; i++) {
         if (!L->mx || !strstr(list[i], "${")) {
-            strv_push(out, nout, list[i]);
+            gs_strv_push(out, nout, list[i]);
             continue;
         }
         char *ik = path_index(key, i);
@@ -1107,7 +1089,7 @@ static int get_xstrlist(ld *L, struct fy_node *raw, int line, const char *key, c
         free(ik);
         free(list[i]);
         if (x)
-            strv_push(out, nout, x);
+            gs_strv_push(out, nout, x);
         else
             rc = -EINVAL;
     }
@@ -1188,7 +1170,7 @@ static unsigned modality_bits(ld *L, kv *f, const char *key)
             free(ik);
         }
     }
-    strv_free(list, n);
+    gs_strv_free_n(list, n);
     return bits;
 }
 
@@ -1245,16 +1227,16 @@ static void model_free(gs_model_cfg *m)
 {
     free(m->id);
     free(m->cmd);
-    gs_cmdline_free(m->argv);
+    gs_strv_free(m->argv);
     free(m->cmd_stop);
     free(m->proxy);
     free(m->proxy_host);
     free(m->proxy_path);
-    strv_free(m->aliases, m->naliases);
-    strv_free(m->env, m->nenv);
+    gs_strv_free_n(m->aliases, m->naliases);
+    gs_strv_free_n(m->env, m->nenv);
     free(m->check_endpoint);
     free(m->use_model_name);
-    strv_free(m->strip_params, m->nstrip);
+    gs_strv_free_n(m->strip_params, m->nstrip);
     json_decref(m->set_params);
     free(m->name);
     free(m->description);
@@ -1350,7 +1332,7 @@ static void add_strip(char ***strip, int *nstrip, const char *list)
                 dup = strlen((*strip)[i]) == (size_t)(e - s) &&
                       memcmp((*strip)[i], s, (size_t)(e - s)) == 0;
             if (!dup)
-                strv_push(strip, nstrip, gs_mem_strndup(s, (size_t)(e - s)));
+                gs_strv_push(strip, nstrip, gs_mem_strndup(s, (size_t)(e - s)));
         }
         p += n;
         if (*p == ',')
@@ -1461,7 +1443,7 @@ static void read_filters(ld *L, const filters *F, const mctx *mx, kv *f, const c
                             add_strip(F->strip, F->nstrip, x);
                         free(x);
                     }
-                strv_free(list, nl);
+                gs_strv_free_n(list, nl);
             } else {
                 char *s;
                 if (model_str(L, mx, e, key, false, &s) > 0)
@@ -1541,7 +1523,7 @@ static void by_id_aliases(gs_model_cfg *m)
         for (int i = 0; i < m->naliases && !dup; i++)
             dup = !strcmp(m->aliases[i], name);
         if (!dup)
-            strv_push(&m->aliases, &m->naliases, gs_mem_strdup(name));
+            gs_strv_push(&m->aliases, &m->naliases, gs_mem_strdup(name));
     }
 }
 
@@ -1651,7 +1633,7 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
                 const char *why;
                 if (m->cmd_stop && gs_cmdline_split(m->cmd_stop, &av, &ac, &why) < 0)
                     err(L, e->line, key, "%s", why);
-                gs_cmdline_free(av);
+                gs_strv_free(av);
                 /* blank (or only comments): no cmdStop, the default SIGTERM */
                 if (m->cmd_stop && ac == 0) {
                     free(m->cmd_stop);
@@ -1690,15 +1672,13 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
                 } else if (x) {
                     char ***dst = is_env ? &m->env : &m->aliases;
                     int *nd = is_env ? &m->nenv : &m->naliases;
-                    *dst = gs_mem_realloc(*dst, (size_t)(*nd + 2) * sizeof(char *));
-                    (*dst)[(*nd)++] = x;
-                    (*dst)[*nd] = NULL;
+                    gs_strv_push(dst, nd, x);
                     x = NULL;
                 }
                 free(x);
                 free(ik);
             }
-            strv_free(list, n);
+            gs_strv_free_n(list, n);
         } else if (!strcmp(k, "checkEndpoint")) {
             char *s;
             if (model_str(L, &mx, e, key, false, &s) > 0) {
@@ -1972,7 +1952,7 @@ static void load_groups(ld *L, const ref *r, const char *gpath, int *owner)
                     }
                     free(ik);
                 }
-                strv_free(list, nl);
+                gs_strv_free_n(list, nl);
             } else {
                 warn(L, f->line, key, "unknown key, ignored");
             }
@@ -2086,7 +2066,7 @@ static void ignore_free(gs_config *c)
     for (int i = 0; re && i < c->nignore_paths; i++)
         regfree(&re[i]);
     free(re);
-    strv_free(c->ignore_paths, c->nignore_paths);
+    gs_strv_free_n(c->ignore_paths, c->nignore_paths);
     c->ignore_re = NULL;
     c->ignore_paths = NULL;
     c->nignore_paths = 0;
@@ -2100,7 +2080,7 @@ static void ignore_set(ld *L, char **list, int n, int line, const char *key)
     if (n == 0) {
         free(list);
         list = NULL;
-        strv_push(&list, &n, gs_mem_strdup(IGNORE_DEFAULT));
+        gs_strv_push(&list, &n, gs_mem_strdup(IGNORE_DEFAULT));
     }
     regex_t *re = gs_mem_calloc((size_t)n, sizeof(*re));
     for (int i = 0; i < n; i++) {
@@ -2114,7 +2094,7 @@ static void ignore_set(ld *L, char **list, int n, int line, const char *key)
             free(list[i]);
             continue;
         }
-        strv_push(&c->ignore_paths, &c->nignore_paths, list[i]);
+        gs_strv_push(&c->ignore_paths, &c->nignore_paths, list[i]);
     }
     free(list);
     c->ignore_re = re;
@@ -2594,8 +2574,8 @@ static void peer_free(gs_peer_cfg *p)
     free(p->proxy_host);
     free(p->proxy_path);
     free(p->api_key);
-    strv_free(p->models, p->nmodels);
-    strv_free(p->strip_params, p->nstrip);
+    gs_strv_free_n(p->models, p->nmodels);
+    gs_strv_free_n(p->strip_params, p->nstrip);
     json_decref(p->set_params);
 }
 
@@ -2646,7 +2626,7 @@ static void peer_load(ld *L, gs_peer_cfg *p, struct fy_node *n, const char *path
                 if (dup)
                     free(list[j]);
                 else
-                    strv_push(&p->models, &p->nmodels, list[j]);
+                    gs_strv_push(&p->models, &p->nmodels, list[j]);
             }
             free(list);
         } else if (!strcmp(e->key, "filters")) {
@@ -2758,7 +2738,7 @@ static void load_peers(ld *L, const ref *r)
 static void selector_free(gs_selector_cfg *s)
 {
     free(s->id);
-    strv_free(s->targets, s->ntargets);
+    gs_strv_free_n(s->targets, s->ntargets);
     free(s->name);
     free(s->description);
     json_decref(s->metadata);
@@ -2802,7 +2782,7 @@ static void selector_load(ld *L, gs_selector_cfg *s, struct fy_node *n, const ch
                 s->line = -s->line; /* strategy seen */
             }
         } else if (!strcmp(e->key, "targets")) {
-            strv_free(s->targets, s->ntargets);
+            gs_strv_free_n(s->targets, s->ntargets);
             get_xstrlist(L, e->val, e->line, key, &s->targets, &s->ntargets);
         } else if (!strcmp(e->key, "settings")) {
             struct fy_node *sn = get_map(L, e->val, e->line, key, "with spillover");
@@ -3135,18 +3115,13 @@ static void load_hooks(ld *L, kv *hkv)
                     if (idx < 0) {
                         warn(L, f->line, ik, "unknown model %s, ignored", s);
                     } else {
-                        bool dup = false;
-                        for (int q = 0; q < c->npreload && !dup; q++)
-                            dup = !strcmp(c->preload[q], c->models[idx].id);
-                        if (!dup) {
-                            c->preload = gs_mem_realloc(c->preload,
-                                                        (size_t)(c->npreload + 1) * sizeof(char *));
-                            c->preload[c->npreload++] = gs_mem_strdup(c->models[idx].id);
-                        }
+                        if (!gs_strv_has(c->preload, c->npreload, c->models[idx].id))
+                            gs_strv_push(&c->preload, &c->npreload,
+                                         gs_mem_strdup(c->models[idx].id));
                     }
                     free(ik);
                 }
-                strv_free(list, nl);
+                gs_strv_free_n(list, nl);
                 free(pk);
             }
             kvs_free(&oi);
@@ -3197,7 +3172,7 @@ static void load_cors(ld *L, kv *e)
         int nl;
         if (get_strlist(L, f->val, f->line, "cors.origins", &list, &nl) < 0)
             continue;
-        strv_free(c->cors_origins, c->ncors_origins);
+        gs_strv_free_n(c->cors_origins, c->ncors_origins);
         c->cors_origins = list ? list : gs_mem_calloc(1, sizeof(char *));
         c->ncors_origins = nl;
     }
@@ -3265,7 +3240,7 @@ static void load_root(ld *L, struct fy_node *root)
         } else if (!strcmp(k, "hooks")) {
             hooks_kv = e;
         } else if (!strcmp(k, "apiKeys")) {
-            strv_free(c->api_keys, c->napi_keys);
+            gs_strv_free_n(c->api_keys, c->napi_keys);
             load_api_keys(L, e);
         } else if (!strcmp(k, "cors")) {
             load_cors(L, e);
@@ -3349,9 +3324,9 @@ void gs_config_free(gs_config *c)
         return;
     free(c->path);
     free(c->log_level);
-    strv_free(c->api_keys, c->napi_keys);
-    strv_free(c->preload, c->npreload);
-    strv_free(c->cors_origins, c->ncors_origins);
+    gs_strv_free_n(c->api_keys, c->napi_keys);
+    gs_strv_free_n(c->preload, c->npreload);
+    gs_strv_free_n(c->cors_origins, c->ncors_origins);
     for (int i = 0; i < c->nmodels; i++)
         model_free(&c->models[i]);
     free(c->models);

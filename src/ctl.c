@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "mem.h"
 #include "memest.h"
 
@@ -156,18 +157,11 @@ static int on_complete(llhttp_t *p)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for `events` on fd until the deadline. Returns 0, or -ETIMEDOUT / -errno. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - (int64_t)gs_clock_ms();
         if (left <= 0)
             return -ETIMEDOUT;
         struct pollfd pfd = {.fd = fd, .events = events};
@@ -251,7 +245,7 @@ static int http_do(const url *u, const char *method, const char *path, int timeo
                              u->shown, u->host, gai_strerror(gai));
         goto out;
     }
-    int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
+    int64_t deadline = (int64_t)gs_clock_ms() + CONNECT_TIMEOUT_MS;
     int cerr = ECONNREFUSED;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = connect_one(ai, deadline);
@@ -280,7 +274,7 @@ static int http_do(const url *u, const char *method, const char *path, int timeo
         gs_buf_puts(&req, "Content-Length: 0\r\n");
     gs_buf_puts(&req, "\r\n");
 
-    deadline = now_ms() + timeout_ms;
+    deadline = (int64_t)gs_clock_ms() + timeout_ms;
     for (size_t off = 0; off < req.len;) {
         ssize_t n = send(fd, req.data + off, req.len - off, MSG_NOSIGNAL);
         if (n > 0) {

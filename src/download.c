@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "fetch.h"
 #include "hub.h"
 #include "log.h"
@@ -108,11 +109,6 @@ static bool finished(gs_dl_state s)
     return s == GS_DL_DONE || s == GS_DL_FAILED || s == GS_DL_CANCELLED;
 }
 
-static uint64_t now_ms(void)
-{
-    return uv_hrtime() / 1000000u;
-}
-
 static char *human(int64_t n, char *buf, size_t len)
 {
     const char *u[] = {"B", "kB", "MB", "GB", "TB"};
@@ -130,7 +126,7 @@ static char *human(int64_t n, char *buf, size_t len)
 
 static void notify(gs_dl_job *j, bool force)
 {
-    uint64_t t = now_ms();
+    uint64_t t = gs_clock_ms();
     if (!force && t - j->last_notify < NOTIFY_MS)
         return;
     j->last_notify = t;

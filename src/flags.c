@@ -164,13 +164,6 @@ char **gs_flags_normalize(const gs_flag_spec *spec, int nspec, int argc, char **
     return out;
 }
 
-void gs_flags_normalized_free(char **argv, int argc)
-{
-    for (int i = 0; argv && i < argc; i++)
-        free(argv[i]);
-    free(argv);
-}
-
 void gs_flags_usage(const gs_flag_spec *spec, int nspec, FILE *f)
 {
     for (int i = 0; i < nspec; i++) {

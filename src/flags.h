@@ -54,9 +54,8 @@ int gs_flags_parse_bool(const char *s, bool *v);
 int gs_flags_find(const gs_flag_spec *spec, int nspec, const char *name, size_t len);
 /* Rewrite the Go forms of spec's flags (`-name`, `-name=v`) as `--name`, `--name=v` for a
  * parser that knows only the double-dash forms; everything else is copied unchanged. Returns a
- * NULL-terminated copy of argv[0..argc) (free it with gs_flags_normalized_free). */
+ * NULL-terminated copy of argv[0..argc) (free it with gs_strv_free). */
 char **gs_flags_normalize(const gs_flag_spec *spec, int nspec, int argc, char **argv);
-void gs_flags_normalized_free(char **argv, int argc);
 /* Usage lines for spec, one per flag ("  -config FILE  ..."). */
 void gs_flags_usage(const gs_flag_spec *spec, int nspec, FILE *f);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "loading.h"
 #include "mem.h"
 #include "reply.h"
@@ -87,7 +88,7 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
                     int64_t clen, void *ud)
 {
     gs_fwd *f = ud;
-    double up_ms = (double)(uv_hrtime() - f->sent_ns) / 1e6;
+    double up_ms = (double)(gs_clock_ns() - f->sent_ns) / 1e6;
     if (f->early) {
         f->status = status;
         f->head_sent = true;
@@ -151,7 +152,7 @@ static void on_body(gs_upstream_req *u, const char *d, size_t n, void *ud)
         for (const char *q = d; (q = memmem(q, n - (size_t)(q - d), "data:", 5)); q += 5)
             f->events++;
         if (f->events && !f->first_event_ns)
-            f->first_event_ns = uv_hrtime();
+            f->first_event_ns = gs_clock_ns();
     }
     keep_tail(f, d, n);
     gs_http_write(f->req, d, n);
@@ -201,7 +202,7 @@ void gs_fwd_send(gs_fwd *f, const char *model, gs_upstream_pool *pool, const gs_
     gs_http_req *req = f->req;
     f->model = model;
     f->cbs = cbs;
-    f->sent_ns = uv_hrtime();
+    f->sent_ns = gs_clock_ns();
     const char *body = f->body ? f->body : req->body.data;
     size_t blen = f->body ? f->body_len : req->body.len;
     gs_buf h;

@@ -15,25 +15,13 @@
 #include "log.h"
 #include "mem.h"
 #include "names.h"
+#include "strv.h"
 #include "memdev.h"
 #include "memest.h"
 
 #define MAX_CONFIG (64u << 20)
 
-static void strv_push(char ***v, int *n, char *s)
-{
-    *v = gs_mem_realloc(*v, sizeof(**v) * (size_t)(*n + 2));
-    (*v)[(*n)++] = s;
-    (*v)[*n] = NULL;
-}
 
-static bool strv_has(char *const *v, int n, const char *s)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(v[i], s))
-            return true;
-    return false;
-}
 
 /* ------------------------------------------------------------------ places */
 
@@ -85,7 +73,7 @@ char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, 
         if (!given[i].v || !*given[i].v)
             continue;
         char *a = absolute(given[i].v);
-        strv_push(&lk, &nl, gs_mem_printf("%s (%s)", a, given[i].why));
+        gs_strv_push(&lk, &nl, gs_mem_printf("%s (%s)", a, given[i].why));
         if (executable(a))
             found = a;
         else
@@ -95,7 +83,7 @@ char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, 
         char *exe = gs_scan_exe_dir();
         if (exe) {
             char *a = gs_mem_printf("%s/llama-server", exe);
-            strv_push(&lk, &nl, gs_mem_strdup(a));
+            gs_strv_push(&lk, &nl, gs_mem_strdup(a));
             if (executable(a))
                 found = a;
             else
@@ -111,8 +99,8 @@ char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, 
             if (dir[0] != '/')
                 continue; /* a relative $PATH entry would make config.yaml depend on our cwd */
             char *a = gs_mem_printf("%s/llama-server", dir);
-            if (!strv_has(lk, nl, a))
-                strv_push(&lk, &nl, gs_mem_strdup(a));
+            if (!gs_strv_has(lk, nl, a))
+                gs_strv_push(&lk, &nl, gs_mem_strdup(a));
             if (executable(a))
                 found = a;
             else
@@ -125,7 +113,7 @@ char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, 
         if (nlooked)
             *nlooked = nl;
     } else {
-        gs_scan_strv_free(lk);
+        gs_strv_free(lk);
     }
     return found;
 }
@@ -193,7 +181,7 @@ void gs_gen_ports_free(gs_gen_ports *p)
 {
     if (!p)
         return;
-    gs_scan_strv_free(p->names);
+    gs_strv_free(p->names);
     free(p->ports);
     memset(p, 0, sizeof(*p));
 }
@@ -211,7 +199,7 @@ int gs_gen_ports_parse(const char *text, size_t len, const char *name, gs_gen_po
     for (int i = 0; i < c->nmodels; i++) {
         if (c->models[i].proxy_port <= 0)
             continue;
-        strv_push(&p->names, &p->n, gs_mem_strdup(c->models[i].id));
+        gs_strv_push(&p->names, &p->n, gs_mem_strdup(c->models[i].id));
         p->ports = gs_mem_realloc(p->ports, sizeof(*p->ports) * (size_t)p->n);
         p->ports[p->n - 1] = c->models[i].proxy_port;
     }
@@ -416,14 +404,14 @@ static void plan_aliases(gs_scan_result *r, const gs_model_settings **ms, const 
             for (int j = 0; j < n && !bad; j++)
                 bad = !skip[j] && !strcmp(r->models[j].name, a);
             const char *why = bad ? "is the name of a model"
-                              : strv_has(ualias, nualias, a) ? "already names another model" : NULL;
+                              : gs_strv_has(ualias, nualias, a) ? "already names another model" : NULL;
             if (why) {
                 if (d)
                     gs_diag_add(d, false, sname, ms[i]->line, "models.%s.aliases: '%s' %s; alias not used",
                                 ms[i]->name, a, why);
                 continue;
             }
-            strv_push(&ualias, &nualias, gs_mem_strdup(a));
+            gs_strv_push(&ualias, &nualias, gs_mem_strdup(a));
             uowner = gs_mem_realloc(uowner, sizeof(*uowner) * (size_t)nualias);
             uowner[nualias - 1] = i;
         }
@@ -431,27 +419,19 @@ static void plan_aliases(gs_scan_result *r, const gs_model_settings **ms, const 
     char **reserved = NULL;
     int nres = 0;
     for (int i = 0; i < nualias; i++)
-        strv_push(&reserved, &nres, gs_mem_strdup(ualias[i]));
+        gs_strv_push(&reserved, &nres, gs_mem_strdup(ualias[i]));
     for (int i = 0; i < n; i++)
-        strv_push(&reserved, &nres, gs_mem_strdup(r->models[i].name));
+        gs_strv_push(&reserved, &nres, gs_mem_strdup(r->models[i].name));
     gs_scan_assign_aliases(r, skip, (const char *const *)reserved, nres);
     for (int i = 0; i < nualias; i++) {
         gs_scan_model *m = &r->models[uowner[i]];
-        strv_push(&m->aliases, &m->naliases, gs_mem_strdup(ualias[i]));
+        gs_strv_push(&m->aliases, &m->naliases, gs_mem_strdup(ualias[i]));
     }
-    gs_scan_strv_free(ualias);
-    gs_scan_strv_free(reserved);
+    gs_strv_free(ualias);
+    gs_strv_free(reserved);
     free(uowner);
 }
 
-static char **strv_copy(char *const *v, int n)
-{
-    char **out = NULL;
-    int k = 0;
-    for (int i = 0; v && i < n; i++)
-        strv_push(&out, &k, gs_mem_strdup(v[i]));
-    return out;
-}
 
 void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama_server,
                       const char *settings_path, const gs_gen_ports *prev, gs_diag *d,
@@ -487,14 +467,14 @@ void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama
         pm->port = ports[i];
         plan_argv(pm, m, x, s, llama_server, ctx);
         pm->ttl = x && x->ttl >= 0 ? x->ttl : s->ttl;
-        pm->aliases = strv_copy(m->aliases, m->naliases);
+        pm->aliases = gs_strv_dup(m->aliases, m->naliases);
         pm->naliases = m->aliases ? m->naliases : 0;
         pm->memory = x && x->memory && !s->memory_off ? gs_mem_strdup(x->memory) : NULL;
         pm->unswappable = x && x->swappable == 0;
         pm->chat = m->kind == GS_KIND_CHAT || m->kind == GS_KIND_VISION;
         pm->metadata = plan_metadata(m, ctx);
     }
-    p->dirs = strv_copy(r->dirs, r->ndirs);
+    p->dirs = gs_strv_dup(r->dirs, r->ndirs);
     p->ndirs = r->dirs ? r->ndirs : 0;
     p->settings_path = gs_mem_strdup(settings_path ? settings_path : sname);
     p->start_port = s->start_port;
@@ -503,7 +483,8 @@ void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama
     p->memory_on = !s->memory_off;
     p->memory_ram = s->memory_ram ? gs_mem_strdup(s->memory_ram) : NULL;
     p->memory_margin = s->memory_margin ? gs_mem_strdup(s->memory_margin) : NULL;
-    p->memory_gpu = strv_copy(s->memory_gpu, s->nmemory_gpu);
+    /* NULL means auto: an empty list stays NULL. */
+    p->memory_gpu = s->nmemory_gpu > 0 ? gs_strv_dup(s->memory_gpu, s->nmemory_gpu) : NULL;
     p->nmemory_gpu = p->memory_gpu ? s->nmemory_gpu : 0;
     free(ports);
     free(skip);
@@ -518,19 +499,19 @@ void gs_gen_plan_free(gs_gen_plan *p)
     for (int i = 0; i < p->nmodels; i++) {
         gs_gen_model *m = &p->models[i];
         free(m->name);
-        gs_scan_strv_free(m->argv);
+        gs_strv_free(m->argv);
         free(m->wflags);
-        gs_scan_strv_free(m->aliases);
+        gs_strv_free(m->aliases);
         free(m->memory);
         json_decref(m->metadata);
     }
     free(p->models);
-    gs_scan_strv_free(p->dirs);
+    gs_strv_free(p->dirs);
     free(p->settings_path);
     free(p->log_level);
     free(p->memory_ram);
     free(p->memory_margin);
-    gs_scan_strv_free(p->memory_gpu);
+    gs_strv_free(p->memory_gpu);
     memset(p, 0, sizeof(*p));
 }
 
@@ -821,7 +802,7 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
 
     rc = gs_settings_load(r->settings_path, &s, &d);
     for (int i = 0; i < d.n; i++)
-        strv_push(&r->problems, &r->nproblems, gs_mem_strdup(d.msgs[i]));
+        gs_strv_push(&r->problems, &r->nproblems, gs_mem_strdup(d.msgs[i]));
     if (rc < 0) {
         char *j = gs_diag_join(&d);
         r->error = gs_mem_printf("%s\nFix %s; nothing was generated.", j, r->settings_path);
@@ -844,17 +825,17 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
         int nd = 0;
         char **dd = gs_scan_default_dirs(&nd);
         gs_scan_dirs((const char *const *)dd, nd, &sr);
-        gs_scan_strv_free(dd);
+        gs_strv_free(dd);
     }
     for (int i = 0; i < sr.ndirs; i++)
-        strv_push(&r->dirs, &r->ndirs, gs_mem_strdup(sr.dirs[i]));
+        gs_strv_push(&r->dirs, &r->ndirs, gs_mem_strdup(sr.dirs[i]));
     for (int i = 0; i < sr.nproblems; i++)
-        strv_push(&r->problems, &r->nproblems, gs_mem_strdup(sr.problems[i]));
+        gs_strv_push(&r->problems, &r->nproblems, gs_mem_strdup(sr.problems[i]));
 
     r->llama_server = gs_gen_find_llama_server(o->llama_server, &s, &r->looked, &r->nlooked);
     if (!r->llama_server) {
         char *l = join_list(r->looked, r->nlooked);
-        strv_push(&r->problems, &r->nproblems,
+        gs_strv_push(&r->problems, &r->nproblems,
                   gs_mem_printf("No llama-server found: looked in %s. Install llama.cpp's llama-server, "
                                 "or set llamaServer in %s (or pass --llama-server, or set "
                                 "$GGSWAP_LLAMA_SERVER).", l, r->settings_path));
@@ -872,7 +853,7 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
     text = gs_gen_config_text_prev(&sr, &s, r->llama_server, r->settings_path, &prev, &d);
     for (int i = 0; i < d.n; i++) {
         gs_warn("%s", d.msgs[i]);
-        strv_push(&r->problems, &r->nproblems, gs_mem_strdup(d.msgs[i]));
+        gs_strv_push(&r->problems, &r->nproblems, gs_mem_strdup(d.msgs[i]));
     }
     for (int i = 0; i < sr.nmodels; i++) {
         const gs_model_settings *x = gs_settings_model(&s, sr.models[i].name);
@@ -880,7 +861,7 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
     }
     if (r->nmodels == 0) {
         char *l = join_list(r->dirs, r->ndirs);
-        strv_push(&r->problems, &r->nproblems,
+        gs_strv_push(&r->problems, &r->nproblems,
                   gs_mem_printf("No .gguf models found in: %s. Put .gguf files there, or set "
                                 "modelsDirs in %s.", l, r->settings_path));
         free(l);
@@ -929,9 +910,9 @@ void gs_gen_result_free(gs_gen_result *r)
     free(r->settings_path);
     free(r->listen);
     free(r->llama_server);
-    gs_scan_strv_free(r->looked);
-    gs_scan_strv_free(r->dirs);
-    gs_scan_strv_free(r->problems);
+    gs_strv_free(r->looked);
+    gs_strv_free(r->dirs);
+    gs_strv_free(r->problems);
     free(r->error);
     memset(r, 0, sizeof(*r));
 }
@@ -1083,7 +1064,7 @@ int gs_scan_main(int argc, char **argv)
         int nd = 0;
         char **dd = gs_scan_default_dirs(&nd);
         gs_scan_dirs((const char *const *)dd, nd, &r);
-        gs_scan_strv_free(dd);
+        gs_strv_free(dd);
     }
     /* The aliases and disabled models exactly as the generated config would have them; the
      * memory estimates from each model's generated command line. */

@@ -25,7 +25,7 @@ char *gs_gen_home(const char *explicit_home);
 /* Find llama-server in SPEC §1's order: explicit path, $GGSWAP_LLAMA_SERVER, settings'
  * llamaServer, beside the ggswap binary, each $PATH folder. Returns the first executable
  * file (new string) or NULL; every place looked at is appended to *looked (NULL-terminated,
- * free with gs_scan_strv_free) when looked is not NULL. */
+ * free with gs_strv_free) when looked is not NULL. */
 char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, char ***looked,
                                int *nlooked);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 #include "tls.h"
@@ -112,11 +113,6 @@ const char *gs_http_status_text(int status)
     case 504: return "Gateway Timeout";
     default: return "Unknown";
     }
-}
-
-static uint64_t now_ns(void)
-{
-    return uv_hrtime();
 }
 
 /* ---- request lifecycle ---- */
@@ -502,7 +498,7 @@ static int cb_message_begin(llhttp_t *p)
     conn *c = p->data;
     if (c->req.state != GS_REQ_READING)
         return -1;
-    c->req.start_ns = now_ns();
+    c->req.start_ns = gs_clock_ns();
     /* From its first byte, a request has head_timeout_ms to arrive whole (slowloris). */
     arm_timer(c, c->srv->lim.head_timeout_ms);
     gs_buf_reset(&c->url);

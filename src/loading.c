@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 
@@ -63,7 +64,7 @@ bool gs_loading_wants_stream(const char *body, size_t len)
 
 double gs_loading_elapsed(const gs_loading *l)
 {
-    return (double)(uv_hrtime() - l->t0) / 1e9;
+    return (double)(gs_clock_ns() - l->t0) / 1e9;
 }
 
 static void send_buf(gs_loading *l, gs_buf *b)
@@ -116,7 +117,7 @@ gs_loading *gs_loading_start(uv_loop_t *loop, gs_http_req *req, const char *mode
     l->style = style;
     l->progress = progress;
     l->ud = ud;
-    l->t0 = uv_hrtime();
+    l->t0 = gs_clock_ns();
     uv_timer_init(loop, &l->timer);
     l->timer.data = l;
     gs_buf h;

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 
+#include "clock.h"
 #include "mem.h"
 
 #define PROXY_RING_SIZE (256 * 1024)
@@ -127,12 +127,12 @@ void gs_log_vmsg(gs_log_level level, const char *fmt, va_list ap)
     if (level < g_level)
         return;
     char line[LINE_MAX_LEN];
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
+    uint64_t wall = gs_clock_wall_ms();
+    time_t sec = (time_t)(wall / 1000u);
     struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, ".%03dZ %s ", (int)(tv.tv_usec / 1000),
+    n += snprintf(line + n, sizeof line - (size_t)n, ".%03dZ %s ", (int)(wall % 1000u),
                   tags[level]);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     if (m < 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "gen.h"
 #include "log.h"
 #include "mem.h"
@@ -423,7 +424,7 @@ bool gs_memory_proc_state(gs_server *s, gs_proc *p, int old_state)
     if (p->state == GS_PROC_READY) {
         log = gs_proc_log_tail(p, 256 * 1024);
         len = log ? strlen(log) : 0;
-        uint64_t now = gs_proc_now_ms();
+        uint64_t now = gs_clock_ms();
         gs_memory_on_ready(s->memory, i, p->pid, log, len,
                            now > p->start_ms ? now - p->start_ms : 0);
     } else if (p->state == GS_PROC_FAILED || p->state == GS_PROC_STOPPED) {
@@ -498,7 +499,7 @@ void gs_memory_attach(gs_server *s)
 static void fit_budgets(gs_server *s, uint64_t *budget)
 {
     gs_memory *m = s->memory;
-    uint64_t now = gs_proc_now_ms();
+    uint64_t now = gs_clock_ms();
     if (!m->have_budget || now - m->budget_at_ms >= BUDGET_TTL_MS) {
         gs_memory_live *live = gs_memory_live_of(s);
         gs_memory_budgets(m, live, m->budget);
@@ -514,7 +515,7 @@ const gs_memfit *gs_memory_fit(gs_server *s, gs_memfit_inner_fn inner, const voi
     gs_memory *m = s->memory;
     if (!m->fit_models)
         m->fit_models = gs_mem_calloc(m->nmodels ? (size_t)m->nmodels : 1, sizeof *m->fit_models);
-    uint64_t now = gs_proc_now_ms();
+    uint64_t now = gs_clock_ms();
     for (int i = 0; i < m->nmodels; i++) {
         gs_memfit_model *f = &m->fit_models[i];
         const gs_proc *p = s->procs[i];

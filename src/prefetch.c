@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 
@@ -54,7 +55,7 @@ static void after_cb(uv_work_t *w, int status)
     gs_prefetch *p = w->data;
     p->ran = true;
     atomic_store(&p->finished, true);
-    p->ms = (double)(uv_hrtime() - p->t0) / 1e6;
+    p->ms = (double)(gs_clock_ns() - p->t0) / 1e6;
     uint64_t done = atomic_load(&p->done);
     gs_debug("prefetch of %s: %llu of %llu bytes in %.0f ms%s", p->path, (unsigned long long)done,
              (unsigned long long)p->size, p->ms, atomic_load(&p->stop) ? " (stopped)" : "");
@@ -78,7 +79,7 @@ gs_prefetch *gs_prefetch_start(uv_loop_t *loop, const char *path)
     p->path = gs_mem_strdup(path);
     p->fd = fd;
     p->size = (uint64_t)st.st_size;
-    p->t0 = uv_hrtime();
+    p->t0 = gs_clock_ns();
     p->work.data = p;
     if (uv_queue_work(loop, &p->work, work_cb, after_cb) < 0) {
         close(fd);

@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "cmdline.h"
 #include "mem.h"
 #include "prefetch.h"
+#include "strv.h"
 
 #define LOG_RING_SIZE (128 * 1024)
 #define LINE_MAX_BYTES 4096
@@ -45,11 +47,6 @@ static void set_state(gs_proc *p, gs_proc_state st, const char *why);
 static void health_check(gs_proc *p);
 static void maybe_free(gs_proc *p);
 static void run_check(gs_proc_run *r);
-
-uint64_t gs_proc_now_ms(void)
-{
-    return uv_hrtime() / 1000000;
-}
 
 const char *gs_proc_state_name(gs_proc_state s)
 {
@@ -93,7 +90,7 @@ static void set_state(gs_proc *p, gs_proc_state st, const char *why)
     if (old == st)
         return;
     p->state = st;
-    p->state_since_ms = gs_proc_now_ms();
+    p->state_since_ms = gs_clock_ms();
     if (st == GS_PROC_FAILED)
         p->fails++;
     gs_log_level lvl = st == GS_PROC_FAILED ? GS_LOG_ERROR : GS_LOG_INFO;
@@ -281,7 +278,7 @@ static void health_timer_cb(uv_timer_t *t)
     gs_proc *p = t->data;
     if (p->state != GS_PROC_STARTING)
         return;
-    uint64_t elapsed = gs_proc_now_ms() - p->start_ms;
+    uint64_t elapsed = gs_clock_ms() - p->start_ms;
     if (elapsed > (uint64_t)p->health_timeout_s * 1000) {
         char what[160];
         snprintf(what, sizeof what,
@@ -475,7 +472,7 @@ int gs_proc_start(gs_proc *p)
     o.stdio_count = 3;
     /* DETACHED makes the child a session and process group leader: signals go to the group. */
     o.flags = UV_PROCESS_DETACHED;
-    p->start_ms = gs_proc_now_ms();
+    p->start_ms = gs_clock_ms();
     set_state(p, GS_PROC_STARTING, NULL);
     rc = uv_spawn(p->loop, &r->child, &o);
     if (rc < 0) {
@@ -555,7 +552,7 @@ static void run_cmd_stop(gs_proc *p)
     } else {
         kill_group(p, SIGTERM);
     }
-    gs_cmdline_free(argv);
+    gs_strv_free(argv);
     gs_buf_free(&b);
 }
 
@@ -663,7 +660,7 @@ void gs_proc_request_end(gs_proc *p)
 {
     if (p->inflight > 0)
         p->inflight--;
-    p->last_used_ms = gs_proc_now_ms();
+    p->last_used_ms = gs_clock_ms();
     if (p->inflight == 0 && p->state == GS_PROC_READY && p->cfg->ttl > 0)
         uv_timer_start(&p->timer, ttl_cb, (uint64_t)p->cfg->ttl * 1000, 0);
 }
@@ -673,7 +670,7 @@ double gs_proc_ttl_left(const gs_proc *p)
     if (p->state != GS_PROC_READY || p->inflight > 0 || p->cfg->ttl <= 0)
         return -1;
     uint64_t since = p->last_used_ms > p->state_since_ms ? p->last_used_ms : p->state_since_ms;
-    double left = (double)p->cfg->ttl - (double)(gs_proc_now_ms() - since) / 1000.0;
+    double left = (double)p->cfg->ttl - (double)(gs_clock_ms() - since) / 1000.0;
     return left < 0 ? 0 : left;
 }
 
@@ -689,7 +686,7 @@ gs_proc *gs_proc_new(uv_loop_t *loop, const gs_model_cfg *cfg, int health_timeou
     p->health_timeout_s = health_timeout_s > 0 ? health_timeout_s : 120;
     p->on_state = on_state;
     p->ud = ud;
-    p->state_since_ms = p->last_used_ms = gs_proc_now_ms();
+    p->state_since_ms = p->last_used_ms = gs_clock_ms();
     uv_timer_init(loop, &p->timer);
     p->timer.data = p;
     gs_ring_init(&p->log, LOG_RING_SIZE);

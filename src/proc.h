@@ -117,6 +117,4 @@ const char *gs_proc_state_name(gs_proc_state s);
 /* The last lines of the model's log, at most max bytes (caller frees). */
 char *gs_proc_log_tail(const gs_proc *p, size_t max);
 
-uint64_t gs_proc_now_ms(void);
-
 #endif

@@ -15,6 +15,7 @@
 #include "mem.h"
 #include "pull.h"
 #include "scan.h"
+#include "strv.h"
 
 static const char usage_text[] =
     "usage: ggswap pull REF [--models-dir DIR] [--quant QUANT] [--home DIR]\n"
@@ -190,7 +191,7 @@ int gs_pull_main(int argc, char **argv)
         int nd = 0;
         char **dd = gs_scan_default_dirs(&nd);
         dir = gs_mem_strdup(nd > 0 ? dd[0] : ".");
-        gs_scan_strv_free(dd);
+        gs_strv_free(dd);
     }
     int mrc = mkdir_p(dir);
     if (mrc < 0) {

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "strv.h"
 
 #define MAX_DEPTH 32          /* deeper folders are not model libraries; stops runaway walks */
 #define MAX_FILES 100000      /* .gguf files per scan */
@@ -33,17 +34,11 @@ typedef struct walk {
     gs_scan_result *r;
 } walk;
 
-static void strv_push(char ***v, int *n, char *s)
-{
-    *v = gs_mem_realloc(*v, sizeof(**v) * (size_t)(*n + 2));
-    (*v)[(*n)++] = s;
-    (*v)[*n] = NULL;
-}
 
 static void problem(gs_scan_result *r, char *msg)
 {
     gs_warn("%s", msg);
-    strv_push(&r->problems, &r->nproblems, msg);
+    gs_strv_push(&r->problems, &r->nproblems, msg);
 }
 
 static int cmp_key(const fkey *a, const fkey *b)
@@ -117,7 +112,7 @@ static void walk_dir(walk *w, const char *dir, int depth)
         /* Hidden entries (".", "..", ".git", ".Trash", partial downloads) are not models. */
         if (de->d_name[0] == '.')
             continue;
-        strv_push(&names, &n, gs_mem_strdup(de->d_name));
+        gs_strv_push(&names, &n, gs_mem_strdup(de->d_name));
     }
     closedir(d);
     if (n > 1)
@@ -269,7 +264,7 @@ int gs_scan_dirs(const char *const *dirs, int ndirs, gs_scan_result *r)
         size_t dl = strlen(d);
         while (dl > 1 && d[dl - 1] == '/')
             d[--dl] = 0;
-        strv_push(&r->dirs, &r->ndirs, d);
+        gs_strv_push(&r->dirs, &r->ndirs, d);
         struct stat st;
         if (stat(d, &st) != 0) {
             if (errno == ENOENT)
@@ -324,7 +319,7 @@ int gs_scan_dirs(const char *const *dirs, int ndirs, gs_scan_result *r)
         }
         free(err);
         if (info.is_clip) {
-            strv_push(&mm, &nmm, gs_mem_strdup(f->path));
+            gs_strv_push(&mm, &nmm, gs_mem_strdup(f->path));
             gs_gguf_info_free(&info);
             continue;
         }
@@ -426,19 +421,10 @@ void gs_scan_assign_aliases(gs_scan_result *r, const bool *skip, const char *con
     for (int k = 0; k < GS_ALIAS_COUNT; k++)
         if (out[k] >= 0) {
             gs_scan_model *m = &r->models[idx[out[k]]];
-            strv_push(&m->aliases, &m->naliases, gs_mem_strdup(gs_names_openai_aliases[k]));
+            gs_strv_push(&m->aliases, &m->naliases, gs_mem_strdup(gs_names_openai_aliases[k]));
         }
     free(c);
     free(idx);
-}
-
-void gs_scan_strv_free(char **v)
-{
-    if (!v)
-        return;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
 }
 
 void gs_scan_result_free(gs_scan_result *r)
@@ -453,11 +439,11 @@ void gs_scan_result_free(gs_scan_result *r)
         free(m->params_label);
         free(m->mmproj);
         gs_gguf_info_free(&m->info);
-        gs_scan_strv_free(m->aliases);
+        gs_strv_free(m->aliases);
     }
     free(r->models);
-    gs_scan_strv_free(r->dirs);
-    gs_scan_strv_free(r->problems);
+    gs_strv_free(r->dirs);
+    gs_strv_free(r->problems);
     memset(r, 0, sizeof(*r));
 }
 
@@ -489,10 +475,10 @@ char **gs_scan_default_dirs(int *n)
 {
     char **v = NULL;
     int k = 0;
-    strv_push(&v, &k, gs_scan_expand_home("~/.clara/llama-models"));
+    gs_strv_push(&v, &k, gs_scan_expand_home("~/.clara/llama-models"));
     char *exe = gs_scan_exe_dir();
     if (exe) {
-        strv_push(&v, &k, join(exe, "models"));
+        gs_strv_push(&v, &k, join(exe, "models"));
         free(exe);
     }
     if (n)

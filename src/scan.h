@@ -55,9 +55,8 @@ void gs_scan_assign_aliases(gs_scan_result *r, const bool *skip, const char *con
 void gs_scan_result_free(gs_scan_result *r);
 
 /* Default model folders: ~/.clara/llama-models and models/ beside the ggswap binary.
- * Returns a NULL-terminated array (free with gs_scan_strv_free); *n its length. */
+ * Returns a NULL-terminated array (free with gs_strv_free); *n its length. */
 char **gs_scan_default_dirs(int *n);
-void gs_scan_strv_free(char **v);
 /* The folder holding the running binary (/proc/self/exe), or NULL. New string. */
 char *gs_scan_exe_dir(void);
 /* "~" and "~/x" → $HOME/x; anything else copied. New string. */

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
+#include "clock.h"
 #include "forward.h"
 #include "loading.h"
 #include "log.h"
@@ -127,9 +127,7 @@ static void record(gs_sched_req *r, int status)
         return;
     gs_request_log l;
     memset(&l, 0, sizeof l);
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    l.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+    l.time_ms = gs_clock_wall_ms();
     snprintf(l.model, sizeof l.model, "%s", r->proc->id);
     snprintf(l.method, sizeof l.method, "%s", r->fwd.method);
     snprintf(l.path, sizeof l.path, "%s", r->fwd.upath);
@@ -137,7 +135,7 @@ static void record(gs_sched_req *r, int status)
     if (q)
         *q = 0;
     l.status = status;
-    l.duration_ms = (double)(uv_hrtime() - r->t0) / 1e6;
+    l.duration_ms = (double)(gs_clock_ns() - r->t0) / 1e6;
     l.tokens = status == 200 ? gs_fwd_tokens(&r->fwd) : -1;
     l.queue_ms = r->fwd.wait.queue_ms;
     l.load_ms = r->fwd.wait.load_ms;
@@ -228,7 +226,7 @@ static void retry_cb(uv_timer_t *t)
 /* Pump again in ms at the latest (one timer for every reason to come back). */
 static void wake_in(gs_sched *s, uint64_t ms)
 {
-    uint64_t due = uv_hrtime() + ms * 1000000ull;
+    uint64_t due = gs_clock_ns() + ms * 1000000ull;
     if (s->retry_due_ns && s->retry_due_ns <= due)
         return;
     s->retry_due_ns = due;
@@ -244,7 +242,7 @@ static void requeue(gs_sched_req *r)
     gs_proc_request_end(r->proc);
     r->retried = true;
     r->fails_seen = r->proc->fails;
-    r->hold_until = uv_hrtime() + 100ull * 1000 * 1000;
+    r->hold_until = gs_clock_ns() + 100ull * 1000 * 1000;
     rset(r, GS_SCHED_HELD);
     push_queue(r, true);
     wake_in(s, 110);
@@ -264,7 +262,7 @@ static void fwd_done(gs_fwd *f, int err, const char *msg)
     /* Refused, or closed without a byte right after we sent it: the model most likely had just
      * died and is about to be seen stopped, so send it once more to its restart. A request it
      * had been working on for longer may be what killed it: that one gets the error. */
-    bool fresh = uv_hrtime() - f->sent_ns < 25ull * 1000 * 1000;
+    bool fresh = gs_clock_ns() - f->sent_ns < 25ull * 1000 * 1000;
     if (!f->head_sent && !r->retried &&
         (err == UV_ECONNREFUSED || ((err == UV_EOF || err == UV_ECONNRESET) && fresh))) {
         gs_info("model %s: %s; trying the request again shortly", r->proc->id, msg);
@@ -323,7 +321,7 @@ static void dispatch(gs_sched_req *r)
     push_active(r);
     if (!r->retried) {
         gs_proc *m = r->proc;
-        r->fwd.wait = gs_timing_split((double)r->t0 / 1e6, (double)uv_hrtime() / 1e6,
+        r->fwd.wait = gs_timing_split((double)r->t0 / 1e6, (double)gs_clock_ns() / 1e6,
                                       (double)m->start_ms, (double)m->state_since_ms);
         if (s_timing(r))
             gs_hist_observe(&gs_timing_get(s_timing(r), m->id)->queue, r->fwd.wait.queue_ms / 1000);
@@ -441,7 +439,7 @@ static void carry_out(gs_sched *s, const gs_plan_action *a, gs_sched_req **items
         break;
     }
     case GS_PLAN_WAKE: {
-        uint64_t now = uv_hrtime();
+        uint64_t now = gs_clock_ns();
         wake_in(s, a->at_ns > now ? (a->at_ns - now) / 1000000ull + 1 : 1);
         break;
     }
@@ -511,7 +509,7 @@ static void pump_once(gs_sched *s)
         .nmodels = n,
         .items = items,
         .nitems = nq,
-        .now_ns = uv_hrtime(),
+        .now_ns = gs_clock_ns(),
         .window_ns = GS_PLAN_WINDOW_NS,
         .constraint = pass.constraint,
         .devices = pass.ndevices ? pass.devices : NULL,
@@ -556,7 +554,7 @@ static gs_sched_req *req_new(gs_sched *s, gs_http_req *req, gs_proc *proc, const
     r->proc = proc;
     r->state = GS_SCHED_QUEUED;
     r->fails_seen = proc->fails;
-    r->t0 = req && req->start_ns ? req->start_ns : uv_hrtime();
+    r->t0 = req && req->start_ns ? req->start_ns : gs_clock_ns();
     gs_fwd_init(&r->fwd, req, upath, body, body_len);
     return r;
 }
@@ -627,7 +625,7 @@ void gs_sched_load(gs_sched *s, gs_http_req *req, int idx)
 {
     gs_sched_req *r = req_new(s, req, s->procs[idx], "(load)", NULL, 0);
     r->load_only = true;
-    r->t0 = uv_hrtime();
+    r->t0 = gs_clock_ns();
     enqueue(s, r);
 }
 

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "clock.h"
 #include "confdir.h"
 #include "sdnotify.h"
 #include "events.h"
@@ -18,6 +19,7 @@
 #include "pullapi.h"
 #include "scheduler.h"
 #include "slotcache.h"
+#include "strv.h"
 
 static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud);
 
@@ -54,9 +56,7 @@ void gs_server_log_request(gs_server *s, const gs_request_log *r)
 
 void gs_server_set_problems(gs_server *s, char **problems, int n)
 {
-    for (int i = 0; i < s->nproblems; i++)
-        free(s->problems[i]);
-    free(s->problems);
+    gs_strv_free_n(s->problems, s->nproblems);
     s->problems = problems;
     s->nproblems = n;
 }
@@ -109,7 +109,7 @@ static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud)
         gs_sched_forgive(&s->sched, p); /* out of memory: tried once more, with more room */
     if (old == GS_PROC_STARTING && p->state == GS_PROC_READY)
         gs_hist_observe(&gs_timing_get(&s->stats.timing, p->id)->load,
-                        (double)(gs_proc_now_ms() - p->start_ms) / 1000.0);
+                        (double)(gs_clock_ms() - p->start_ms) / 1000.0);
     if (idx >= 0 && gs_events_count(s->events))
         publish_json(s, "model", gs_api_model_json(s, idx));
     reap_retired(s);
@@ -300,7 +300,7 @@ void gs_server_service_start(gs_server *s)
     if (s->state == GS_SERVICE_RUNNING)
         return;
     s->state = GS_SERVICE_RUNNING;
-    s->started_ms = gs_proc_now_ms();
+    s->started_ms = gs_clock_ms();
     gs_info("service running: %d models, listening on %s", s->cfg->nmodels, s->listen);
     run_preload(s);
     gs_server_publish_service(s);
@@ -322,7 +322,7 @@ int gs_server_reload(gs_server *s, char **msg)
     }
     char st[96];
     snprintf(st, sizeof st, "RELOADING=1\nMONOTONIC_USEC=%llu",
-             (unsigned long long)(uv_hrtime() / 1000));
+             (unsigned long long)(gs_clock_ns() / 1000));
     gs_sd_notify(st);
     rc = gs_confdir_load(s->config_path, s->config_dir, &cfg, &d);
     if (d.n) {
@@ -430,7 +430,7 @@ static void shutdown_set(gs_server *s, gs_shutdown_phase ph, const char *why)
 static void shutdown_tick(uv_timer_t *t)
 {
     gs_server *s = t->data;
-    uint64_t el = gs_proc_now_ms() - s->shutdown_since_ms;
+    uint64_t el = gs_clock_ms() - s->shutdown_since_ms;
     bool busy = gs_sched_busy(&s->sched);
     if (s->shutdown == GS_SHUTDOWN_DRAINING) {
         if (busy && el < DRAIN_MS)
@@ -466,7 +466,7 @@ void gs_server_shutdown(gs_server *s)
         shutdown_set(s, GS_SHUTDOWN_KILLING, "second signal");
         return;
     }
-    s->shutdown_since_ms = gs_proc_now_ms();
+    s->shutdown_since_ms = gs_clock_ms();
     shutdown_set(s, GS_SHUTDOWN_DRAINING, "signal");
     gs_sd_notify("STOPPING=1");
     gs_info("shutting down: no new connections; letting requests in flight finish");
@@ -589,9 +589,7 @@ void gs_server_cleanup(gs_server *s)
     gs_memory_free(s->memory);
     s->memory = NULL;
     gs_server_set_problems(s, NULL, 0);
-    for (int i = 0; i < s->nmodels_dirs; i++)
-        free(s->models_dirs[i]);
-    free(s->models_dirs);
+    gs_strv_free_n(s->models_dirs, s->nmodels_dirs);
     free(s->retired);
     free(s->llama_server);
     free(s->listen);

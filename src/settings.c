@@ -12,16 +12,10 @@
 #include "mem.h"
 #include "names.h"
 #include "scan.h"
+#include "strv.h"
 #include "yaml.h"
 
 #define MAX_SETTINGS (1u << 20)   /* settings.yaml is a few lines; refuse anything huge */
-
-static void strv_push(char ***v, int *n, char *s)
-{
-    *v = gs_mem_realloc(*v, sizeof(**v) * (size_t)(*n + 2));
-    (*v)[(*n)++] = s;
-    (*v)[*n] = NULL;
-}
 
 void gs_settings_init(gs_settings *s)
 {
@@ -39,19 +33,19 @@ void gs_settings_free(gs_settings *s)
         return;
     free(s->path);
     free(s->listen);
-    gs_scan_strv_free(s->models_dirs);
+    gs_strv_free(s->models_dirs);
     free(s->llama_server);
-    gs_scan_strv_free(s->extra_args);
+    gs_strv_free(s->extra_args);
     free(s->log_level);
     free(s->hf_token);
     free(s->memory_ram);
     free(s->memory_margin);
-    gs_scan_strv_free(s->memory_gpu);
+    gs_strv_free(s->memory_gpu);
     for (int i = 0; i < s->nmodels; i++) {
         free(s->models[i].name);
         free(s->models[i].memory);
-        gs_scan_strv_free(s->models[i].extra_args);
-        gs_scan_strv_free(s->models[i].aliases);
+        gs_strv_free(s->models[i].extra_args);
+        gs_strv_free(s->models[i].aliases);
     }
     free(s->models);
     memset(s, 0, sizeof(*s));
@@ -144,7 +138,7 @@ static bool has_ctl(const char *s)
  * `split`, else one word. */
 static bool get_words(sp *P, struct fy_node *v, int line, const char *key, bool split, char ***out, int *n)
 {
-    gs_scan_strv_free(*out);
+    gs_strv_free(*out);
     *out = NULL;
     *n = 0;
     if (is_null(v))
@@ -162,7 +156,7 @@ static bool get_words(sp *P, struct fy_node *v, int line, const char *key, bool 
                 free(w);
                 return false;
             }
-            strv_push(out, n, w);
+            gs_strv_push(out, n, w);
         }
         return true;
     }
@@ -175,7 +169,7 @@ static bool get_words(sp *P, struct fy_node *v, int line, const char *key, bool 
         return false;
     }
     if (!split) {
-        strv_push(out, n, s);
+        gs_strv_push(out, n, s);
         return true;
     }
     char **av = NULL;
@@ -187,8 +181,8 @@ static bool get_words(sp *P, struct fy_node *v, int line, const char *key, bool 
         return false;
     }
     for (int i = 0; i < ac; i++)
-        strv_push(out, n, gs_mem_strdup(av[i]));
-    gs_cmdline_free(av);
+        gs_strv_push(out, n, gs_mem_strdup(av[i]));
+    gs_strv_free(av);
     free(s);
     return true;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 
@@ -491,7 +492,7 @@ static void op_end(gs_slotcache_op *op, bool call)
         gs_upstream_cancel(op->up);
         op->up = NULL;
     }
-    double ms = (double)(uv_hrtime() - op->t0) / 1e6;
+    double ms = (double)(gs_clock_ns() - op->t0) / 1e6;
     if (call) {
         if (op->save && op->ndone)
             gs_info("model %s: saved %d slot%s (%.1f MB) in %.0f ms to %s", op->model, op->ndone,
@@ -698,7 +699,7 @@ static gs_slotcache_op *op_new(const gs_slotcache_args *a, bool save, gs_slotcac
     op->timeout_ms = a->timeout_ms ? a->timeout_ms : 5000;
     op->cb = cb;
     op->ud = ud;
-    op->t0 = uv_hrtime();
+    op->t0 = gs_clock_ns();
     gs_buf_init(&op->answer, MAX_ANSWER);
     uv_timer_init(a->loop, &op->timer);
     op->timer.data = op;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 
@@ -240,7 +241,7 @@ static void fail(uconn *c, int err, const char *msg)
     gs_upstream_req *r = c->req;
     /* Only a failure right after the write means a stale connection; later, the server took
      * the request and died on it, and sending it again could crash it again. */
-    if (r && c->reused && !c->got_bytes && !r->retried && uv_hrtime() - c->sent_ns < 10000000) {
+    if (r && c->reused && !c->got_bytes && !r->retried && gs_clock_ns() - c->sent_ns < 10000000) {
         gs_upstream_pool *p = c->pool;
         r->retried = true;
         conn_close(c);
@@ -359,7 +360,7 @@ static void send_now(uconn *c)
 {
     gs_upstream_req *r = c->req;
     c->state = U_SENDING;
-    c->sent_ns = uv_hrtime();
+    c->sent_ns = gs_clock_ns();
     llhttp_init(&c->parser, HTTP_RESPONSE, &g_settings);
     c->parser.data = c;
     uv_buf_t b = uv_buf_init(r->out, (unsigned)r->out_len);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmdline.h"
+#include "strv.h"
 
 /* Split `text` and compare with the expected words (NULL-terminated). */
 static void split_is(const char *text, const char *const *want)
@@ -22,7 +23,7 @@ static void split_is(const char *text, const char *const *want)
     for (int i = 0; i < n; i++)
         cr_assert_str_eq(av[i], want[i], "[%s] word %d", text, i);
     cr_assert_null(av[ac]);
-    gs_cmdline_free(av);
+    gs_strv_free(av);
 }
 
 static void split_fails(const char *text, const char *reason)

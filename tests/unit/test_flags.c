@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "flags.h"
+#include "strv.h"
 
 enum { CONFIG, LISTEN, WATCH, DIRS, VERSION };
 static const gs_flag_spec spec[] = {
@@ -99,7 +100,7 @@ Test(flags, normalize_rewrites_only_known_long_names)
     for (int i = 0; i < 8; i++)
         cr_expect_str_eq(n[i], want[i], "word %d", i);
     cr_expect_null(n[8]);
-    gs_flags_normalized_free(n, 8);
+    gs_strv_free(n);
 }
 
 Test(flags, go_bools)

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mem.h"
 #include "scan.h"
+#include "strv.h"
 
 static char root[256];
 
@@ -578,7 +579,7 @@ Test(scan, llama_server_lookup_order)
     cr_expect_str_eq(f, want);
     cr_expect_geq(nl, 2);
     free(f);
-    gs_scan_strv_free(looked);
+    gs_strv_free(looked);
 
     char *envp = P("envdir/llama-server");
     setenv("GGSWAP_LLAMA_SERVER", envp, 1);
@@ -600,7 +601,7 @@ Test(scan, llama_server_lookup_order)
     for (int i = 0; i < nl; i++)
         saw_settings |= strstr(looked[i], "/nonexistent/llama-server (llamaServer in settings.yaml)") != NULL;
     cr_expect(saw_settings);
-    gs_scan_strv_free(looked);
+    gs_strv_free(looked);
     gs_settings_free(&s);
     free(b1);
     free(b2);
