@@ -21,72 +21,12 @@
 #include "mem.h"
 #include "names.h"
 #include "strv.h"
+#include "macros.h"
 #include "yaml.h"
 
 #define MAX_FILE (16u << 20)   /* a bigger config is a mistake, not a config */
-#define MAX_DEPTH 64           /* nesting of metadata / setParams / merges */
-#define MAX_DIAGS 1000         /* stored messages; counting goes on */
-#define MAX_EXPAND (1u << 20)  /* one string after macro expansion */
-#define EXPAND_BUDGET (64u << 20) /* all macro output of one load: stops macro bombs */
-#define NODE_BUDGET 100000L /* plus the file size: nodes visited, which aliases can multiply */
-#define MAX_MERGE 10000        /* keys gathered through `<<` merges into one mapping */
-
-/* ---------------------------------------------------------------- diagnostics */
-
-void gs_diag_add(gs_diag *d, bool is_error, const char *file, int line, const char *fmt, ...)
-{
-    if (is_error)
-        d->errors++;
-    else
-        d->warnings++;
-    if (d->n > MAX_DIAGS)
-        return;
-    char *msg;
-    if (d->n == MAX_DIAGS) {
-        msg = gs_mem_printf("%s: error: too many problems; the rest are not shown", file);
-    } else {
-        va_list ap;
-        va_start(ap, fmt);
-        gs_buf b;
-        gs_buf_init(&b, 0);
-        if (line > 0)
-            gs_buf_printf(&b, "%s:%d: %s: ", file, line, is_error ? "error" : "warning");
-        else
-            gs_buf_printf(&b, "%s: %s: ", file, is_error ? "error" : "warning");
-        gs_buf_vprintf(&b, fmt, ap);
-        va_end(ap);
-        msg = gs_buf_steal(&b);
-    }
-    gs_strv_push(&d->msgs, &d->n, msg);
-}
-
-char *gs_diag_join(const gs_diag *d)
-{
-    gs_buf b;
-    gs_buf_init(&b, 0);
-    gs_buf_append(&b, "", 0);
-    for (int i = 0; i < d->n; i++) {
-        if (i)
-            gs_buf_append(&b, "\n", 1);
-        gs_buf_puts(&b, d->msgs[i]);
-    }
-    return gs_buf_steal(&b);
-}
-
-void gs_diag_free(gs_diag *d)
-{
-    gs_strv_free_n(d->msgs, d->n);
-    memset(d, 0, sizeof(*d));
-}
 
 /* ---------------------------------------------------------------- loader state */
-
-typedef struct kv {
-    char *key;
-    size_t klen;
-    int line;
-    struct fy_node *val;  /* raw: may be an alias or NULL (empty value) */
-} kv;
 
 /* A YAML value to read once the models are known. */
 typedef struct ref {
@@ -95,132 +35,19 @@ typedef struct ref {
     bool set; /* present and not null */
 } ref;
 
-typedef struct kvs {
-    kv *v;
-    int n;
-} kvs;
-
-typedef struct macro {
-    char *name;
-    char *value;  /* as written, then (in an mctx) expanded against earlier macros */
-    bool plain;   /* unquoted YAML scalar: typed substitution may turn it into a number */
-    int line;
-} macro;
-
-/* What expansion of one model's strings needs. */
-typedef struct mctx {
-    const macro *v;
-    int n;
-    const char *model_id;
-    int port;  /* 0 while none is allocated */
-} mctx;
-
 typedef struct ld {
-    const char *file;
-    gs_diag *d;
+    gs_yaml y;      /* the document, its messages and node budget */
+    gs_macros M;    /* macro output of the whole load */
     gs_config *c;
-    const mctx *mx; /* macros that typed getters expand (top level: the global ones) */
-    long nodes;
-    long max_nodes; /* a billion-laughs file stops here */
-    size_t expanded;
-    bool budget_hit;
+    const gs_macro_scope *mx; /* what typed getters expand (top level: the global macros) */
 } ld;
 
-__attribute__((format(printf, 5, 0))) static void vreport(ld *L, bool is_error, int line,
-                                                         const char *key, const char *fmt,
-                                                         va_list ap)
+/* The scope whose macros the typed getters expand from now on. */
+static void set_scope(ld *L, const gs_macro_scope *mx)
 {
-    char buf[512];
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    if (key && *key)
-        gs_diag_add(L->d, is_error, L->file, line, "%s: %s", key, buf);
-    else
-        gs_diag_add(L->d, is_error, L->file, line, "%s", buf);
-}
-
-__attribute__((format(printf, 4, 5))) static void err(ld *L, int line, const char *key,
-                                                      const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vreport(L, true, line, key, fmt, ap);
-    va_end(ap);
-}
-
-__attribute__((format(printf, 4, 5))) static void warn(ld *L, int line, const char *key,
-                                                       const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vreport(L, false, line, key, fmt, ap);
-    va_end(ap);
-}
-
-static char *path_join(const char *path, const char *key)
-{
-    return *path ? gs_mem_printf("%s.%s", path, key) : gs_mem_strdup(key);
-}
-
-static char *path_index(const char *path, int i)
-{
-    return gs_mem_printf("%s[%d]", path, i);
-}
-
-static char *expand(ld *L, const mctx *mx, const char *s, int line, const char *key,
-                    bool allow_pid);
-
-/* ---------------------------------------------------------------- YAML node helpers */
-
-/* Follow YAML aliases (*name) to the node they stand for. An alias that leads nowhere is an
- * error and reads as an empty value. */
-static struct fy_node *deref(ld *L, struct fy_node *n, int line, const char *key)
-{
-    for (int hops = 0; n && fy_node_is_alias(n); hops++) {
-        struct fy_node *t = hops < MAX_DEPTH ? fy_node_resolve_alias(n) : NULL;
-        if (!t) {
-            err(L, line, key, "YAML alias does not name an anchor");
-            return NULL;
-        }
-        n = t;
-    }
-    if (n && ++L->nodes > L->max_nodes) {
-        if (L->nodes == L->max_nodes + 1)
-            err(L, line, key, "too many YAML nodes (alias expansion); simplify the file");
-        return NULL;
-    }
-    return n;
-}
-
-static const char *scalar(struct fy_node *n, size_t *len)
-{
-    const char *s = fy_node_get_scalar(n, len);
-    if (!s) {
-        *len = 0;
-        return "";
-    }
-    return s;
-}
-
-static bool is_plain(struct fy_node *n)
-{
-    return fy_node_get_style(n) == FYNS_PLAIN;
-}
-
-static bool sceq(const char *s, size_t len, const char *lit)
-{
-    return strlen(lit) == len && memcmp(s, lit, len) == 0;
-}
-
-static bool is_null(struct fy_node *n)
-{
-    if (!n)
-        return true;
-    if (!fy_node_is_scalar(n) || !is_plain(n))
-        return false;
-    size_t len;
-    const char *s = scalar(n, &len);
-    return len == 0 || sceq(s, len, "~") || sceq(s, len, "null") || sceq(s, len, "Null") ||
-           sceq(s, len, "NULL");
+    L->mx = mx;
+    L->y.expand = mx ? gs_macros_hook : NULL;
+    L->y.expand_ud = (void *)mx;
 }
 
 /* Names end up in HTTP headers (Location), Prometheus labels, logs and JSON: no control
@@ -230,885 +57,9 @@ static bool name_chars_ok(const char *s, size_t n)
     return n == 0 || !gs_names_invalid(s, n); /* emptiness is checked (and worded) apart */
 }
 
-/* Offset of the first byte that does not start a valid UTF-8 sequence, or n. */
-static size_t utf8_prefix(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            k = 1, min = 0x80, c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, min = 0x800, c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3, min = 0x10000, c &= 0x07;
-        } else {
-            return i;
-        }
-        if (n - i <= k)
-            return i;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return i;
-            c = (c << 6) | (s[i + j] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return i;
-        i += k + 1;
-    }
-    return n;
-}
-
-static bool utf8_valid(const unsigned char *s, size_t n)
-{
-    return utf8_prefix(s, n) == n;
-}
-
-static void kvs_free(kvs *m)
-{
-    for (int i = 0; i < m->n; i++)
-        free(m->v[i].key);
-    free(m->v);
-    m->v = NULL;
-    m->n = 0;
-}
-
-static bool kvs_has(const kvs *m, const char *key, size_t klen)
-{
-    for (int i = 0; i < m->n; i++)
-        if (m->v[i].klen == klen && memcmp(m->v[i].key, key, klen) == 0)
-            return true;
-    return false;
-}
-
-static void kvs_push(kvs *m, const char *key, size_t klen, int line, struct fy_node *val)
-{
-    m->v = gs_mem_realloc(m->v, (size_t)(m->n + 1) * sizeof(*m->v));
-    m->v[m->n++] = (kv){gs_mem_strndup(key, klen), klen, line, val};
-}
-
-/* The pairs of a mapping, with YAML merge keys (`<<: *base`) applied: keys written in the
- * mapping win over merged ones, and earlier merge sources win over later ones. `n` must be
- * a mapping. */
-static void map_items(ld *L, struct fy_node *n, const char *path, int depth, kvs *out)
-{
-    struct fy_node *merges[MAX_DEPTH];
-    int merge_lines[MAX_DEPTH];
-    int nmerges = 0;
-    void *it = NULL;
-    struct fy_node_pair *p;
-    while ((p = fy_node_mapping_iterate(n, &it))) {
-        struct fy_node *kraw = fy_node_pair_key(p);
-        int line = gs_yaml_line(kraw);
-        struct fy_node *k = deref(L, kraw, line, path);
-        if (!k)
-            continue;
-        if (!fy_node_is_scalar(k)) {
-            err(L, line, path, "a mapping key must be a plain string");
-            continue;
-        }
-        size_t klen;
-        const char *ks = scalar(k, &klen);
-        if (is_plain(k) && sceq(ks, klen, "<<")) {
-            if (nmerges < MAX_DEPTH) {
-                merge_lines[nmerges] = line;
-                merges[nmerges++] = fy_node_pair_value(p);
-            }
-            continue;
-        }
-        if (out->n >= MAX_MERGE && depth > 0)
-            break;
-        kvs_push(out, ks, klen, line, fy_node_pair_value(p));
-    }
-    for (int i = 0; i < nmerges; i++) {
-        char *mp = path_join(path, "<<");
-        struct fy_node *src = deref(L, merges[i], merge_lines[i], mp);
-        struct fy_node *one[1] = {src};
-        struct fy_node **list = one;
-        int nlist = 1;
-        struct fy_node *items[MAX_DEPTH];
-        if (src && fy_node_is_sequence(src)) {
-            nlist = 0;
-            void *sit = NULL;
-            struct fy_node *e;
-            while ((e = fy_node_sequence_iterate(src, &sit)) && nlist < MAX_DEPTH)
-                items[nlist++] = deref(L, e, merge_lines[i], mp);
-            list = items;
-        }
-        for (int j = 0; j < nlist; j++) {
-            if (!list[j] || !fy_node_is_mapping(list[j])) {
-                err(L, merge_lines[i], mp, "a merge (<<) needs a mapping or a list of mappings");
-                continue;
-            }
-            if (depth + 1 >= 8) {
-                err(L, merge_lines[i], mp, "merges (<<) nested too deeply");
-                continue;
-            }
-            kvs sub = {0};
-            map_items(L, list[j], path, depth + 1, &sub);
-            for (int k = 0; k < sub.n; k++) {
-                if (out->n >= MAX_MERGE) {
-                    err(L, merge_lines[i], mp, "a merge (<<) adds too many keys");
-                    break;
-                }
-                if (!kvs_has(out, sub.v[k].key, sub.v[k].klen))
-                    kvs_push(out, sub.v[k].key, sub.v[k].klen, sub.v[k].line, sub.v[k].val);
-            }
-            kvs_free(&sub);
-        }
-        free(mp);
-    }
-}
-
-/* Scalar readers. Each returns 0 when the value is null/empty (nothing set), 1 when a value
- * was read, -EINVAL after reporting an error. */
-
-static int get_str(ld *L, struct fy_node *raw, int line, const char *key, char **out)
-{
-    *out = NULL;
-    struct fy_node *n = deref(L, raw, line, key);
-    if (is_null(n))
-        return 0;
-    if (!fy_node_is_scalar(n)) {
-        err(L, line, key, "expected a string");
-        return -EINVAL;
-    }
-    size_t len;
-    const char *s = scalar(n, &len);
-    if (memchr(s, 0, len)) {
-        err(L, line, key, "contains a NUL character");
-        return -EINVAL;
-    }
-    if (!utf8_valid((const unsigned char *)s, len)) {
-        err(L, line, key, "is not valid UTF-8");
-        return -EINVAL;
-    }
-    *out = gs_mem_strndup(s, len);
-    return 1;
-}
-
-/* The text of scalar n with the macros of L->mx expanded (typed macros: `ttl: ${T}`). *tmp
- * holds what the caller frees. False after an error was reported. */
-static bool scalar_x(ld *L, struct fy_node *n, int line, const char *key, const char **s,
-                     size_t *len, char **tmp)
-{
-    *tmp = NULL;
-    *s = scalar(n, len);
-    if (!L->mx || !memmem(*s, *len, "${", 2))
-        return true;
-    if (memchr(*s, 0, *len)) {
-        err(L, line, key, "contains a NUL character");
-        return false;
-    }
-    char *raw = gs_mem_strndup(*s, *len);
-    *tmp = expand(L, L->mx, raw, line, key, false);
-    free(raw);
-    if (!*tmp)
-        return false;
-    *s = *tmp;
-    *len = strlen(*tmp);
-    return true;
-}
-
-/* get_str, then the macros of L->mx expanded. */
-static int get_xstr(ld *L, struct fy_node *raw, int line, const char *key, char **out)
-{
-    int r = get_str(L, raw, line, key, out);
-    if (r <= 0 || !L->mx || !strstr(*out, "${"))
-        return r;
-    char *x = expand(L, L->mx, *out, line, key, false);
-    free(*out);
-    *out = x;
-    return x ? 1 : -EINVAL;
-}
-
-static int get_int_text(ld *L, const char *s, size_t len, int line, const char *key, long min,
-                        long max, int *out);
-
-static int get_int(ld *L, struct fy_node *raw, int line, const char *key, long min, long max,
-                   int *out)
-{
-    struct fy_node *n = deref(L, raw, line, key);
-    if (is_null(n))
-        return 0;
-    if (!fy_node_is_scalar(n)) {
-        err(L, line, key, "expected a whole number");
-        return -EINVAL;
-    }
-    size_t len;
-    const char *s;
-    char *xs;
-    if (!scalar_x(L, n, line, key, &s, &len, &xs))
-        return -EINVAL;
-    int rc = get_int_text(L, s, len, line, key, min, max, out);
-    free(xs);
-    return rc;
-}
-
-static int get_int_text(ld *L, const char *s, size_t len, int line, const char *key, long min,
-                        long max, int *out)
-{
-    char tmp[32];
-    if (len == 0 || len >= sizeof(tmp))
-        goto bad;
-    memcpy(tmp, s, len);
-    tmp[len] = 0;
-    char *end;
-    errno = 0;
-    long v = strtol(tmp, &end, 10);
-    if (errno || *end || end == tmp || tmp[0] == ' ')
-        goto bad;
-    if (v < min || v > max) {
-        if (max == INT_MAX)
-            err(L, line, key, "must be at least %ld, not %ld", min, v);
-        else
-            err(L, line, key, "must be between %ld and %ld, not %ld", min, max, v);
-        return -EINVAL;
-    }
-    *out = (int)v;
-    return 1;
-bad:
-    err(L, line, key, "expected a whole number, not '%.*s'", (int)(len > 40 ? 40 : len), s);
-    return -EINVAL;
-}
-
-static int get_bool(ld *L, struct fy_node *raw, int line, const char *key, bool *out)
-{
-    struct fy_node *n = deref(L, raw, line, key);
-    if (is_null(n))
-        return 0;
-    if (fy_node_is_scalar(n)) {
-        size_t len;
-        const char *s;
-        char *xs;
-        if (!scalar_x(L, n, line, key, &s, &len, &xs))
-            return -EINVAL;
-        static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
-        for (size_t i = 0; i < 3; i++) {
-            if (len == strlen(yes[i]) && strncasecmp(s, yes[i], len) == 0) {
-                *out = true;
-                free(xs);
-                return 1;
-            }
-            if (len == strlen(no[i]) && strncasecmp(s, no[i], len) == 0) {
-                *out = false;
-                free(xs);
-                return 1;
-            }
-        }
-        err(L, line, key, "expected true or false, not '%.*s'", (int)(len > 40 ? 40 : len), s);
-        free(xs);
-        return -EINVAL;
-    }
-    err(L, line, key, "expected true or false");
-    return -EINVAL;
-}
-
-/* A list of strings; a null value is an empty list. Returns -EINVAL after an error. */
-static int get_strlist(ld *L, struct fy_node *raw, int line, const char *key, char ***out,
-                       int *nout)
-{
-    *out = NULL;
-    *nout = 0;
-    struct fy_node *n = deref(L, raw, line, key);
-    if (is_null(n))
-        return 0;
-    if (!fy_node_is_sequence(n)) {
-        err(L, line, key, "expected a list");
-        return -EINVAL;
-    }
-    int rc = 0, i = 0;
-    void *it = NULL;
-    struct fy_node *e;
-    while ((e = fy_node_sequence_iterate(n, &it))) {
-        char *ik = path_index(key, i);
-        int el = gs_yaml_line(e);
-        char *s;
-        int r = get_str(L, e, el ? el : line, ik, &s);
-        if (r < 0) {
-            rc = -EINVAL;
-        } else {
-            gs_strv_push(out, nout, s ? s : gs_mem_strdup(""));
-        }
-        free(ik);
-        i++;
-    }
-    return rc;
-}
-
-
-/* ---------------------------------------------------------------- JSON from YAML */
-
-static bool match_int(const char *s, size_t len)
-{
-    size_t i = 0;
-    if (i < len && (s[i] == '-' || s[i] == '+'))
-        i++;
-    if (i == len)
-        return false;
-    for (; i < len; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-static bool match_float(const char *s, size_t len)
-{
-    size_t i = 0, digits = 0;
-    if (i < len && (s[i] == '-' || s[i] == '+'))
-        i++;
-    while (i < len && s[i] >= '0' && s[i] <= '9')
-        i++, digits++;
-    if (i < len && s[i] == '.') {
-        i++;
-        while (i < len && s[i] >= '0' && s[i] <= '9')
-            i++, digits++;
-    }
-    if (!digits)
-        return false;
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < len && (s[i] == '-' || s[i] == '+'))
-            i++;
-        size_t e = 0;
-        while (i < len && s[i] >= '0' && s[i] <= '9')
-            i++, e++;
-        if (!e)
-            return false;
-    }
-    return i == len;
-}
-
-/* The JSON value of an unquoted YAML scalar, by the YAML 1.2 core schema. NULL when the text
- * is not valid UTF-8. */
-static json_t *type_plain(const char *s, size_t len)
-{
-    if (len == 0 || sceq(s, len, "~") || sceq(s, len, "null") || sceq(s, len, "Null") ||
-        sceq(s, len, "NULL"))
-        return json_null();
-    if (sceq(s, len, "true") || sceq(s, len, "True") || sceq(s, len, "TRUE"))
-        return json_true();
-    if (sceq(s, len, "false") || sceq(s, len, "False") || sceq(s, len, "FALSE"))
-        return json_false();
-    if (len < 64 && (match_int(s, len) || match_float(s, len))) {
-        char tmp[64];
-        memcpy(tmp, s, len);
-        tmp[len] = 0;
-        if (match_int(s, len)) {
-            errno = 0;
-            long long v = strtoll(tmp, NULL, 10);
-            if (!errno)
-                return json_integer((json_int_t)v);
-        }
-        double d = strtod(tmp, NULL);
-        if (d == d && d - d == 0) /* finite: JSON has no inf/nan */
-            return json_real(d);
-    }
-    return json_stringn(s, len);
-}
-
-/* ---------------------------------------------------------------- macros */
-
-static bool macro_name_ok(const char *s, size_t len)
-{
-    if (len == 0 || len >= 64)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-static bool reserved_macro(const char *s, size_t len)
-{
-    return sceq(s, len, "PORT") || sceq(s, len, "MODEL_ID") || sceq(s, len, "PID");
-}
-
-/* Characters of a reference name as leftovers are reported: macro names plus `.` for
- * ${env.NAME}. */
-static bool ref_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
-}
-
-/* Find "${name}" at s. Returns the name length (name starts at s+2) or 0. */
-static size_t ref_at(const char *s)
-{
-    if (s[0] != '$' || s[1] != '{')
-        return 0;
-    size_t i = 2;
-    while (ref_char(s[i]))
-        i++;
-    if (s[i] != '}' || i == 2)
-        return 0;
-    return i - 2;
-}
-
-static const macro *macro_find(const macro *v, int n, const char *name, size_t len)
-{
-    for (int i = n - 1; i >= 0; i--)
-        if (sceq(name, len, v[i].name))
-            return &v[i];
-    return NULL;
-}
-
-/* Replace user macros (only those in v[0..n)) once, without rescanning what was inserted.
- * Returns NULL after reporting an error. */
-static char *subst_user(ld *L, const macro *v, int n, const char *s, int line, const char *key)
-{
-    if (!strstr(s, "${"))
-        return gs_mem_strdup(s);
-    gs_buf b;
-    gs_buf_init(&b, MAX_EXPAND);
-    gs_buf_append(&b, "", 0);
-    int rc = 0;
-    for (const char *p = s; *p && !rc;) {
-        size_t nl = ref_at(p);
-        const macro *m = nl ? macro_find(v, n, p + 2, nl) : NULL;
-        if (m) {
-            rc = gs_buf_puts(&b, m->value);
-            p += nl + 3;
-        } else {
-            rc = gs_buf_append(&b, p, 1);
-            p++;
-        }
-    }
-    L->expanded += b.len;
-    if (rc || L->expanded > EXPAND_BUDGET) {
-        if (!L->budget_hit)
-            err(L, line, key, "macro expansion is too long (over %u bytes)",
-                rc ? MAX_EXPAND : EXPAND_BUDGET);
-        L->budget_hit = L->expanded > EXPAND_BUDGET;
-        gs_buf_free(&b);
-        return NULL;
-    }
-    return gs_buf_steal(&b);
-}
-
-/* Fully expand a model's string: user macros, then ${MODEL_ID}, ${PORT}, ${env.NAME}; ${PID}
- * stays where allow_pid. Anything left is an error naming the key. */
-static char *finish(ld *L, const mctx *mx, char *a, int line, const char *key, bool allow_pid);
-
-static char *expand(ld *L, const mctx *mx, const char *s, int line, const char *key,
-                    bool allow_pid)
-{
-    char *a = subst_user(L, mx->v, mx->n, s, line, key);
-    return a ? finish(L, mx, a, line, key, allow_pid) : NULL;
-}
-
-/* The second half of expand(), for text whose user macros are already replaced: takes a. */
-static char *finish(ld *L, const mctx *mx, char *a, int line, const char *key, bool allow_pid)
-{
-    if (!strstr(a, "${"))
-        return a;
-    gs_buf b;
-    gs_buf_init(&b, MAX_EXPAND);
-    gs_buf_append(&b, "", 0);
-    int rc = 0;
-    bool bad = false;
-    for (const char *p = a; *p && !rc;) {
-        size_t nl = ref_at(p);
-        if (!nl) {
-            rc = gs_buf_append(&b, p, 1);
-            p++;
-            continue;
-        }
-        const char *name = p + 2;
-        if (sceq(name, nl, "MODEL_ID") && mx->model_id) {
-            rc = gs_buf_puts(&b, mx->model_id);
-        } else if (sceq(name, nl, "PORT") && mx->port) {
-            rc = gs_buf_printf(&b, "%d", mx->port);
-        } else if (sceq(name, nl, "PORT") && !mx->model_id) {
-            err(L, line, key, "${PORT} is only available in a model's keys");
-            bad = true;
-        } else if (sceq(name, nl, "PORT")) {
-            err(L, line, key,
-                "uses ${PORT} but cmd does not; ${PORT} is only available when cmd uses it");
-            bad = true;
-        } else if (sceq(name, nl, "PID") && allow_pid) {
-            rc = gs_buf_append(&b, p, nl + 3);
-        } else if (sceq(name, nl, "PID")) {
-            err(L, line, key, "${PID} is only available in cmdStop");
-            bad = true;
-        } else if (nl > 4 && memcmp(name, "env.", 4) == 0) {
-            char *var = gs_mem_strndup(name + 4, nl - 4);
-            const char *val = getenv(var);
-            if (!val) {
-                err(L, line, key, "environment variable '%s' is not set", var);
-                bad = true;
-            } else {
-                rc = gs_buf_puts(&b, val);
-            }
-            free(var);
-        } else {
-            err(L, line, key, "unknown macro ${%.*s}", (int)nl, name);
-            bad = true;
-        }
-        p += nl + 3;
-    }
-    free(a);
-    if (rc) {
-        err(L, line, key, "macro expansion is too long (over %u bytes)", MAX_EXPAND);
-        bad = true;
-    }
-    if (bad) {
-        gs_buf_free(&b);
-        return NULL;
-    }
-    return gs_buf_steal(&b);
-}
-
-/* Read a `macros` mapping into v (appending or overriding by name). Values may use macros
- * declared before them; a macro that names itself is an error. */
-static void macros_read(ld *L, struct fy_node *raw, int line, const char *key, macro **v, int *n,
-                        int nglobal)
-{
-    struct fy_node *node = deref(L, raw, line, key);
-    if (is_null(node))
-        return;
-    if (!fy_node_is_mapping(node)) {
-        err(L, line, key, "expected a mapping of names to values");
-        return;
-    }
-    kvs items = {0};
-    map_items(L, node, key, 0, &items);
-    for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *mk = path_join(key, e->key);
-        if (!macro_name_ok(e->key, e->klen)) {
-            err(L, e->line, mk,
-                "invalid macro name: use letters, digits, '_' and '-', fewer than 64");
-            goto next;
-        }
-        if (reserved_macro(e->key, e->klen)) {
-            err(L, e->line, mk, "%s is reserved and set by ggswap", e->key);
-            goto next;
-        }
-        struct fy_node *val = deref(L, e->val, e->line, mk);
-        if (!val || !fy_node_is_scalar(val)) {
-            err(L, e->line, mk, "a macro value must be a string, number or boolean");
-            goto next;
-        }
-        if (is_null(val)) {
-            err(L, e->line, mk, "a macro value must be a string, number or boolean, not null");
-            goto next;
-        }
-        char *s;
-        if (get_str(L, val, e->line, mk, &s) < 0)
-            goto next;
-        if (!s)
-            s = gs_mem_strdup("");
-        char *self = gs_mem_printf("${%s}", e->key);
-        bool selfref = strstr(s, self) != NULL;
-        free(self);
-        if (selfref) {
-            err(L, e->line, mk, "macro refers to itself");
-            free(s);
-            goto next;
-        }
-        /* A model macro with a global's name replaces the value but keeps the global's place,
-         * so globals declared after it still see it. */
-        macro *m = NULL;
-        for (int j = 0; j < nglobal; j++)
-            if (strcmp((*v)[j].name, e->key) == 0)
-                m = &(*v)[j];
-        if (m) {
-            free(m->value);
-        } else {
-            *v = gs_mem_realloc(*v, (size_t)(*n + 1) * sizeof(**v));
-            m = &(*v)[(*n)++];
-            m->name = gs_mem_strdup(e->key);
-        }
-        m->value = s;
-        m->plain = is_plain(val);
-        m->line = e->line;
-    next:
-        free(mk);
-    }
-    kvs_free(&items);
-}
-
-static void macros_free(macro *v, int n)
-{
-    for (int i = 0; i < n; i++) {
-        free(v[i].name);
-        free(v[i].value);
-    }
-    free(v);
-}
-
-static macro *macros_copy(const macro *v, int n)
-{
-    macro *c = gs_mem_calloc((size_t)n + 1, sizeof(*c));
-    for (int i = 0; i < n; i++) {
-        c[i] = v[i];
-        c[i].name = gs_mem_strdup(v[i].name);
-        c[i].value = gs_mem_strdup(v[i].value);
-    }
-    return c;
-}
-
-/* Expand each macro's value against the macros declared before it, in order, so that the
- * final substitution is a single pass. */
-static void macros_resolve(ld *L, macro *v, int n, const char *key)
-{
-    for (int i = 1; i < n; i++) {
-        if (!strstr(v[i].value, "${"))
-            continue;
-        char *mk = path_join(key, v[i].name);
-        char *s = subst_user(L, v, i, v[i].value, v[i].line, mk);
-        free(mk);
-        if (s) {
-            free(v[i].value);
-            v[i].value = s;
-        }
-    }
-}
-
-/* JSON from any YAML value, with macros expanded in strings (a string that is exactly one
- * macro takes the macro's type). Returns NULL after an error. */
-static json_t *to_json(ld *L, struct fy_node *raw, int depth, int line, const char *key,
-                       const mctx *mx)
-{
-    if (depth > MAX_DEPTH) {
-        err(L, line, key, "nested more than %d levels deep", MAX_DEPTH);
-        return NULL;
-    }
-    struct fy_node *n = deref(L, raw, line, key);
-    if (!n)
-        return raw ? NULL : json_null();
-    int nline = gs_yaml_line(n);
-    if (nline > 0 && fy_node_is_scalar(n))
-        line = nline;
-    if (fy_node_is_mapping(n)) {
-        json_t *o = json_object();
-        kvs items = {0};
-        map_items(L, n, key, 0, &items);
-        for (int i = 0; i < items.n; i++) {
-            char *ck = path_join(key, items.v[i].key);
-            json_t *v = to_json(L, items.v[i].val, depth + 1, items.v[i].line, ck, mx);
-            free(ck);
-            if (!v || memchr(items.v[i].key, 0, items.v[i].klen) ||
-                json_object_setn_new(o, items.v[i].key, items.v[i].klen, v)) {
-                if (v) {
-                    err(L, items.v[i].line, key, "key is not valid UTF-8");
-                    json_decref(v);
-                }
-                json_decref(o);
-                kvs_free(&items);
-                return NULL;
-            }
-        }
-        kvs_free(&items);
-        return o;
-    }
-    if (fy_node_is_sequence(n)) {
-        json_t *a = json_array();
-        void *it = NULL;
-        struct fy_node *e;
-        int i = 0;
-        while ((e = fy_node_sequence_iterate(n, &it))) {
-            char *ik = path_index(key, i++);
-            json_t *v = to_json(L, e, depth + 1, line, ik, mx);
-            free(ik);
-            if (!v) {
-                json_decref(a);
-                return NULL;
-            }
-            json_array_append_new(a, v);
-        }
-        return a;
-    }
-    size_t len;
-    const char *s = scalar(n, &len);
-    bool plain = is_plain(n);
-    if (memchr(s, 0, len)) {
-        err(L, line, key, "contains a NUL character");
-        return NULL;
-    }
-    if (!utf8_valid((const unsigned char *)s, len)) {
-        err(L, line, key, "is not valid UTF-8");
-        return NULL;
-    }
-    if (!mx || !memmem(s, len, "${", 2))
-        return plain ? type_plain(s, len) : json_stringn(s, len);
-    char *str = gs_mem_strndup(s, len);
-    size_t nl = ref_at(str);
-    if (nl && nl + 3 == len) {
-        if (sceq(str + 2, nl, "PORT") && mx->port) {
-            free(str);
-            return json_integer(mx->port);
-        }
-        const macro *m = macro_find(mx->v, mx->n, str + 2, nl);
-        if (m && m->plain) {
-            char *x = expand(L, mx, m->value, line, key, false);
-            free(str);
-            if (!x)
-                return NULL;
-            json_t *j = type_plain(x, strlen(x));
-            free(x);
-            return j;
-        }
-    }
-    char *x = expand(L, mx, str, line, key, false);
-    free(str);
-    if (!x)
-        return NULL;
-    json_t *j = json_string(x);
-    free(x);
-    return j;
-}
-
-/* ---------------------------------------------------------------- sizes, lists, small blocks */
-
 long long gs_config_parse_size(const char *s)
 {
-    if (!s)
-        return -1;
-    while (*s == ' ')
-        s++;
-    char *end;
-    errno = 0;
-    if (!(*s >= '0' && *s <= '9'))
-        return -1;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -1;
-    while (*end == ' ')
-        end++;
-    static const struct {
-        const char *suffix;
-        double mul;
-    } units[] = {
-        {"", 1},         {"b", 1},         {"k", 1024.0},   {"kb", 1e3},
-        {"kib", 1024.0}, {"m", 1048576.0}, {"mb", 1e6},     {"mib", 1048576.0},
-        {"g", 1073741824.0}, {"gb", 1e9},  {"gib", 1073741824.0},
-        {"t", 1099511627776.0}, {"tb", 1e12}, {"tib", 1099511627776.0},
-    };
-    size_t n = strlen(end);
-    while (n && end[n - 1] == ' ')
-        n--;
-    for (size_t i = 0; i < GS_ARRAY_LEN(units); i++) {
-        if (strlen(units[i].suffix) != n || strncasecmp(end, units[i].suffix, n))
-            continue;
-        double b = v * units[i].mul;
-        if (b >= 9.2e18)
-            return -1;
-        return (long long)b;
-    }
-    return -1;
-}
-
-/* A size in bytes (a YAML number is bytes). 0 unset, 1 set, -EINVAL after an error. */
-static int get_size(ld *L, struct fy_node *raw, int line, const char *key, long long *out)
-{
-    struct fy_node *n = deref(L, raw, line, key);
-    if (is_null(n))
-        return 0;
-    if (!fy_node_is_scalar(n)) {
-        err(L, line, key, "expected a size such as 6GiB or 512MiB");
-        return -EINVAL;
-    }
-    size_t len;
-    const char *s;
-    char *xs;
-    if (!scalar_x(L, n, line, key, &s, &len, &xs))
-        return -EINVAL;
-    char tmp[64];
-    long long v = -1;
-    if (len < sizeof(tmp)) {
-        memcpy(tmp, s, len);
-        tmp[len] = 0;
-        v = gs_config_parse_size(tmp);
-    }
-    if (v < 0)
-        err(L, line, key, "expected a size such as 6GiB or 512MiB, not '%.*s'",
-            (int)(len > 40 ? 40 : len), s);
-    free(xs);
-    if (v < 0)
-        return -EINVAL;
-    *out = v;
-    return 1;
-}
-
-/* Seconds, fractions allowed, as milliseconds. */
-static int get_ms(ld *L, struct fy_node *raw, int line, const char *key, int *out)
-{
-    struct fy_node *n = deref(L, raw, line, key);
-    if (is_null(n))
-        return 0;
-    size_t len = 0;
-    const char *s = "";
-    char *xs = NULL;
-    if (fy_node_is_scalar(n) && !scalar_x(L, n, line, key, &s, &len, &xs))
-        return -EINVAL;
-    char tmp[32];
-    double v = -1;
-    if (fy_node_is_scalar(n) && len && len < sizeof(tmp) && match_float(s, len)) {
-        memcpy(tmp, s, len);
-        tmp[len] = 0;
-        v = strtod(tmp, NULL);
-    }
-    if (!(v >= 0 && v <= 86400)) {
-        err(L, line, key, "expected seconds from 0 to 86400, not '%.*s'",
-            (int)(len > 40 ? 40 : len), s);
-        free(xs);
-        return -EINVAL;
-    }
-    free(xs);
-    *out = (int)(v * 1000 + 0.5);
-    return 1;
-}
-
-
-/* get_strlist, each element with the macros of L->mx expanded (failed ones dropped). */
-static int get_xstrlist(ld *L, struct fy_node *raw, int line, const char *key, char ***out,
-                        int *nout)
-{
-    char **list;
-    int n;
-    int rc = get_strlist(L, raw, line, key, &list, &n);
-    *out = NULL;
-    *nout = 0;
-    for (int i = 0; i < n; i++) {
-        if (!L->mx || !strstr(list[i], "${")) {
-            gs_strv_push(out, nout, list[i]);
-            continue;
-        }
-        char *ik = path_index(key, i);
-        char *x = expand(L, L->mx, list[i], line, ik, false);
-        free(ik);
-        free(list[i]);
-        if (x)
-            gs_strv_push(out, nout, x);
-        else
-            rc = -EINVAL;
-    }
-    free(list);
-    return rc;
-}
-
-/* A mapping value; NULL (nothing to read) when null, after an error when it is not a mapping. */
-static struct fy_node *get_map(ld *L, struct fy_node *raw, int line, const char *key,
-                               const char *what)
-{
-    struct fy_node *n = deref(L, raw, line, key);
-    if (is_null(n))
-        return NULL;
-    if (!fy_node_is_mapping(n)) {
-        err(L, line, key, "expected a mapping%s%s", what ? " " : "", what ? what : "");
-        return NULL;
-    }
-    return n;
+    return gs_yaml_parse_size(s);
 }
 
 static void timeouts_default(gs_timeouts_cfg *t, int response_header)
@@ -1116,9 +67,9 @@ static void timeouts_default(gs_timeouts_cfg *t, int response_header)
     *t = (gs_timeouts_cfg){30, 30, response_header, 10, 1, 90};
 }
 
-static void read_timeouts(ld *L, kv *e, const char *path, gs_timeouts_cfg *t)
+static void read_timeouts(ld *L, gs_yaml_kv *e, const char *path, gs_timeouts_cfg *t)
 {
-    struct fy_node *n = get_map(L, e->val, e->line, path,
+    struct fy_node *n = gs_yaml_map(&L->y, e->val, e->line, path,
                                 "of connect, keepalive, responseHeader, tlsHandshake, "
                                 "expectContinue, idleConn (seconds)");
     if (!n)
@@ -1134,29 +85,29 @@ static void read_timeouts(ld *L, kv *e, const char *path, gs_timeouts_cfg *t)
         {"expectContinue", offsetof(gs_timeouts_cfg, expect_continue)},
         {"idleConn", offsetof(gs_timeouts_cfg, idle_conn)},
     };
-    kvs items = {0};
-    map_items(L, n, path, 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, path, &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
-        char *key = path_join(path, f->key);
+        gs_yaml_kv *f = &items.v[i];
+        char *key = gs_yaml_path_join(path, f->key);
         size_t j = 0;
         while (j < GS_ARRAY_LEN(keys) && strcmp(keys[j].name, f->key))
             j++;
         if (j == GS_ARRAY_LEN(keys))
-            warn(L, f->line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, f->line, key, "unknown key, ignored");
         else
-            get_int(L, f->val, f->line, key, 0, 86400 * 365, (int *)((char *)t + keys[j].off));
+            gs_yaml_int(&L->y, f->val, f->line, key, 0, 86400 * 365, (int *)((char *)t + keys[j].off));
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
-static unsigned modality_bits(ld *L, kv *f, const char *key)
+static unsigned modality_bits(ld *L, gs_yaml_kv *f, const char *key)
 {
     char **list;
     int n;
     unsigned bits = 0;
-    get_xstrlist(L, f->val, f->line, key, &list, &n);
+    gs_yaml_xstrlist(&L->y, f->val, f->line, key, &list, &n);
     for (int i = 0; i < n; i++) {
         if (!strcmp(list[i], "text")) {
             bits |= GS_MODALITY_TEXT;
@@ -1165,8 +116,8 @@ static unsigned modality_bits(ld *L, kv *f, const char *key)
         } else if (!strcmp(list[i], "image")) {
             bits |= GS_MODALITY_IMAGE;
         } else {
-            char *ik = path_index(key, i);
-            err(L, f->line, ik, "invalid modality '%s': use text, audio or image", list[i]);
+            char *ik = gs_yaml_path_index(key, i);
+            gs_yaml_err(&L->y, f->line, ik, "invalid modality '%s': use text, audio or image", list[i]);
             free(ik);
         }
     }
@@ -1174,51 +125,51 @@ static unsigned modality_bits(ld *L, kv *f, const char *key)
     return bits;
 }
 
-static void read_caps(ld *L, kv *e, const char *path, gs_caps_cfg *c)
+static void read_caps(ld *L, gs_yaml_kv *e, const char *path, gs_caps_cfg *c)
 {
-    struct fy_node *n = get_map(L, e->val, e->line, path,
+    struct fy_node *n = gs_yaml_map(&L->y, e->val, e->line, path,
                                 "of in, out, tools, reranker, context");
     if (!n)
         return;
-    kvs items = {0};
-    map_items(L, n, path, 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, path, &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
-        char *key = path_join(path, f->key);
+        gs_yaml_kv *f = &items.v[i];
+        char *key = gs_yaml_path_join(path, f->key);
         if (!strcmp(f->key, "in"))
             c->in = modality_bits(L, f, key);
         else if (!strcmp(f->key, "out"))
             c->out = modality_bits(L, f, key);
         else if (!strcmp(f->key, "tools"))
-            get_bool(L, f->val, f->line, key, &c->tools);
+            gs_yaml_bool(&L->y, f->val, f->line, key, &c->tools);
         else if (!strcmp(f->key, "reranker"))
-            get_bool(L, f->val, f->line, key, &c->reranker);
+            gs_yaml_bool(&L->y, f->val, f->line, key, &c->reranker);
         else if (!strcmp(f->key, "context"))
-            get_int(L, f->val, f->line, key, 0, INT_MAX, &c->context);
+            gs_yaml_int(&L->y, f->val, f->line, key, 0, INT_MAX, &c->context);
         else
-            warn(L, f->line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, f->line, key, "unknown key, ignored");
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
     c->set = c->in || c->out || c->tools || c->reranker || c->context;
 }
 
-static void read_compat(ld *L, kv *e, const char *path, bool *ignore_websockets)
+static void read_compat(ld *L, gs_yaml_kv *e, const char *path, bool *ignore_websockets)
 {
-    struct fy_node *n = get_map(L, e->val, e->line, path, "with ignoreWebsockets");
+    struct fy_node *n = gs_yaml_map(&L->y, e->val, e->line, path, "with ignoreWebsockets");
     if (!n)
         return;
-    kvs items = {0};
-    map_items(L, n, path, 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, path, &items);
     for (int i = 0; i < items.n; i++) {
-        char *key = path_join(path, items.v[i].key);
+        char *key = gs_yaml_path_join(path, items.v[i].key);
         if (!strcmp(items.v[i].key, "ignoreWebsockets"))
-            get_bool(L, items.v[i].val, items.v[i].line, key, ignore_websockets);
+            gs_yaml_bool(&L->y, items.v[i].val, items.v[i].line, key, ignore_websockets);
         else
-            warn(L, items.v[i].line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, items.v[i].line, key, "unknown key, ignored");
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
 /* ---------------------------------------------------------------- models */
@@ -1341,14 +292,14 @@ static void add_strip(char ***strip, int *nstrip, const char *list)
 }
 
 /* An expanded string value of a model; 0 unset, 1 set, -EINVAL error. */
-static int model_str(ld *L, const mctx *mx, kv *e, const char *key, bool allow_pid, char **out)
+static int model_str(ld *L, const gs_macro_scope *mx, gs_yaml_kv *e, const char *key, bool allow_pid, char **out)
 {
     char *raw;
     *out = NULL;
-    int r = get_str(L, e->val, e->line, key, &raw);
+    int r = gs_yaml_str(&L->y, e->val, e->line, key, &raw);
     if (r <= 0)
         return r;
-    *out = expand(L, mx, raw, e->line, key, allow_pid);
+    *out = gs_macros_expand(mx, raw, e->line, key, allow_pid);
     free(raw);
     return *out ? 1 : -1;
 }
@@ -1366,17 +317,17 @@ typedef struct filters {
 } filters;
 
 /* A params mapping as JSON, "model" dropped with a warning (it routes the request). */
-static json_t *params_json(ld *L, const mctx *mx, struct fy_node *v, int line, const char *key)
+static json_t *params_json(ld *L, const gs_macro_scope *mx, struct fy_node *v, int line, const char *key)
 {
     if (!fy_node_is_mapping(v)) {
-        err(L, line, key, "expected a mapping of parameter names to values");
+        gs_yaml_err(&L->y, line, key, "expected a mapping of parameter names to values");
         return NULL;
     }
-    json_t *o = to_json(L, v, 1, line, key, mx);
+    json_t *o = gs_macros_json(mx, v, 1, line, key);
     if (o && json_object_get(o, "model")) {
         struct fy_node *mk = fy_node_mapping_lookup_key_by_string(v, "model", 5);
-        char *pk = path_join(key, "model");
-        warn(L, mk ? gs_yaml_line(mk) : line, pk,
+        char *pk = gs_yaml_path_join(key, "model");
+        gs_yaml_warn(&L->y, mk ? gs_yaml_line(mk) : line, pk,
              "the model name cannot be set here, ignored (see useModelName)");
         free(pk);
         json_object_del(o, "model");
@@ -1385,60 +336,60 @@ static json_t *params_json(ld *L, const mctx *mx, struct fy_node *v, int line, c
 }
 
 /* filters.setParamsByID: requested name -> params. Keys take macros (${MODEL_ID}). */
-static json_t *params_by_id(ld *L, const mctx *mx, kv *e, const char *key)
+static json_t *params_by_id(ld *L, const gs_macro_scope *mx, gs_yaml_kv *e, const char *key)
 {
-    struct fy_node *v = get_map(L, e->val, e->line, key, "of requested names to parameters");
+    struct fy_node *v = gs_yaml_map(&L->y, e->val, e->line, key, "of requested names to parameters");
     if (!v)
         return NULL;
     json_t *all = json_object();
-    kvs items = {0};
-    map_items(L, v, key, 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, v, key, &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
-        char *ik = path_join(key, f->key);
-        char *name = expand(L, mx, f->key, f->line, ik, false);
-        struct fy_node *pv = deref(L, f->val, f->line, ik);
+        gs_yaml_kv *f = &items.v[i];
+        char *ik = gs_yaml_path_join(key, f->key);
+        char *name = gs_macros_expand(mx, f->key, f->line, ik, false);
+        struct fy_node *pv = gs_yaml_deref(&L->y, f->val, f->line, ik);
         if (!name) {
             /* reported */
         } else if (!*name || !name_chars_ok(name, strlen(name))) {
-            err(L, f->line, ik,
+            gs_yaml_err(&L->y, f->line, ik,
                 "a name must be non-empty, without control characters, quotes or backslashes");
         } else if (json_object_get(all, name)) {
-            err(L, f->line, ik, "keys %s and %s resolve to the same name", f->key, name);
+            gs_yaml_err(&L->y, f->line, ik, "keys %s and %s resolve to the same name", f->key, name);
         } else {
-            json_t *o = is_null(pv) ? json_object() : params_json(L, mx, pv, f->line, ik);
+            json_t *o = gs_yaml_is_null(pv) ? json_object() : params_json(L, mx, pv, f->line, ik);
             if (o)
                 json_object_set_new(all, name, o);
         }
         free(name);
         free(ik);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
     return all;
 }
 
-static void read_filters(ld *L, const filters *F, const mctx *mx, kv *f, const char *path)
+static void read_filters(ld *L, const filters *F, const gs_macro_scope *mx, gs_yaml_kv *f, const char *path)
 {
-    struct fy_node *n = deref(L, f->val, f->line, path);
-    if (is_null(n))
+    struct fy_node *n = gs_yaml_deref(&L->y, f->val, f->line, path);
+    if (gs_yaml_is_null(n))
         return;
     if (!fy_node_is_mapping(n)) {
-        err(L, f->line, path, "expected a mapping");
+        gs_yaml_err(&L->y, f->line, path, "expected a mapping");
         return;
     }
-    kvs items = {0};
-    map_items(L, n, path, 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, path, &items);
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *key = path_join(path, e->key);
+        gs_yaml_kv *e = &items.v[i];
+        char *key = gs_yaml_path_join(path, e->key);
         if (!strcmp(e->key, "stripParams") || !strcmp(e->key, "strip_params")) {
-            struct fy_node *v = deref(L, e->val, e->line, key);
+            struct fy_node *v = gs_yaml_deref(&L->y, e->val, e->line, key);
             if (v && fy_node_is_sequence(v)) {
                 char **list;
                 int nl;
-                if (get_strlist(L, v, e->line, key, &list, &nl) == 0)
+                if (gs_yaml_strlist(&L->y, v, e->line, key, &list, &nl) == 0)
                     for (int j = 0; j < nl; j++) {
-                        char *x = expand(L, mx, list[j], e->line, key, false);
+                        char *x = gs_macros_expand(mx, list[j], e->line, key, false);
                         if (x)
                             add_strip(F->strip, F->nstrip, x);
                         free(x);
@@ -1451,8 +402,8 @@ static void read_filters(ld *L, const filters *F, const mctx *mx, kv *f, const c
                 free(s);
             }
         } else if (!strcmp(e->key, "setParams")) {
-            struct fy_node *v = deref(L, e->val, e->line, key);
-            if (!is_null(v)) {
+            struct fy_node *v = gs_yaml_deref(&L->y, e->val, e->line, key);
+            if (!gs_yaml_is_null(v)) {
                 json_t *o = params_json(L, mx, v, e->line, key);
                 json_decref(*F->set);
                 *F->set = o;
@@ -1461,11 +412,11 @@ static void read_filters(ld *L, const filters *F, const mctx *mx, kv *f, const c
             json_decref(*F->by_id);
             *F->by_id = params_by_id(L, mx, e, key);
         } else {
-            warn(L, e->line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, e->line, key, "unknown key, ignored");
         }
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
 typedef struct mload {
@@ -1477,19 +428,19 @@ typedef struct mload {
     int sc_raw;     /* slotCache; -1: the global one */
 } mload;
 
-static int get_tristate(ld *L, kv *e, const char *key)
+static int get_tristate(ld *L, gs_yaml_kv *e, const char *key)
 {
     bool b;
-    return get_bool(L, e->val, e->line, key, &b) > 0 ? b : -1;
+    return gs_yaml_bool(&L->y, e->val, e->line, key, &b) > 0 ? b : -1;
 }
 
 /* The model keys of llama-swap v250 and ggswap's own. False when `e` is none of them. */
-static bool model_key_v250(ld *L, mload *ml, kv *e, const char *key)
+static bool model_key_v250(ld *L, mload *ml, gs_yaml_kv *e, const char *key)
 {
     gs_model_cfg *m = &ml->m;
     const char *k = e->key;
     if (!strcmp(k, "unloadTimeout")) {
-        get_int(L, e->val, e->line, key, 0, 86400, &ml->unload_raw);
+        gs_yaml_int(&L->y, e->val, e->line, key, 0, 86400, &ml->unload_raw);
     } else if (!strcmp(k, "sendLoadingState")) {
         ml->sls_raw = get_tristate(L, e, key);
     } else if (!strcmp(k, "timeouts")) {
@@ -1499,9 +450,9 @@ static bool model_key_v250(ld *L, mload *ml, kv *e, const char *key)
     } else if (!strcmp(k, "capabilities")) {
         read_caps(L, e, key, &m->caps);
     } else if (!strcmp(k, "memory")) {
-        get_size(L, e->val, e->line, key, &m->memory);
+        gs_yaml_size(&L->y, e->val, e->line, key, &m->memory);
     } else if (!strcmp(k, "swappable")) {
-        get_bool(L, e->val, e->line, key, &m->swappable);
+        gs_yaml_bool(&L->y, e->val, e->line, key, &m->swappable);
     } else if (!strcmp(k, "slotCache")) {
         ml->sc_raw = get_tristate(L, e, key);
     } else {
@@ -1529,45 +480,45 @@ static void by_id_aliases(gs_model_cfg *m)
 
 /* gmac: the global macros as written; gres: the same, resolved (shared by every model that
  * declares no macros of its own). */
-static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, int ngmac,
+static void model_load(ld *L, mload *ml, const gs_macro *gmac, const gs_macro *gres, int ngmac,
                        int *next_port)
 {
     gs_model_cfg *m = &ml->m;
     char *path = gs_mem_printf("models.%s", m->id);
-    kvs items = {0};
-    macro *mv = NULL;
+    gs_yaml_kvs items = {0};
+    gs_macro *mv = NULL;
     int nmv = 0;
     char *cmd_raw = NULL, *cmd1 = NULL;
     bool proxy_set = false;
-    mctx mx = {0};
+    gs_macro_scope mx = {0};
     ml->ttl_raw = -1;
     ml->sls_raw = -1;
     ml->sc_raw = -1;
     m->concurrency_limit = 10;
     m->swappable = true;
     timeouts_default(&m->timeouts, 0);
-    const mctx *saved_mx = L->mx;
+    const gs_macro_scope *saved_mx = L->mx;
 
-    struct fy_node *node = deref(L, ml->node, m->line, path);
+    struct fy_node *node = gs_yaml_deref(&L->y, ml->node, m->line, path);
     if (!node || !fy_node_is_mapping(node)) {
-        err(L, m->line, path, "expected a mapping with at least cmd");
+        gs_yaml_err(&L->y, m->line, path, "expected a mapping with at least cmd");
         goto out;
     }
-    map_items(L, node, path, 0, &items);
+    gs_yaml_items(&L->y, node, path, &items);
 
     /* Model macros first: every other key may use them. An override changes the value seen
      * by globals declared after it, so the model gets its own resolved copy. */
-    mx = (mctx){gres, ngmac, m->id, 0};
+    mx = (gs_macro_scope){&L->M, gres, ngmac, m->id, 0};
     for (int i = 0; i < items.n; i++) {
         if (strcmp(items.v[i].key, "macros"))
             continue;
-        char *key = path_join(path, "macros");
+        char *key = gs_yaml_path_join(path, "macros");
         if (!mv) {
-            mv = macros_copy(gmac, ngmac);
+            mv = gs_macros_copy(gmac, ngmac);
             nmv = ngmac;
         }
-        macros_read(L, items.v[i].val, items.v[i].line, key, &mv, &nmv, ngmac);
-        macros_resolve(L, mv, nmv, key);
+        gs_macros_read(&L->M, items.v[i].val, items.v[i].line, key, &mv, &nmv, ngmac);
+        gs_macros_resolve(&L->M, mv, nmv, key);
         free(key);
         mx.v = mv;
         mx.n = nmv;
@@ -1578,61 +529,61 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
     for (int i = 0; i < items.n; i++) {
         if (strcmp(items.v[i].key, "cmd"))
             continue;
-        char *key = path_join(path, "cmd");
+        char *key = gs_yaml_path_join(path, "cmd");
         cmd_line = items.v[i].line;
-        if (get_str(L, items.v[i].val, cmd_line, key, &cmd_raw) < 0)
+        if (gs_yaml_str(&L->y, items.v[i].val, cmd_line, key, &cmd_raw) < 0)
             cmd_raw = NULL;
         free(key);
     }
-    char *ckey = path_join(path, "cmd");
+    char *ckey = gs_yaml_path_join(path, "cmd");
     if (cmd_raw) {
         /* comments go first so a ${x} in a comment line is never an error */
         char *clean = gs_cmdline_clean(cmd_raw);
-        cmd1 = subst_user(L, mx.v, mx.n, clean, cmd_line, ckey);
+        cmd1 = gs_macros_subst(&L->M, mx.v, mx.n, clean, cmd_line, ckey);
         free(clean);
     }
     if (cmd1 && strstr(cmd1, "${PORT}")) {
         if (*next_port > 65535) {
-            err(L, cmd_line, ckey, "no ${PORT} left: ports from startPort passed 65535");
+            gs_yaml_err(&L->y, cmd_line, ckey, "no ${PORT} left: ports from startPort passed 65535");
         } else {
             mx.port = (*next_port)++;
         }
     }
     if (cmd1) {
-        m->cmd = finish(L, &mx, cmd1, cmd_line, ckey, false);
+        m->cmd = gs_macros_finish(&mx, cmd1, cmd_line, ckey, false);
         cmd1 = NULL;
         if (m->cmd) {
             const char *why;
             if (gs_cmdline_split(m->cmd, &m->argv, &m->argc, &why) < 0)
-                err(L, cmd_line, ckey, "%s", why);
+                gs_yaml_err(&L->y, cmd_line, ckey, "%s", why);
             else if (m->argc == 0)
-                err(L, cmd_line, ckey, "missing");
+                gs_yaml_err(&L->y, cmd_line, ckey, "missing");
         }
     } else if (!cmd_raw) {
-        err(L, cmd_line, ckey, "missing");
+        gs_yaml_err(&L->y, cmd_line, ckey, "missing");
     }
     free(ckey);
 
-    L->mx = &mx; /* typed macros in every key: ttl: ${T} */
+    set_scope(L, &mx); /* typed macros in every key: ttl: ${T} */
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
+        gs_yaml_kv *e = &items.v[i];
         const char *k = e->key;
-        char *key = path_join(path, k);
+        char *key = gs_yaml_path_join(path, k);
         if (!strcmp(k, "cmd") || !strcmp(k, "macros")) {
             /* done above */
         } else if (!strcmp(k, "cmdStop")) {
             char *raw;
-            if (get_str(L, e->val, e->line, key, &raw) > 0) {
+            if (gs_yaml_str(&L->y, e->val, e->line, key, &raw) > 0) {
                 char *clean = gs_cmdline_clean(raw);
                 free(raw);
                 free(m->cmd_stop);
-                m->cmd_stop = expand(L, &mx, clean, e->line, key, true);
+                m->cmd_stop = gs_macros_expand(&mx, clean, e->line, key, true);
                 free(clean);
                 char **av = NULL;
                 int ac = 0;
                 const char *why;
                 if (m->cmd_stop && gs_cmdline_split(m->cmd_stop, &av, &ac, &why) < 0)
-                    err(L, e->line, key, "%s", why);
+                    gs_yaml_err(&L->y, e->line, key, "%s", why);
                 gs_strv_free(av);
                 /* blank (or only comments): no cmdStop, the default SIGTERM */
                 if (m->cmd_stop && ac == 0) {
@@ -1652,22 +603,22 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
                 const char *why = proxy_parse(m->proxy, false, NULL, &m->proxy_host,
                                               &m->proxy_port, &m->proxy_path);
                 if (why)
-                    err(L, e->line, key, "%s, not '%s'", why, m->proxy);
+                    gs_yaml_err(&L->y, e->line, key, "%s, not '%s'", why, m->proxy);
             }
         } else if (!strcmp(k, "aliases") || !strcmp(k, "env")) {
             bool is_env = k[0] == 'e';
             char **list;
             int n;
-            get_strlist(L, e->val, e->line, key, &list, &n);
+            gs_yaml_strlist(&L->y, e->val, e->line, key, &list, &n);
             for (int j = 0; j < n; j++) {
-                char *ik = path_index(key, j);
-                char *x = expand(L, &mx, list[j], e->line, ik, false);
+                char *ik = gs_yaml_path_index(key, j);
+                char *x = gs_macros_expand(&mx, list[j], e->line, ik, false);
                 if (x && is_env && !env_ok(x)) {
-                    err(L, e->line, ik, "expected NAME=value, not '%s'", x);
+                    gs_yaml_err(&L->y, e->line, ik, "expected NAME=value, not '%s'", x);
                 } else if (x && !is_env && !*x) {
-                    err(L, e->line, ik, "an alias cannot be empty");
+                    gs_yaml_err(&L->y, e->line, ik, "an alias cannot be empty");
                 } else if (x && !is_env && !name_chars_ok(x, strlen(x))) {
-                    err(L, e->line, ik,
+                    gs_yaml_err(&L->y, e->line, ik,
                         "an alias cannot hold control characters, quotes or backslashes");
                 } else if (x) {
                     char ***dst = is_env ? &m->env : &m->aliases;
@@ -1695,22 +646,22 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
                 /* it goes into a request line as is */
                 for (const char *q = s; q && *q; q++)
                     if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
-                        err(L, e->line, key, "must be a path without spaces or control characters");
+                        gs_yaml_err(&L->y, e->line, key, "must be a path without spaces or control characters");
                         break;
                     }
                 m->check_endpoint = s;
             }
         } else if (!strcmp(k, "ttl")) {
             int v;
-            if (get_int(L, e->val, e->line, key, INT_MIN, INT_MAX, &v) > 0) {
+            if (gs_yaml_int(&L->y, e->val, e->line, key, INT_MIN, INT_MAX, &v) > 0) {
                 if (v < -1)
-                    err(L, e->line, key,
+                    gs_yaml_err(&L->y, e->line, key,
                         "invalid TTL value %d: use seconds, 0 for never, or -1 for globalTTL", v);
                 else
                     ml->ttl_raw = v;
             }
         } else if (!strcmp(k, "unlisted")) {
-            get_bool(L, e->val, e->line, key, &m->unlisted);
+            gs_yaml_bool(&L->y, e->val, e->line, key, &m->unlisted);
         } else if (!strcmp(k, "useModelName")) {
             char *s;
             if (model_str(L, &mx, e, key, false, &s) >= 0) {
@@ -1733,23 +684,23 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
             /* read */
         } else if (!strcmp(k, "concurrencyLimit")) {
             int v;
-            if (get_int(L, e->val, e->line, key, 0, 1000000, &v) > 0)
+            if (gs_yaml_int(&L->y, e->val, e->line, key, 0, 1000000, &v) > 0)
                 m->concurrency_limit = v ? v : 10;
         } else if (!strcmp(k, "metadata")) {
-            struct fy_node *v = deref(L, e->val, e->line, key);
-            if (is_null(v)) {
+            struct fy_node *v = gs_yaml_deref(&L->y, e->val, e->line, key);
+            if (gs_yaml_is_null(v)) {
                 /* nothing */
             } else if (!fy_node_is_mapping(v)) {
-                err(L, e->line, key, "expected a mapping");
+                gs_yaml_err(&L->y, e->line, key, "expected a mapping");
             } else {
                 json_decref(m->metadata);
-                m->metadata = to_json(L, v, 1, e->line, key, &mx);
+                m->metadata = gs_macros_json(&mx, v, 1, e->line, key);
             }
         } else {
             bool known = false;
             for (size_t j = 0; j < GS_ARRAY_LEN(model_unsupported); j++)
                 known = known || !strcmp(k, model_unsupported[j]);
-            warn(L, e->line, key, "%s", known ? "not supported by ggswap, ignored"
+            gs_yaml_warn(&L->y, e->line, key, "%s", known ? "not supported by ggswap, ignored"
                                               : "unknown key, ignored");
         }
         free(key);
@@ -1760,8 +711,8 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
             m->proxy = gs_mem_printf("http://localhost:%d", mx.port);
             proxy_parse(m->proxy, false, NULL, &m->proxy_host, &m->proxy_port, &m->proxy_path);
         } else if (m->cmd) {
-            char *key = path_join(path, "proxy");
-            err(L, m->line, key,
+            char *key = gs_yaml_path_join(path, "proxy");
+            gs_yaml_err(&L->y, m->line, key,
                 "not set, and the default http://localhost:${PORT} needs cmd to use ${PORT}; "
                 "set proxy to the address cmd listens on");
             free(key);
@@ -1780,11 +731,11 @@ static void model_load(ld *L, mload *ml, const macro *gmac, const macro *gres, i
     by_id_aliases(m);
 
 out:
-    L->mx = saved_mx;
+    set_scope(L, saved_mx);
     free(cmd_raw);
     free(cmd1);
-    macros_free(mv, nmv);
-    kvs_free(&items);
+    gs_macros_free(mv, nmv);
+    gs_yaml_kvs_free(&items);
     free(path);
 }
 
@@ -1838,7 +789,7 @@ static void check_names(ld *L)
             b = t;
         }
         if (b->alias < 0) {
-            err(L, c->models[b->model].line, "models", "duplicate model id %s", b->name);
+            gs_yaml_err(&L->y, c->models[b->model].line, "models", "duplicate model id %s", b->name);
             continue;
         }
         gs_model_cfg *mb = &c->models[b->model];
@@ -1846,9 +797,9 @@ static void check_names(ld *L)
                         ? gs_mem_printf("models.%s.aliases[%d]", mb->id, b->alias)
                         : gs_mem_printf("models.%s.filters.setParamsByID.%s", mb->id, b->name);
         if (a->model == b->model)
-            err(L, mb->line, key, "alias %s is listed twice", b->name);
+            gs_yaml_err(&L->y, mb->line, key, "alias %s is listed twice", b->name);
         else
-            err(L, mb->line, key, "duplicate alias %s in models %s and %s", b->name,
+            gs_yaml_err(&L->y, mb->line, key, "duplicate alias %s in models %s and %s", b->name,
                 c->models[a->model].id, mb->id);
         free(key);
     }
@@ -1890,61 +841,61 @@ static void group_add_member(gs_group_cfg *g, int idx)
 static void load_groups(ld *L, const ref *r, const char *gpath, int *owner)
 {
     gs_config *c = L->c;
-    struct fy_node *n = r->set ? deref(L, r->val, r->line, gpath) : NULL;
-    if (n && !is_null(n) && !fy_node_is_mapping(n)) {
-        err(L, r->line, gpath, "expected a mapping of group names to groups");
+    struct fy_node *n = r->set ? gs_yaml_deref(&L->y, r->val, r->line, gpath) : NULL;
+    if (n && !gs_yaml_is_null(n) && !fy_node_is_mapping(n)) {
+        gs_yaml_err(&L->y, r->line, gpath, "expected a mapping of group names to groups");
         n = NULL;
     }
-    kvs items = {0};
-    if (n && !is_null(n))
-        map_items(L, n, gpath, 0, &items);
+    gs_yaml_kvs items = {0};
+    if (n && !gs_yaml_is_null(n))
+        gs_yaml_items(&L->y, n, gpath, &items);
     c->groups = gs_mem_calloc((size_t)items.n + 1, sizeof(*c->groups));
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *path = path_join(gpath, e->key);
+        gs_yaml_kv *e = &items.v[i];
+        char *path = gs_yaml_path_join(gpath, e->key);
         gs_group_cfg *g = &c->groups[c->ngroups++];
         g->id = gs_mem_strdup(e->key);
         g->swap = true;
         g->exclusive = true;
         g->persistent = false;
         if (!strcmp(e->key, "(default)"))
-            err(L, e->line, path, "the name (default) is reserved for models in no group");
+            gs_yaml_err(&L->y, e->line, path, "the name (default) is reserved for models in no group");
         if (!name_chars_ok(e->key, strlen(e->key)))
-            err(L, e->line, path, "a group id cannot hold control characters, quotes or backslashes");
-        struct fy_node *gn = deref(L, e->val, e->line, path);
-        if (is_null(gn)) {
+            gs_yaml_err(&L->y, e->line, path, "a group id cannot hold control characters, quotes or backslashes");
+        struct fy_node *gn = gs_yaml_deref(&L->y, e->val, e->line, path);
+        if (gs_yaml_is_null(gn)) {
             free(path);
             continue;
         }
         if (!fy_node_is_mapping(gn)) {
-            err(L, e->line, path, "expected a mapping with members");
+            gs_yaml_err(&L->y, e->line, path, "expected a mapping with members");
             free(path);
             continue;
         }
-        kvs gi = {0};
-        map_items(L, gn, path, 0, &gi);
+        gs_yaml_kvs gi = {0};
+        gs_yaml_items(&L->y, gn, path, &gi);
         for (int j = 0; j < gi.n; j++) {
-            kv *f = &gi.v[j];
-            char *key = path_join(path, f->key);
+            gs_yaml_kv *f = &gi.v[j];
+            char *key = gs_yaml_path_join(path, f->key);
             if (!strcmp(f->key, "swap")) {
-                get_bool(L, f->val, f->line, key, &g->swap);
+                gs_yaml_bool(&L->y, f->val, f->line, key, &g->swap);
             } else if (!strcmp(f->key, "exclusive")) {
-                get_bool(L, f->val, f->line, key, &g->exclusive);
+                gs_yaml_bool(&L->y, f->val, f->line, key, &g->exclusive);
             } else if (!strcmp(f->key, "persistent")) {
-                get_bool(L, f->val, f->line, key, &g->persistent);
+                gs_yaml_bool(&L->y, f->val, f->line, key, &g->persistent);
             } else if (!strcmp(f->key, "members")) {
                 char **list;
                 int nl;
-                get_strlist(L, f->val, f->line, key, &list, &nl);
+                gs_yaml_strlist(&L->y, f->val, f->line, key, &list, &nl);
                 for (int m = 0; m < nl; m++) {
-                    char *ik = path_index(key, m);
+                    char *ik = gs_yaml_path_index(key, m);
                     int idx = gs_config_find(c, list[m]);
                     if (idx < 0) {
-                        err(L, f->line, ik, "unknown model %s", list[m]);
+                        gs_yaml_err(&L->y, f->line, ik, "unknown model %s", list[m]);
                     } else if (owner[idx] == c->ngroups - 1) {
-                        err(L, f->line, ik, "duplicate member %s in group %s", list[m], g->id);
+                        gs_yaml_err(&L->y, f->line, ik, "duplicate member %s in group %s", list[m], g->id);
                     } else if (owner[idx] >= 0) {
-                        err(L, f->line, ik, "model %s is in two groups: %s and %s",
+                        gs_yaml_err(&L->y, f->line, ik, "model %s is in two groups: %s and %s",
                             c->models[idx].id, c->groups[owner[idx]].id, g->id);
                     } else {
                         owner[idx] = c->ngroups - 1;
@@ -1954,14 +905,14 @@ static void load_groups(ld *L, const ref *r, const char *gpath, int *owner)
                 }
                 gs_strv_free_n(list, nl);
             } else {
-                warn(L, f->line, key, "unknown key, ignored");
+                gs_yaml_warn(&L->y, f->line, key, "unknown key, ignored");
             }
             free(key);
         }
-        kvs_free(&gi);
+        gs_yaml_kvs_free(&gi);
         free(path);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 
     /* As llama-swap: all models that name no group share one "(default)" group, swap and
      * exclusive, so only one of them runs at a time. */
@@ -2001,52 +952,52 @@ typedef struct later {
     int routing_line;
 } later;
 
-static void ref_set(ld *L, ref *r, kv *e, const char *key)
+static void ref_set(ld *L, ref *r, gs_yaml_kv *e, const char *key)
 {
     r->val = e->val;
     r->line = e->line;
-    r->set = !is_null(deref(L, e->val, e->line, key));
+    r->set = !gs_yaml_is_null(gs_yaml_deref(&L->y, e->val, e->line, key));
 }
 
-static void read_log_stdout(ld *L, kv *e)
+static void read_log_stdout(ld *L, gs_yaml_kv *e)
 {
     static const char *const names[] = {"proxy", "upstream", "both", "none"};
     char *s;
-    if (get_xstr(L, e->val, e->line, e->key, &s) <= 0)
+    if (gs_yaml_xstr(&L->y, e->val, e->line, e->key, &s) <= 0)
         return;
     size_t i = 0;
     while (i < GS_ARRAY_LEN(names) && strcmp(names[i], s))
         i++;
     if (i == GS_ARRAY_LEN(names))
-        err(L, e->line, e->key, "must be one of: proxy, upstream, both, none; not '%s'", s);
+        gs_yaml_err(&L->y, e->line, e->key, "must be one of: proxy, upstream, both, none; not '%s'", s);
     else
         L->c->log_to_stdout = (gs_log_stdout)i;
     free(s);
 }
 
-static void read_store(ld *L, kv *e)
+static void read_store(ld *L, gs_yaml_kv *e)
 {
-    struct fy_node *n = get_map(L, e->val, e->line, "store", "with path");
+    struct fy_node *n = gs_yaml_map(&L->y, e->val, e->line, "store", "with path");
     if (!n)
         return;
-    kvs items = {0};
-    map_items(L, n, "store", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "store", &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
-        char *key = path_join("store", f->key);
+        gs_yaml_kv *f = &items.v[i];
+        char *key = gs_yaml_path_join("store", f->key);
         char *s = NULL;
         struct stat st;
         if (strcmp(f->key, "path")) {
-            warn(L, f->line, key, "unknown key, ignored");
-        } else if (get_xstr(L, f->val, f->line, key, &s) > 0 && *s) {
+            gs_yaml_warn(&L->y, f->line, key, "unknown key, ignored");
+        } else if (gs_yaml_xstr(&L->y, f->val, f->line, key, &s) > 0 && *s) {
             char *dir = gs_mem_strdup(s);
             char *slash = strrchr(dir, '/');
             if (slash)
                 slash[slash == dir] = 0;
             if (stat(s, &st) == 0 && S_ISDIR(st.st_mode))
-                err(L, f->line, key, "%s is a directory, not a file", s);
+                gs_yaml_err(&L->y, f->line, key, "%s is a directory, not a file", s);
             else if (slash && (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
-                err(L, f->line, key, "the folder %s does not exist", dir);
+                gs_yaml_err(&L->y, f->line, key, "the folder %s does not exist", dir);
             else {
                 free(L->c->store_path);
                 L->c->store_path = s;
@@ -2057,7 +1008,7 @@ static void read_store(ld *L, kv *e)
         free(s);
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
 static void ignore_free(gs_config *c)
@@ -2088,8 +1039,8 @@ static void ignore_set(ld *L, char **list, int n, int line, const char *key)
         if (rc) {
             char why[128];
             regerror(rc, &re[c->nignore_paths], why, sizeof(why));
-            char *ik = path_index(key, i);
-            err(L, line, ik, "invalid regular expression '%s': %s", list[i], why);
+            char *ik = gs_yaml_path_index(key, i);
+            gs_yaml_err(&L->y, line, ik, "invalid regular expression '%s': %s", list[i], why);
             free(ik);
             free(list[i]);
             continue;
@@ -2100,27 +1051,27 @@ static void ignore_set(ld *L, char **list, int n, int line, const char *key)
     c->ignore_re = re;
 }
 
-static void read_upstream(ld *L, kv *e)
+static void read_upstream(ld *L, gs_yaml_kv *e)
 {
-    struct fy_node *n = get_map(L, e->val, e->line, "upstream", "with ignorePaths");
+    struct fy_node *n = gs_yaml_map(&L->y, e->val, e->line, "upstream", "with ignorePaths");
     if (!n)
         return;
-    kvs items = {0};
-    map_items(L, n, "upstream", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "upstream", &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
-        char *key = path_join("upstream", f->key);
+        gs_yaml_kv *f = &items.v[i];
+        char *key = gs_yaml_path_join("upstream", f->key);
         if (strcmp(f->key, "ignorePaths")) {
-            warn(L, f->line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, f->line, key, "unknown key, ignored");
         } else {
             char **list;
             int nl;
-            get_xstrlist(L, f->val, f->line, key, &list, &nl);
+            gs_yaml_xstrlist(&L->y, f->val, f->line, key, &list, &nl);
             ignore_set(L, list, nl, f->line, key);
         }
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
 bool gs_config_ignore_path(const gs_config *c, const char *path)
@@ -2133,21 +1084,21 @@ bool gs_config_ignore_path(const gs_config *c, const char *path)
 }
 
 /* `auto` or a size. */
-static void read_auto_size(ld *L, kv *f, const char *key, bool *is_auto, long long *v)
+static void read_auto_size(ld *L, gs_yaml_kv *f, const char *key, bool *is_auto, long long *v)
 {
-    struct fy_node *n = deref(L, f->val, f->line, key);
+    struct fy_node *n = gs_yaml_deref(&L->y, f->val, f->line, key);
     size_t len = 0;
-    const char *s = n && fy_node_is_scalar(n) ? scalar(n, &len) : "";
-    if (is_null(n) || sceq(s, len, "auto")) {
+    const char *s = n && fy_node_is_scalar(n) ? gs_yaml_scalar(n, &len) : "";
+    if (gs_yaml_is_null(n) || gs_yaml_sceq(s, len, "auto")) {
         *is_auto = true;
-    } else if (get_size(L, f->val, f->line, key, v) > 0) {
+    } else if (gs_yaml_size(&L->y, f->val, f->line, key, v) > 0) {
         *is_auto = false;
     }
 }
 
-static void read_gpu_sizes(ld *L, kv *f, const char *key, gs_memory_cfg *m)
+static void read_gpu_sizes(ld *L, gs_yaml_kv *f, const char *key, gs_memory_cfg *m)
 {
-    struct fy_node *n = deref(L, f->val, f->line, key);
+    struct fy_node *n = gs_yaml_deref(&L->y, f->val, f->line, key);
     if (!n || !fy_node_is_sequence(n)) {
         long long one = 0;
         read_auto_size(L, f, key, &m->gpu_auto, &one);
@@ -2165,179 +1116,179 @@ static void read_gpu_sizes(ld *L, kv *f, const char *key, gs_memory_cfg *m)
     struct fy_node *e;
     int i = 0;
     while ((e = fy_node_sequence_iterate(n, &it)) && i < cnt) {
-        char *ik = path_index(key, i);
+        char *ik = gs_yaml_path_index(key, i);
         int el = gs_yaml_line(e);
-        if (get_size(L, e, el ? el : f->line, ik, &m->gpu[m->ngpu]) > 0)
+        if (gs_yaml_size(&L->y, e, el ? el : f->line, ik, &m->gpu[m->ngpu]) > 0)
             m->ngpu++;
-        else if (is_null(e))
-            err(L, el ? el : f->line, ik, "expected a size such as 6GiB or 512MiB");
+        else if (gs_yaml_is_null(e))
+            gs_yaml_err(&L->y, el ? el : f->line, ik, "expected a size such as 6GiB or 512MiB");
         free(ik);
         i++;
     }
 }
 
-static void read_memory(ld *L, kv *e)
+static void read_memory(ld *L, gs_yaml_kv *e)
 {
     gs_memory_cfg *m = &L->c->memory;
     m->line = e->line;
-    struct fy_node *n = deref(L, e->val, e->line, "memory");
-    if (is_null(n)) {
+    struct fy_node *n = gs_yaml_deref(&L->y, e->val, e->line, "memory");
+    if (gs_yaml_is_null(n)) {
         m->enabled = true; /* present = on */
         return;
     }
     if (fy_node_is_scalar(n)) {
         bool b;
-        if (get_bool(L, n, e->line, "memory", &b) > 0)
+        if (gs_yaml_bool(&L->y, n, e->line, "memory", &b) > 0)
             m->enabled = b;
         return;
     }
     if (!fy_node_is_mapping(n)) {
-        err(L, e->line, "memory", "expected a mapping of ram, gpu and margin, or true/false");
+        gs_yaml_err(&L->y, e->line, "memory", "expected a mapping of ram, gpu and margin, or true/false");
         return;
     }
     m->enabled = true;
-    kvs items = {0};
-    map_items(L, n, "memory", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "memory", &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
-        char *key = path_join("memory", f->key);
+        gs_yaml_kv *f = &items.v[i];
+        char *key = gs_yaml_path_join("memory", f->key);
         if (!strcmp(f->key, "ram"))
             read_auto_size(L, f, key, &m->ram_auto, &m->ram);
         else if (!strcmp(f->key, "gpu"))
             read_gpu_sizes(L, f, key, m);
         else if (!strcmp(f->key, "margin"))
-            get_size(L, f->val, f->line, key, &m->margin);
+            gs_yaml_size(&L->y, f->val, f->line, key, &m->margin);
         else if (!strcmp(f->key, "enabled"))
-            get_bool(L, f->val, f->line, key, &m->enabled);
+            gs_yaml_bool(&L->y, f->val, f->line, key, &m->enabled);
         else
-            warn(L, f->line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, f->line, key, "unknown key, ignored");
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
-static void read_slot_cache(ld *L, kv *e)
+static void read_slot_cache(ld *L, gs_yaml_kv *e)
 {
     gs_slot_cache_cfg *sc = &L->c->slot_cache;
     sc->line = e->line;
-    struct fy_node *n = deref(L, e->val, e->line, "slotCache");
-    if (is_null(n))
+    struct fy_node *n = gs_yaml_deref(&L->y, e->val, e->line, "slotCache");
+    if (gs_yaml_is_null(n))
         return;
     if (fy_node_is_scalar(n)) {
-        get_bool(L, n, e->line, "slotCache", &sc->enabled);
+        gs_yaml_bool(&L->y, n, e->line, "slotCache", &sc->enabled);
         return;
     }
     if (!fy_node_is_mapping(n)) {
-        err(L, e->line, "slotCache", "expected true/false or a mapping of enabled, maxSize, "
+        gs_yaml_err(&L->y, e->line, "slotCache", "expected true/false or a mapping of enabled, maxSize, "
                                      "saveTimeout, path");
         return;
     }
     sc->enabled = true;
-    kvs items = {0};
-    map_items(L, n, "slotCache", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "slotCache", &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
-        char *key = path_join("slotCache", f->key);
+        gs_yaml_kv *f = &items.v[i];
+        char *key = gs_yaml_path_join("slotCache", f->key);
         char *s;
         if (!strcmp(f->key, "enabled")) {
-            get_bool(L, f->val, f->line, key, &sc->enabled);
+            gs_yaml_bool(&L->y, f->val, f->line, key, &sc->enabled);
         } else if (!strcmp(f->key, "maxSize")) {
-            get_size(L, f->val, f->line, key, &sc->max_size);
+            gs_yaml_size(&L->y, f->val, f->line, key, &sc->max_size);
         } else if (!strcmp(f->key, "saveTimeout")) {
-            get_ms(L, f->val, f->line, key, &sc->save_timeout_ms);
+            gs_yaml_ms(&L->y, f->val, f->line, key, &sc->save_timeout_ms);
         } else if (!strcmp(f->key, "path")) {
-            if (get_xstr(L, f->val, f->line, key, &s) > 0) {
+            if (gs_yaml_xstr(&L->y, f->val, f->line, key, &s) > 0) {
                 free(sc->path);
                 sc->path = *s ? s : NULL;
                 if (!*s)
                     free(s);
             }
         } else {
-            warn(L, f->line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, f->line, key, "unknown key, ignored");
         }
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
 /* routing: {router: {use, settings: {groups, matrix}}, scheduler: {use, settings: {fifo:
  * {priority}}}}. What names models is kept in lt for later. */
-static void read_routing(ld *L, kv *e, later *lt)
+static void read_routing(ld *L, gs_yaml_kv *e, later *lt)
 {
     lt->routing_line = e->line;
-    struct fy_node *n = get_map(L, e->val, e->line, "routing", "with router and scheduler");
+    struct fy_node *n = gs_yaml_map(&L->y, e->val, e->line, "routing", "with router and scheduler");
     if (!n)
         return;
-    kvs items = {0};
-    map_items(L, n, "routing", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "routing", &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
-        char *key = path_join("routing", f->key);
+        gs_yaml_kv *f = &items.v[i];
+        char *key = gs_yaml_path_join("routing", f->key);
         bool router = !strcmp(f->key, "router");
         if (!router && strcmp(f->key, "scheduler")) {
-            warn(L, f->line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, f->line, key, "unknown key, ignored");
             free(key);
             continue;
         }
-        struct fy_node *rn = get_map(L, f->val, f->line, key, "with use and settings");
-        kvs ri = {0};
+        struct fy_node *rn = gs_yaml_map(&L->y, f->val, f->line, key, "with use and settings");
+        gs_yaml_kvs ri = {0};
         if (rn)
-            map_items(L, rn, key, 0, &ri);
+            gs_yaml_items(&L->y, rn, key, &ri);
         for (int j = 0; j < ri.n; j++) {
-            kv *g = &ri.v[j];
-            char *gk = path_join(key, g->key);
+            gs_yaml_kv *g = &ri.v[j];
+            char *gk = gs_yaml_path_join(key, g->key);
             char *s;
-            if (!strcmp(g->key, "use") && get_xstr(L, g->val, g->line, gk, &s) > 0) {
+            if (!strcmp(g->key, "use") && gs_yaml_xstr(&L->y, g->val, g->line, gk, &s) > 0) {
                 if (router) {
                     free(lt->use);
                     lt->use = s;
                     lt->use_line = g->line;
                 } else {
                     if (strcmp(s, "fifo"))
-                        err(L, g->line, gk, "unknown scheduler \"%s\" (valid: fifo)", s);
+                        gs_yaml_err(&L->y, g->line, gk, "unknown scheduler \"%s\" (valid: fifo)", s);
                     free(s);
                 }
             } else if (!strcmp(g->key, "settings")) {
-                struct fy_node *sn = get_map(L, g->val, g->line, gk, NULL);
-                kvs si = {0};
+                struct fy_node *sn = gs_yaml_map(&L->y, g->val, g->line, gk, NULL);
+                gs_yaml_kvs si = {0};
                 if (sn)
-                    map_items(L, sn, gk, 0, &si);
+                    gs_yaml_items(&L->y, sn, gk, &si);
                 for (int k = 0; k < si.n; k++) {
-                    kv *h = &si.v[k];
-                    char *hk = path_join(gk, h->key);
+                    gs_yaml_kv *h = &si.v[k];
+                    char *hk = gs_yaml_path_join(gk, h->key);
                     if (router && !strcmp(h->key, "groups")) {
                         ref_set(L, &lt->rgroups, h, hk);
                     } else if (router && !strcmp(h->key, "matrix")) {
                         ref_set(L, &lt->rmatrix, h, hk);
                     } else if (!router && !strcmp(h->key, "fifo")) {
-                        struct fy_node *fn = get_map(L, h->val, h->line, hk, "with priority");
-                        kvs fi = {0};
+                        struct fy_node *fn = gs_yaml_map(&L->y, h->val, h->line, hk, "with priority");
+                        gs_yaml_kvs fi = {0};
                         if (fn)
-                            map_items(L, fn, hk, 0, &fi);
+                            gs_yaml_items(&L->y, fn, hk, &fi);
                         for (int q = 0; q < fi.n; q++) {
-                            char *qk = path_join(hk, fi.v[q].key);
+                            char *qk = gs_yaml_path_join(hk, fi.v[q].key);
                             if (!strcmp(fi.v[q].key, "priority"))
                                 ref_set(L, &lt->priority, &fi.v[q], qk);
                             else
-                                warn(L, fi.v[q].line, qk, "unknown key, ignored");
+                                gs_yaml_warn(&L->y, fi.v[q].line, qk, "unknown key, ignored");
                             free(qk);
                         }
-                        kvs_free(&fi);
+                        gs_yaml_kvs_free(&fi);
                     } else {
-                        warn(L, h->line, hk, "unknown key, ignored");
+                        gs_yaml_warn(&L->y, h->line, hk, "unknown key, ignored");
                     }
                     free(hk);
                 }
-                kvs_free(&si);
+                gs_yaml_kvs_free(&si);
             } else if (strcmp(g->key, "use")) {
-                warn(L, g->line, gk, "unknown key, ignored");
+                gs_yaml_warn(&L->y, g->line, gk, "unknown key, ignored");
             }
             free(gk);
         }
-        kvs_free(&ri);
+        gs_yaml_kvs_free(&ri);
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
 /* Index of the model with exactly this id (not an alias), or -1. */
@@ -2409,9 +1360,9 @@ static void matrix_compile(ld *L, gs_matrix_cfg *m, const char *path)
     int bad = -1;
     if (gs_matrix_compile(defs, m->nsets, L->c->nmodels, matrix_ident, &r, &m->prog, &bad, why,
                           sizeof why) < 0) {
-        char *sets = path_join(path, "sets");
-        char *key = bad >= 0 ? path_join(sets, m->sets[bad].name) : gs_mem_strdup(sets);
-        err(L, bad >= 0 ? m->sets[bad].line : m->line, key, "%s", why);
+        char *sets = gs_yaml_path_join(path, "sets");
+        char *key = bad >= 0 ? gs_yaml_path_join(sets, m->sets[bad].name) : gs_mem_strdup(sets);
+        gs_yaml_err(&L->y, bad >= 0 ? m->sets[bad].line : m->line, key, "%s", why);
         free(key);
         free(sets);
     }
@@ -2428,56 +1379,56 @@ static void matrix_compile(ld *L, gs_matrix_cfg *m, const char *path)
 static void load_matrix(ld *L, const ref *r, const char *path)
 {
     gs_config *c = L->c;
-    struct fy_node *n = get_map(L, r->val, r->line, path, "with vars, evict_costs and sets");
+    struct fy_node *n = gs_yaml_map(&L->y, r->val, r->line, path, "with vars, evict_costs and sets");
     gs_matrix_cfg *m = gs_mem_calloc(1, sizeof(*m));
     m->line = r->line;
-    kvs items = {0};
+    gs_yaml_kvs items = {0};
     if (n)
-        map_items(L, n, path, 0, &items);
+        gs_yaml_items(&L->y, n, path, &items);
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < items.n; i++) {
-            kv *e = &items.v[i];
+            gs_yaml_kv *e = &items.v[i];
             bool vars = !strcmp(e->key, "vars");
             if (vars != (pass == 0))
                 continue;
-            char *key = path_join(path, e->key);
+            char *key = gs_yaml_path_join(path, e->key);
             bool costs = !strcmp(e->key, "evict_costs"), sets = !strcmp(e->key, "sets");
-            struct fy_node *v = vars || costs || sets ? get_map(L, e->val, e->line, key, NULL)
+            struct fy_node *v = vars || costs || sets ? gs_yaml_map(&L->y, e->val, e->line, key, NULL)
                                                       : NULL;
             if (!vars && !costs && !sets)
-                warn(L, e->line, key, "unknown key, ignored");
-            kvs sub = {0};
+                gs_yaml_warn(&L->y, e->line, key, "unknown key, ignored");
+            gs_yaml_kvs sub = {0};
             if (v)
-                map_items(L, v, key, 0, &sub);
+                gs_yaml_items(&L->y, v, key, &sub);
             for (int j = 0; j < sub.n; j++) {
-                kv *f = &sub.v[j];
-                char *fk = path_join(key, f->key);
+                gs_yaml_kv *f = &sub.v[j];
+                char *fk = gs_yaml_path_join(key, f->key);
                 char *s = NULL;
                 int cost = 1;
-                if (vars && get_xstr(L, f->val, f->line, fk, &s) >= 0) {
+                if (vars && gs_yaml_xstr(&L->y, f->val, f->line, fk, &s) >= 0) {
                     int idx = s ? model_by_id(c, s) : -1;
                     if (!var_name_ok(f->key))
-                        err(L, f->line, fk, "a var name holds 1 to 32 letters, digits, '-' or '.'");
+                        gs_yaml_err(&L->y, f->line, fk, "a var name holds 1 to 32 letters, digits, '-' or '.'");
                     else if (idx < 0)
-                        err(L, f->line, fk, "references unknown model \"%s\" (a model id, not an "
+                        gs_yaml_err(&L->y, f->line, fk, "references unknown model \"%s\" (a model id, not an "
                                             "alias)", s ? s : "");
                     else {
                         m->vars = gs_mem_realloc(m->vars, (size_t)(m->nvars + 1) * sizeof(*m->vars));
                         m->vars[m->nvars++] = (gs_matrix_var){gs_mem_strdup(f->key), idx, f->line};
                     }
-                } else if (costs && get_int(L, f->val, f->line, fk, 1, INT_MAX, &cost) > 0) {
+                } else if (costs && gs_yaml_int(&L->y, f->val, f->line, fk, 1, INT_MAX, &cost) > 0) {
                     int idx = matrix_resolve(c, m, f->key);
                     if (idx < 0) {
-                        err(L, f->line, fk, "unknown var or model \"%s\"", f->key);
+                        gs_yaml_err(&L->y, f->line, fk, "unknown var or model \"%s\"", f->key);
                     } else {
                         m->costs = gs_mem_realloc(m->costs,
                                                   (size_t)(m->ncosts + 1) * sizeof(*m->costs));
                         m->costs[m->ncosts++] =
                             (gs_matrix_cost){gs_mem_strdup(f->key), idx, cost, f->line};
                     }
-                } else if (sets && get_xstr(L, f->val, f->line, fk, &s) >= 0) {
+                } else if (sets && gs_yaml_xstr(&L->y, f->val, f->line, fk, &s) >= 0) {
                     if (!s || !*s) {
-                        err(L, f->line, fk, "empty expression");
+                        gs_yaml_err(&L->y, f->line, fk, "empty expression");
                     } else {
                         m->sets = gs_mem_realloc(m->sets, (size_t)(m->nsets + 1) * sizeof(*m->sets));
                         m->sets[m->nsets++] = (gs_matrix_set){gs_mem_strdup(f->key), s, f->line};
@@ -2487,13 +1438,13 @@ static void load_matrix(ld *L, const ref *r, const char *path)
                 free(s);
                 free(fk);
             }
-            kvs_free(&sub);
+            gs_yaml_kvs_free(&sub);
             free(key);
         }
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
     if (!m->nsets)
-        err(L, r->line, path, "a matrix must define at least one set");
+        gs_yaml_err(&L->y, r->line, path, "a matrix must define at least one set");
     else
         matrix_compile(L, m, path);
     matrix_free(c->matrix);
@@ -2511,7 +1462,7 @@ static void load_router(ld *L, later *lt, int *owner)
     bool routing = lt->use || lt->rgroups.set || lt->rmatrix.set;
     ref none = {0};
     if (top && routing) {
-        err(L, lt->routing_line, "routing",
+        gs_yaml_err(&L->y, lt->routing_line, "routing",
             "the legacy top-level groups/matrix and routing.router are both set; move them into "
             "routing.router.settings");
         load_groups(L, &none, "groups", owner);
@@ -2519,7 +1470,7 @@ static void load_router(ld *L, later *lt, int *owner)
     }
     if (top) {
         if (lt->groups.set && lt->matrix.set)
-            err(L, lt->matrix.line, "matrix", "a config cannot use both groups and matrix");
+            gs_yaml_err(&L->y, lt->matrix.line, "matrix", "a config cannot use both groups and matrix");
         if (lt->matrix.set)
             load_matrix(L, &lt->matrix, "matrix");
         load_groups(L, lt->matrix.set ? &none : &lt->groups, "groups", owner);
@@ -2528,7 +1479,7 @@ static void load_router(ld *L, later *lt, int *owner)
     const char *use = lt->use ? lt->use : "group";
     if (!strcmp(use, "matrix")) {
         if (!lt->rmatrix.set)
-            err(L, lt->use_line, "routing.router.use",
+            gs_yaml_err(&L->y, lt->use_line, "routing.router.use",
                 "is 'matrix' but routing.router.settings.matrix is not set");
         else
             load_matrix(L, &lt->rmatrix, "routing.router.settings.matrix");
@@ -2536,10 +1487,10 @@ static void load_router(ld *L, later *lt, int *owner)
         return;
     }
     if (strcmp(use, "group"))
-        err(L, lt->use_line, "routing.router.use", "unknown router \"%s\" (valid: group, matrix)",
+        gs_yaml_err(&L->y, lt->use_line, "routing.router.use", "unknown router \"%s\" (valid: group, matrix)",
             use);
     else if (lt->rmatrix.set)
-        warn(L, lt->rmatrix.line, "routing.router.settings.matrix",
+        gs_yaml_warn(&L->y, lt->rmatrix.line, "routing.router.settings.matrix",
              "not used: routing.router.use is group");
     load_groups(L, &lt->rgroups, "routing.router.settings.groups", owner);
 }
@@ -2547,24 +1498,24 @@ static void load_router(ld *L, later *lt, int *owner)
 static void load_priority(ld *L, const ref *r)
 {
     const char *path = "routing.scheduler.settings.fifo.priority";
-    struct fy_node *n = get_map(L, r->val, r->line, path, "of model names to numbers");
+    struct fy_node *n = gs_yaml_map(&L->y, r->val, r->line, path, "of model names to numbers");
     if (!n)
         return;
-    kvs items = {0};
-    map_items(L, n, path, 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, path, &items);
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *key = path_join(path, e->key);
+        gs_yaml_kv *e = &items.v[i];
+        char *key = gs_yaml_path_join(path, e->key);
         int v = 0, idx = gs_config_find(L->c, e->key);
-        if (get_int(L, e->val, e->line, key, INT_MIN, INT_MAX, &v) >= 0) {
+        if (gs_yaml_int(&L->y, e->val, e->line, key, INT_MIN, INT_MAX, &v) >= 0) {
             if (idx < 0)
-                err(L, e->line, key, "references unknown model \"%s\"", e->key);
+                gs_yaml_err(&L->y, e->line, key, "references unknown model \"%s\"", e->key);
             else
                 L->c->models[idx].priority = v;
         }
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
 static void peer_free(gs_peer_cfg *p)
@@ -2584,41 +1535,41 @@ static const char *proxy_parse(char *url, bool allow_https, bool *tls, char **ho
 
 static void peer_load(ld *L, gs_peer_cfg *p, struct fy_node *n, const char *path)
 {
-    kvs items = {0};
-    map_items(L, n, path, 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, path, &items);
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *key = path_join(path, e->key);
+        gs_yaml_kv *e = &items.v[i];
+        char *key = gs_yaml_path_join(path, e->key);
         char *s = NULL;
         if (!strcmp(e->key, "proxy")) {
-            if (get_xstr(L, e->val, e->line, key, &s) > 0) {
+            if (gs_yaml_xstr(&L->y, e->val, e->line, key, &s) > 0) {
                 free(p->proxy);
                 p->proxy = s;
                 const char *why = proxy_parse(s, true, &p->tls, &p->proxy_host, &p->proxy_port,
                                               &p->proxy_path);
                 if (why)
-                    err(L, e->line, key, "%s, not '%s'", why, s);
+                    gs_yaml_err(&L->y, e->line, key, "%s, not '%s'", why, s);
             }
         } else if (!strcmp(e->key, "apiKey")) {
-            if (get_xstr(L, e->val, e->line, key, &s) > 0) {
+            if (gs_yaml_xstr(&L->y, e->val, e->line, key, &s) > 0) {
                 free(p->api_key);
                 p->api_key = *s ? s : NULL;
                 if (!*s)
                     free(s);
                 else if (strpbrk(s, "\r\n"))
-                    err(L, e->line, key, "cannot hold line breaks");
+                    gs_yaml_err(&L->y, e->line, key, "cannot hold line breaks");
             }
         } else if (!strcmp(e->key, "models")) {
             char **list;
             int nl;
-            get_xstrlist(L, e->val, e->line, key, &list, &nl);
+            gs_yaml_xstrlist(&L->y, e->val, e->line, key, &list, &nl);
             for (int j = 0; j < nl; j++) {
                 bool dup = false;
                 for (int q = 0; q < p->nmodels && !dup; q++)
                     dup = !strcmp(p->models[q], list[j]);
                 if (!*list[j] || !name_chars_ok(list[j], strlen(list[j]))) {
-                    char *ik = path_index(key, j);
-                    err(L, e->line, ik, "a model name must be non-empty, without control "
+                    char *ik = gs_yaml_path_index(key, j);
+                    gs_yaml_err(&L->y, e->line, ik, "a model name must be non-empty, without control "
                                         "characters, quotes or backslashes");
                     free(ik);
                     dup = true;
@@ -2635,15 +1586,15 @@ static void peer_load(ld *L, gs_peer_cfg *p, struct fy_node *n, const char *path
         } else if (!strcmp(e->key, "timeouts")) {
             read_timeouts(L, e, key, &p->timeouts);
         } else {
-            warn(L, e->line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, e->line, key, "unknown key, ignored");
         }
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
     if (!p->proxy)
-        err(L, p->line, path, "proxy is required (the peer's base URL)");
+        gs_yaml_err(&L->y, p->line, path, "proxy is required (the peer's base URL)");
     if (!p->nmodels)
-        err(L, p->line, path, "models cannot be empty: list the models the peer serves");
+        gs_yaml_err(&L->y, p->line, path, "models cannot be empty: list the models the peer serves");
 }
 
 static int peer_cmp(const void *a, const void *b)
@@ -2691,18 +1642,18 @@ int gs_config_find_peer(const gs_config *c, const char *name, const char **model
 static void load_peers(ld *L, const ref *r)
 {
     gs_config *c = L->c;
-    struct fy_node *n = get_map(L, r->val, r->line, "peers", "of peer ids to peers");
+    struct fy_node *n = gs_yaml_map(&L->y, r->val, r->line, "peers", "of peer ids to peers");
     if (!n)
         return;
-    kvs items = {0};
-    map_items(L, n, "peers", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "peers", &items);
     c->peers = gs_mem_calloc((size_t)items.n + 1, sizeof(*c->peers));
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *path = path_join("peers", e->key);
-        struct fy_node *pn = get_map(L, e->val, e->line, path, "with proxy and models");
+        gs_yaml_kv *e = &items.v[i];
+        char *path = gs_yaml_path_join("peers", e->key);
+        struct fy_node *pn = gs_yaml_map(&L->y, e->val, e->line, path, "with proxy and models");
         if (!e->klen || !name_chars_ok(e->key, e->klen)) {
-            err(L, e->line, path, "a peer id must be non-empty, without control characters, "
+            gs_yaml_err(&L->y, e->line, path, "a peer id must be non-empty, without control characters, "
                                   "quotes or backslashes");
         } else if (pn) {
             gs_peer_cfg *p = &c->peers[c->npeers++];
@@ -2711,11 +1662,11 @@ static void load_peers(ld *L, const ref *r)
             timeouts_default(&p->timeouts, 60);
             peer_load(L, p, pn, path);
         } else {
-            err(L, e->line, path, "expected a mapping with proxy and models");
+            gs_yaml_err(&L->y, e->line, path, "expected a mapping with proxy and models");
         }
         free(path);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
     qsort(c->peers, (size_t)c->npeers, sizeof(*c->peers), peer_cmp);
     /* "peer/model" names one thing: not two peers' models, not a local model or alias */
     for (int i = 0; i < c->npeers; i++)
@@ -2725,10 +1676,10 @@ static void load_peers(ld *L, const ref *r)
             char *key = gs_mem_printf("peers.%s.models", p->id);
             int other = peer_fqn(c, fqn, NULL);
             if (other != i)
-                err(L, p->line, key, "peer model name %s is ambiguous between peers %s and %s",
+                gs_yaml_err(&L->y, p->line, key, "peer model name %s is ambiguous between peers %s and %s",
                     fqn, c->peers[other].id, p->id);
             else if (gs_config_find(c, fqn) >= 0)
-                err(L, p->line, key, "model id or alias %s conflicts with the peer model name",
+                gs_yaml_err(&L->y, p->line, key, "model id or alias %s conflicts with the peer model name",
                     fqn);
             free(key);
             free(fqn);
@@ -2762,14 +1713,14 @@ int gs_config_find_profile(const gs_config *c, const char *name)
 
 static void selector_load(ld *L, gs_selector_cfg *s, struct fy_node *n, const char *path)
 {
-    kvs items = {0};
-    map_items(L, n, path, 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, path, &items);
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *key = path_join(path, e->key);
+        gs_yaml_kv *e = &items.v[i];
+        char *key = gs_yaml_path_join(path, e->key);
         char *v = NULL;
         if (!strcmp(e->key, "strategy")) {
-            if (get_xstr(L, e->val, e->line, key, &v) > 0) {
+            if (gs_yaml_xstr(&L->y, e->val, e->line, key, &v) > 0) {
                 if (!strcmp(v, "pin"))
                     s->strategy = GS_SELECT_PIN;
                 else if (!strcmp(v, "warm"))
@@ -2777,49 +1728,49 @@ static void selector_load(ld *L, gs_selector_cfg *s, struct fy_node *n, const ch
                 else if (!strcmp(v, "spillover"))
                     s->strategy = GS_SELECT_SPILLOVER;
                 else
-                    err(L, e->line, key, "unknown strategy \"%s\" (valid: warm, pin, spillover)",
+                    gs_yaml_err(&L->y, e->line, key, "unknown strategy \"%s\" (valid: warm, pin, spillover)",
                         v);
                 s->line = -s->line; /* strategy seen */
             }
         } else if (!strcmp(e->key, "targets")) {
             gs_strv_free_n(s->targets, s->ntargets);
-            get_xstrlist(L, e->val, e->line, key, &s->targets, &s->ntargets);
+            gs_yaml_xstrlist(&L->y, e->val, e->line, key, &s->targets, &s->ntargets);
         } else if (!strcmp(e->key, "settings")) {
-            struct fy_node *sn = get_map(L, e->val, e->line, key, "with spillover");
-            kvs si = {0};
+            struct fy_node *sn = gs_yaml_map(&L->y, e->val, e->line, key, "with spillover");
+            gs_yaml_kvs si = {0};
             if (sn)
-                map_items(L, sn, key, 0, &si);
+                gs_yaml_items(&L->y, sn, key, &si);
             for (int j = 0; j < si.n; j++) {
-                char *sk = path_join(key, si.v[j].key);
+                char *sk = gs_yaml_path_join(key, si.v[j].key);
                 if (!strcmp(si.v[j].key, "spillover"))
-                    get_int(L, si.v[j].val, si.v[j].line, sk, INT_MIN, INT_MAX, &s->spillover);
+                    gs_yaml_int(&L->y, si.v[j].val, si.v[j].line, sk, INT_MIN, INT_MAX, &s->spillover);
                 else
-                    warn(L, si.v[j].line, sk, "unknown key, ignored");
+                    gs_yaml_warn(&L->y, si.v[j].line, sk, "unknown key, ignored");
                 free(sk);
             }
-            kvs_free(&si);
+            gs_yaml_kvs_free(&si);
         } else if (!strcmp(e->key, "name") || !strcmp(e->key, "description")) {
             char **dst = e->key[0] == 'n' ? &s->name : &s->description;
-            if (get_xstr(L, e->val, e->line, key, &v) >= 0) {
+            if (gs_yaml_xstr(&L->y, e->val, e->line, key, &v) >= 0) {
                 free(*dst);
                 *dst = v;
                 v = NULL;
             }
         } else if (!strcmp(e->key, "unlisted")) {
-            get_bool(L, e->val, e->line, key, &s->unlisted);
+            gs_yaml_bool(&L->y, e->val, e->line, key, &s->unlisted);
         } else if (!strcmp(e->key, "metadata")) {
-            struct fy_node *mn = get_map(L, e->val, e->line, key, NULL);
+            struct fy_node *mn = gs_yaml_map(&L->y, e->val, e->line, key, NULL);
             if (mn) {
                 json_decref(s->metadata);
-                s->metadata = to_json(L, mn, 1, e->line, key, L->mx);
+                s->metadata = gs_macros_json(L->mx, mn, 1, e->line, key);
             }
         } else {
-            warn(L, e->line, key, "unknown key, ignored");
+            gs_yaml_warn(&L->y, e->line, key, "unknown key, ignored");
         }
         free(v);
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
 /* A target as the group router sees it: the model index, or -1 for a peer. */
@@ -2829,11 +1780,11 @@ static void selector_check(ld *L, gs_selector_cfg *s, const char *path)
     bool seen = s->line < 0;
     s->line = seen ? -s->line : s->line;
     if (!seen)
-        err(L, s->line, path, "strategy is required (warm, pin or spillover)");
+        gs_yaml_err(&L->y, s->line, path, "strategy is required (warm, pin or spillover)");
     if (!s->ntargets)
-        err(L, s->line, path, "targets must list at least one model");
+        gs_yaml_err(&L->y, s->line, path, "targets must list at least one model");
     if (s->strategy == GS_SELECT_SPILLOVER && s->spillover < 1)
-        err(L, s->line, path, "settings.spillover must be at least 1, not %d", s->spillover);
+        gs_yaml_err(&L->y, s->line, path, "settings.spillover must be at least 1, not %d", s->spillover);
     int *local = gs_mem_calloc((size_t)s->ntargets + 1, sizeof(int));
     for (int i = 0; i < s->ntargets; i++) {
         char *ik = gs_mem_printf("%s.targets[%d]", path, i);
@@ -2842,19 +1793,19 @@ static void selector_check(ld *L, gs_selector_cfg *s, const char *path)
         int peer = idx < 0 ? gs_config_find_peer(c, s->targets[i], &pm) : -1;
         local[i] = idx;
         if (gs_config_find_selector(c, s->targets[i]) >= 0)
-            err(L, s->line, ik, "names selector %s; a selector cannot target a selector",
+            gs_yaml_err(&L->y, s->line, ik, "names selector %s; a selector cannot target a selector",
                 s->targets[i]);
         else if (idx < 0 && peer < 0)
-            err(L, s->line, ik, "references unknown model \"%s\"", s->targets[i]);
+            gs_yaml_err(&L->y, s->line, ik, "references unknown model \"%s\"", s->targets[i]);
         else if (idx < 0 && s->strategy == GS_SELECT_WARM)
-            err(L, s->line, ik, "must be a local model for strategy warm");
+            gs_yaml_err(&L->y, s->line, ik, "must be a local model for strategy warm");
         for (int j = 0; j < i && s->strategy == GS_SELECT_SPILLOVER; j++) {
             bool same = idx >= 0 ? local[j] == idx
                                  : local[j] < 0 && peer >= 0 &&
                                        gs_config_find_peer(c, s->targets[j], NULL) == peer &&
                                        !strcmp(s->targets[j], s->targets[i]);
             if (same) {
-                err(L, s->line, ik, "targets the same model as targets[%d]", j);
+                gs_yaml_err(&L->y, s->line, ik, "targets the same model as targets[%d]", j);
                 break;
             }
         }
@@ -2873,7 +1824,7 @@ static void selector_check(ld *L, gs_selector_cfg *s, const char *path)
         }
         int g = c->models[first].group;
         if (c->models[local[i]].group != g || c->groups[g].swap) {
-            err(L, s->line, path, "spillover targets must share one group with swap: false");
+            gs_yaml_err(&L->y, s->line, path, "spillover targets must share one group with swap: false");
             break;
         }
     }
@@ -2888,23 +1839,23 @@ static int selector_cmp(const void *a, const void *b)
 static void load_selectors(ld *L, const ref *r)
 {
     gs_config *c = L->c;
-    struct fy_node *n = get_map(L, r->val, r->line, "selectors", "of selector ids to selectors");
+    struct fy_node *n = gs_yaml_map(&L->y, r->val, r->line, "selectors", "of selector ids to selectors");
     if (!n)
         return;
-    kvs items = {0};
-    map_items(L, n, "selectors", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "selectors", &items);
     c->selectors = gs_mem_calloc((size_t)items.n + 1, sizeof(*c->selectors));
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *path = path_join("selectors", e->key);
-        struct fy_node *sn = get_map(L, e->val, e->line, path, "with strategy and targets");
+        gs_yaml_kv *e = &items.v[i];
+        char *path = gs_yaml_path_join("selectors", e->key);
+        struct fy_node *sn = gs_yaml_map(&L->y, e->val, e->line, path, "with strategy and targets");
         if (!e->klen || !name_chars_ok(e->key, e->klen))
-            err(L, e->line, path, "a selector id must be non-empty, without control "
+            gs_yaml_err(&L->y, e->line, path, "a selector id must be non-empty, without control "
                                   "characters, quotes or backslashes");
         else if (gs_config_find(c, e->key) >= 0)
-            err(L, e->line, path, "the name is already a model id or alias");
+            gs_yaml_err(&L->y, e->line, path, "the name is already a model id or alias");
         else if (peer_fqn(c, e->key, NULL) >= 0)
-            err(L, e->line, path, "the name is already a peer model name");
+            gs_yaml_err(&L->y, e->line, path, "the name is already a peer model name");
         else if (sn) {
             gs_selector_cfg *s = &c->selectors[c->nselectors++];
             s->id = gs_mem_strdup(e->key);
@@ -2914,10 +1865,10 @@ static void load_selectors(ld *L, const ref *r)
         }
         free(path);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
     qsort(c->selectors, (size_t)c->nselectors, sizeof(*c->selectors), selector_cmp);
     for (int i = 0; i < c->nselectors; i++) {
-        char *path = path_join("selectors", c->selectors[i].id);
+        char *path = gs_yaml_path_join("selectors", c->selectors[i].id);
         selector_check(L, &c->selectors[i], path);
         free(path);
     }
@@ -2935,30 +1886,30 @@ static void profile_free(gs_profile_cfg *p)
 }
 
 /* Returns how many pins the mapping holds, valid or not. */
-static int profile_pins(ld *L, gs_profile_cfg *p, kv *e, const char *key)
+static int profile_pins(ld *L, gs_profile_cfg *p, gs_yaml_kv *e, const char *key)
 {
     gs_config *c = L->c;
-    struct fy_node *n = get_map(L, e->val, e->line, key, "of requested names to models");
-    kvs items = {0};
+    struct fy_node *n = gs_yaml_map(&L->y, e->val, e->line, key, "of requested names to models");
+    gs_yaml_kvs items = {0};
     if (n)
-        map_items(L, n, key, 0, &items);
+        gs_yaml_items(&L->y, n, key, &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
-        char *pk = path_join(key, f->key);
+        gs_yaml_kv *f = &items.v[i];
+        char *pk = gs_yaml_path_join(key, f->key);
         char *to = NULL;
         if (!f->klen || !name_chars_ok(f->key, f->klen)) {
-            err(L, f->line, pk, "a pin name must be non-empty, without control characters, "
+            gs_yaml_err(&L->y, f->line, pk, "a pin name must be non-empty, without control characters, "
                                 "quotes or backslashes");
         } else if (peer_fqn(c, f->key, NULL) >= 0) {
-            err(L, f->line, pk, "the name is already a peer model name");
-        } else if (get_xstr(L, f->val, f->line, pk, &to) >= 0) {
+            gs_yaml_err(&L->y, f->line, pk, "the name is already a peer model name");
+        } else if (gs_yaml_xstr(&L->y, f->val, f->line, pk, &to) >= 0) {
             if (to && !*to) {
                 free(to);
                 to = NULL; /* disables the name */
             }
             if (to && gs_config_find(c, to) < 0 && gs_config_find_peer(c, to, NULL) < 0 &&
                 gs_config_find_selector(c, to) < 0) {
-                err(L, f->line, pk, "references unknown model \"%s\"", to);
+                gs_yaml_err(&L->y, f->line, pk, "references unknown model \"%s\"", to);
             } else {
                 p->pins = gs_mem_realloc(p->pins, (size_t)(p->npins + 1) * sizeof(*p->pins));
                 p->pins[p->npins++] = (gs_profile_pin){gs_mem_strdup(f->key), to, f->line};
@@ -2969,7 +1920,7 @@ static int profile_pins(ld *L, gs_profile_cfg *p, kv *e, const char *key)
         free(pk);
     }
     int count = items.n;
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
     return count;
 }
 
@@ -2981,67 +1932,67 @@ static int profile_cmp(const void *a, const void *b)
 static void load_profiles(ld *L, const ref *r)
 {
     gs_config *c = L->c;
-    struct fy_node *n = get_map(L, r->val, r->line, "profiles", "of profile names to profiles");
+    struct fy_node *n = gs_yaml_map(&L->y, r->val, r->line, "profiles", "of profile names to profiles");
     if (!n)
         return;
-    kvs items = {0};
-    map_items(L, n, "profiles", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "profiles", &items);
     c->profiles = gs_mem_calloc((size_t)items.n + 1, sizeof(*c->profiles));
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *path = path_join("profiles", e->key);
-        struct fy_node *pn = deref(L, e->val, e->line, path);
+        gs_yaml_kv *e = &items.v[i];
+        char *path = gs_yaml_path_join("profiles", e->key);
+        struct fy_node *pn = gs_yaml_deref(&L->y, e->val, e->line, path);
         if (!e->klen || !name_chars_ok(e->key, e->klen)) {
-            err(L, e->line, path, "a profile name must be non-empty, without control "
+            gs_yaml_err(&L->y, e->line, path, "a profile name must be non-empty, without control "
                                   "characters, quotes or backslashes");
         } else if (!pn || !fy_node_is_mapping(pn)) {
-            err(L, e->line, path, "a profile must be a mapping with description and pins; the "
+            gs_yaml_err(&L->y, e->line, path, "a profile must be a mapping with description and pins; the "
                                   "old list form is no longer supported");
         } else {
             gs_profile_cfg *p = &c->profiles[c->nprofiles++];
             p->id = gs_mem_strdup(e->key);
             p->line = e->line;
             int npins = 0;
-            kvs pi = {0};
-            map_items(L, pn, path, 0, &pi);
+            gs_yaml_kvs pi = {0};
+            gs_yaml_items(&L->y, pn, path, &pi);
             for (int j = 0; j < pi.n; j++) {
-                char *key = path_join(path, pi.v[j].key);
+                char *key = gs_yaml_path_join(path, pi.v[j].key);
                 char *s;
                 if (!strcmp(pi.v[j].key, "pins")) {
                     npins += profile_pins(L, p, &pi.v[j], key);
                 } else if (!strcmp(pi.v[j].key, "description")) {
-                    if (get_xstr(L, pi.v[j].val, pi.v[j].line, key, &s) >= 0) {
+                    if (gs_yaml_xstr(&L->y, pi.v[j].val, pi.v[j].line, key, &s) >= 0) {
                         free(p->description);
                         p->description = s;
                     }
                 } else {
-                    warn(L, pi.v[j].line, key, "unknown key, ignored");
+                    gs_yaml_warn(&L->y, pi.v[j].line, key, "unknown key, ignored");
                 }
                 free(key);
             }
-            kvs_free(&pi);
+            gs_yaml_kvs_free(&pi);
             if (!npins)
-                err(L, e->line, path, "pins must hold at least one entry");
+                gs_yaml_err(&L->y, e->line, path, "pins must hold at least one entry");
         }
         free(path);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
     qsort(c->profiles, (size_t)c->nprofiles, sizeof(*c->profiles), profile_cmp);
 }
 
 /* The top-level keys of llama-swap v250 and ggswap's own; false when e is none of them. */
-static bool top_key_v250(ld *L, kv *e, later *lt)
+static bool top_key_v250(ld *L, gs_yaml_kv *e, later *lt)
 {
     gs_config *c = L->c;
     const char *k = e->key;
     int v;
     if (!strcmp(k, "unloadTimeout")) {
-        if (get_int(L, e->val, e->line, k, 0, 86400, &v) > 0)
+        if (gs_yaml_int(&L->y, e->val, e->line, k, 0, 86400, &v) > 0)
             c->unload_timeout = v ? v : 10;
     } else if (!strcmp(k, "sendLoadingState")) {
-        get_bool(L, e->val, e->line, k, &c->send_loading_state);
+        gs_yaml_bool(&L->y, e->val, e->line, k, &c->send_loading_state);
     } else if (!strcmp(k, "includeAliasesInList")) {
-        get_bool(L, e->val, e->line, k, &c->include_aliases_in_list);
+        gs_yaml_bool(&L->y, e->val, e->line, k, &c->include_aliases_in_list);
     } else if (!strcmp(k, "logToStdout")) {
         read_log_stdout(L, e);
     } else if (!strcmp(k, "store")) {
@@ -3068,42 +2019,42 @@ static bool top_key_v250(ld *L, kv *e, later *lt)
     return true;
 }
 
-static void load_hooks(ld *L, kv *hkv)
+static void load_hooks(ld *L, gs_yaml_kv *hkv)
 {
     gs_config *c = L->c;
-    struct fy_node *n = deref(L, hkv->val, hkv->line, "hooks");
-    if (is_null(n))
+    struct fy_node *n = gs_yaml_deref(&L->y, hkv->val, hkv->line, "hooks");
+    if (gs_yaml_is_null(n))
         return;
     if (!fy_node_is_mapping(n)) {
-        err(L, hkv->line, "hooks", "expected a mapping");
+        gs_yaml_err(&L->y, hkv->line, "hooks", "expected a mapping");
         return;
     }
-    kvs items = {0};
-    map_items(L, n, "hooks", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "hooks", &items);
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
-        char *key = path_join("hooks", e->key);
-        struct fy_node *on = strcmp(e->key, "on_startup") ? NULL : deref(L, e->val, e->line, key);
+        gs_yaml_kv *e = &items.v[i];
+        char *key = gs_yaml_path_join("hooks", e->key);
+        struct fy_node *on = strcmp(e->key, "on_startup") ? NULL : gs_yaml_deref(&L->y, e->val, e->line, key);
         if (strcmp(e->key, "on_startup")) {
-            warn(L, e->line, key, "unknown key, ignored");
-        } else if (is_null(on)) {
+            gs_yaml_warn(&L->y, e->line, key, "unknown key, ignored");
+        } else if (gs_yaml_is_null(on)) {
             /* nothing */
         } else if (!fy_node_is_mapping(on)) {
-            err(L, e->line, key, "expected a mapping");
+            gs_yaml_err(&L->y, e->line, key, "expected a mapping");
         } else {
-            kvs oi = {0};
-            map_items(L, on, key, 0, &oi);
+            gs_yaml_kvs oi = {0};
+            gs_yaml_items(&L->y, on, key, &oi);
             for (int j = 0; j < oi.n; j++) {
-                kv *f = &oi.v[j];
-                char *pk = path_join(key, f->key);
+                gs_yaml_kv *f = &oi.v[j];
+                char *pk = gs_yaml_path_join(key, f->key);
                 if (strcmp(f->key, "preload")) {
-                    warn(L, f->line, pk, "unknown key, ignored");
+                    gs_yaml_warn(&L->y, f->line, pk, "unknown key, ignored");
                     free(pk);
                     continue;
                 }
                 char **list;
                 int nl;
-                get_strlist(L, f->val, f->line, pk, &list, &nl);
+                gs_yaml_strlist(&L->y, f->val, f->line, pk, &list, &nl);
                 for (int k = 0; k < nl; k++) {
                     char *s = list[k], *e2 = s + strlen(s);
                     while (*s == ' ' || *s == '\t')
@@ -3111,9 +2062,9 @@ static void load_hooks(ld *L, kv *hkv)
                     while (e2 > s && (e2[-1] == ' ' || e2[-1] == '\t'))
                         *--e2 = 0;
                     int idx = gs_config_find(c, s);
-                    char *ik = path_index(pk, k);
+                    char *ik = gs_yaml_path_index(pk, k);
                     if (idx < 0) {
-                        warn(L, f->line, ik, "unknown model %s, ignored", s);
+                        gs_yaml_warn(&L->y, f->line, ik, "unknown model %s, ignored", s);
                     } else {
                         if (!gs_strv_has(c->preload, c->npreload, c->models[idx].id))
                             gs_strv_push(&c->preload, &c->npreload,
@@ -3124,25 +2075,25 @@ static void load_hooks(ld *L, kv *hkv)
                 gs_strv_free_n(list, nl);
                 free(pk);
             }
-            kvs_free(&oi);
+            gs_yaml_kvs_free(&oi);
         }
         free(key);
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
-static void load_api_keys(ld *L, kv *e)
+static void load_api_keys(ld *L, gs_yaml_kv *e)
 {
     gs_config *c = L->c;
     char **list;
     int n;
-    get_xstrlist(L, e->val, e->line, "apiKeys", &list, &n);
+    gs_yaml_xstrlist(&L->y, e->val, e->line, "apiKeys", &list, &n);
     for (int i = 0; i < n; i++) {
-        char *ik = path_index("apiKeys", i);
+        char *ik = gs_yaml_path_index("apiKeys", i);
         if (!*list[i])
-            err(L, e->line, ik, "empty api key");
+            gs_yaml_err(&L->y, e->line, ik, "empty api key");
         else if (strpbrk(list[i], " \t\r\n"))
-            err(L, e->line, ik, "api key cannot contain spaces");
+            gs_yaml_err(&L->y, e->line, ik, "api key cannot contain spaces");
         free(ik);
     }
     c->api_keys = list;
@@ -3150,76 +2101,76 @@ static void load_api_keys(ld *L, kv *e)
 }
 
 /* cors: {origins: [...]}; a list given (even empty) replaces the default policy (cors.h). */
-static void load_cors(ld *L, kv *e)
+static void load_cors(ld *L, gs_yaml_kv *e)
 {
     gs_config *c = L->c;
-    struct fy_node *n = deref(L, e->val, e->line, "cors");
-    if (is_null(n))
+    struct fy_node *n = gs_yaml_deref(&L->y, e->val, e->line, "cors");
+    if (gs_yaml_is_null(n))
         return;
     if (!fy_node_is_mapping(n)) {
-        err(L, e->line, "cors", "expected a mapping with origins: [...]");
+        gs_yaml_err(&L->y, e->line, "cors", "expected a mapping with origins: [...]");
         return;
     }
-    kvs items = {0};
-    map_items(L, n, "cors", 0, &items);
+    gs_yaml_kvs items = {0};
+    gs_yaml_items(&L->y, n, "cors", &items);
     for (int i = 0; i < items.n; i++) {
-        kv *f = &items.v[i];
+        gs_yaml_kv *f = &items.v[i];
         if (strcmp(f->key, "origins") != 0) {
-            warn(L, f->line, "cors", "unknown key '%s', ignored (only origins)", f->key);
+            gs_yaml_warn(&L->y, f->line, "cors", "unknown key '%s', ignored (only origins)", f->key);
             continue;
         }
         char **list;
         int nl;
-        if (get_strlist(L, f->val, f->line, "cors.origins", &list, &nl) < 0)
+        if (gs_yaml_strlist(&L->y, f->val, f->line, "cors.origins", &list, &nl) < 0)
             continue;
         gs_strv_free_n(c->cors_origins, c->ncors_origins);
         c->cors_origins = list ? list : gs_mem_calloc(1, sizeof(char *));
         c->ncors_origins = nl;
     }
-    kvs_free(&items);
+    gs_yaml_kvs_free(&items);
 }
 
 static void load_root(ld *L, struct fy_node *root)
 {
     gs_config *c = L->c;
-    kvs items = {0};
-    kv *models_kv = NULL, *hooks_kv = NULL;
-    macro *gmac = NULL, *gres = NULL;
+    gs_yaml_kvs items = {0};
+    gs_yaml_kv *models_kv = NULL, *hooks_kv = NULL;
+    gs_macro *gmac = NULL, *gres = NULL;
     int ngmac = 0;
     mload *ml = NULL;
     int nml = 0;
     int *owner = NULL;
     later lt = {0};
-    mctx top = {0};
+    gs_macro_scope top = {0};
 
     if (!fy_node_is_mapping(root)) {
-        err(L, gs_yaml_line(root), NULL, "the file must be a mapping of keys (models:, groups:, ...)");
+        gs_yaml_err(&L->y, gs_yaml_line(root), NULL, "the file must be a mapping of keys (models:, groups:, ...)");
         goto out;
     }
-    map_items(L, root, "", 0, &items);
+    gs_yaml_items(&L->y, root, "", &items);
     /* Macros first: as in llama-swap, every top-level value may use them (startPort: ${P}). */
     for (int i = 0; i < items.n; i++)
         if (!strcmp(items.v[i].key, "macros"))
-            macros_read(L, items.v[i].val, items.v[i].line, "macros", &gmac, &ngmac, 0);
-    gres = macros_copy(gmac, ngmac);
-    macros_resolve(L, gres, ngmac, "macros");
-    top = (mctx){gres, ngmac, NULL, 0};
-    L->mx = &top;
+            gs_macros_read(&L->M, items.v[i].val, items.v[i].line, "macros", &gmac, &ngmac, 0);
+    gres = gs_macros_copy(gmac, ngmac);
+    gs_macros_resolve(&L->M, gres, ngmac, "macros");
+    top = (gs_macro_scope){&L->M, gres, ngmac, NULL, 0};
+    set_scope(L, &top);
     for (int i = 0; i < items.n; i++) {
-        kv *e = &items.v[i];
+        gs_yaml_kv *e = &items.v[i];
         const char *k = e->key;
         int v;
         if (!strcmp(k, "macros") || top_key_v250(L, e, &lt)) {
             /* read */
         } else if (!strcmp(k, "healthCheckTimeout")) {
-            if (get_int(L, e->val, e->line, k, INT_MIN, INT_MAX, &v) > 0)
+            if (gs_yaml_int(&L->y, e->val, e->line, k, INT_MIN, INT_MAX, &v) > 0)
                 c->health_check_timeout = v < 15 ? 15 : v;
         } else if (!strcmp(k, "logLevel")) {
             char *s;
-            if (get_str(L, e->val, e->line, k, &s) > 0) {
+            if (gs_yaml_str(&L->y, e->val, e->line, k, &s) > 0) {
                 if (strcmp(s, "debug") && strcmp(s, "info") && strcmp(s, "warn") &&
                     strcmp(s, "error")) {
-                    warn(L, e->line, k, "unknown level '%s' (debug, info, warn, error), using info",
+                    gs_yaml_warn(&L->y, e->line, k, "unknown level '%s' (debug, info, warn, error), using info",
                          s);
                     free(s);
                 } else {
@@ -3228,10 +2179,10 @@ static void load_root(ld *L, struct fy_node *root)
                 }
             }
         } else if (!strcmp(k, "startPort")) {
-            if (get_int(L, e->val, e->line, k, 1, 65535, &v) > 0)
+            if (gs_yaml_int(&L->y, e->val, e->line, k, 1, 65535, &v) > 0)
                 c->start_port = v;
         } else if (!strcmp(k, "globalTTL")) {
-            if (get_int(L, e->val, e->line, k, 0, INT_MAX, &v) > 0)
+            if (gs_yaml_int(&L->y, e->val, e->line, k, 0, INT_MAX, &v) > 0)
                 c->global_ttl = v;
         } else if (!strcmp(k, "models")) {
             models_kv = e;
@@ -3248,29 +2199,29 @@ static void load_root(ld *L, struct fy_node *root)
             bool known = false;
             for (size_t j = 0; j < GS_ARRAY_LEN(top_unsupported); j++)
                 known = known || !strcmp(k, top_unsupported[j]);
-            warn(L, e->line, k, "%s",
+            gs_yaml_warn(&L->y, e->line, k, "%s",
                  known ? "not supported by ggswap, ignored" : "unknown key, ignored");
         }
     }
 
     /* Models: collected, sorted by id (${PORT} goes in that order), then loaded. */
-    struct fy_node *mn = models_kv ? deref(L, models_kv->val, models_kv->line, "models") : NULL;
-    if (!is_null(mn) && !fy_node_is_mapping(mn)) {
-        err(L, models_kv->line, "models", "expected a mapping of model ids to models");
+    struct fy_node *mn = models_kv ? gs_yaml_deref(&L->y, models_kv->val, models_kv->line, "models") : NULL;
+    if (!gs_yaml_is_null(mn) && !fy_node_is_mapping(mn)) {
+        gs_yaml_err(&L->y, models_kv->line, "models", "expected a mapping of model ids to models");
         mn = NULL;
     }
-    if (!is_null(mn)) {
-        kvs mi = {0};
-        map_items(L, mn, "models", 0, &mi);
+    if (!gs_yaml_is_null(mn)) {
+        gs_yaml_kvs mi = {0};
+        gs_yaml_items(&L->y, mn, "models", &mi);
         ml = gs_mem_calloc((size_t)mi.n + 1, sizeof(*ml));
         for (int i = 0; i < mi.n; i++) {
             if (!mi.v[i].klen || memchr(mi.v[i].key, 0, mi.v[i].klen) ||
-                !utf8_valid((const unsigned char *)mi.v[i].key, mi.v[i].klen)) {
-                err(L, mi.v[i].line, "models", "a model id must be non-empty UTF-8 text");
+                gs_yaml_utf8_prefix((const unsigned char *)mi.v[i].key, mi.v[i].klen) != mi.v[i].klen) {
+                gs_yaml_err(&L->y, mi.v[i].line, "models", "a model id must be non-empty UTF-8 text");
                 continue;
             }
             if (!name_chars_ok(mi.v[i].key, mi.v[i].klen)) {
-                err(L, mi.v[i].line, "models",
+                gs_yaml_err(&L->y, mi.v[i].line, "models",
                     "a model id cannot hold control characters, quotes or backslashes");
                 continue;
             }
@@ -3279,7 +2230,7 @@ static void load_root(ld *L, struct fy_node *root)
             ml[nml].node = mi.v[i].val;
             nml++;
         }
-        kvs_free(&mi);
+        gs_yaml_kvs_free(&mi);
         qsort(ml, (size_t)nml, sizeof(*ml), model_cmp);
         int next_port = c->start_port;
         for (int i = 0; i < nml; i++)
@@ -3309,13 +2260,13 @@ static void load_root(ld *L, struct fy_node *root)
         ignore_set(L, NULL, 0, 0, "upstream.ignorePaths");
 
 out:
-    L->mx = NULL;
+    set_scope(L, NULL);
     free(lt.use);
     free(owner);
     free(ml);
-    macros_free(gmac, ngmac);
-    macros_free(gres, ngmac);
-    kvs_free(&items);
+    gs_macros_free(gmac, ngmac);
+    gs_macros_free(gres, ngmac);
+    gs_yaml_kvs_free(&items);
 }
 
 void gs_config_free(gs_config *c)
@@ -3356,7 +2307,9 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
 {
     *out = NULL;
     int errors_before = d->errors;
-    ld L = {.file = name, .d = d, .max_nodes = NODE_BUDGET + (long)len};
+    ld L = {0};
+    gs_yaml_init(&L.y, name, d, len);
+    L.M.y = &L.y;
     gs_config *c = gs_mem_calloc(1, sizeof(*c));
     c->path = gs_mem_strdup(name);
     c->health_check_timeout = 120;
@@ -3371,14 +2324,14 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
     L.c = c;
 
     if (len > MAX_FILE) {
-        err(&L, 0, NULL, "the file is larger than 16 MiB; this is not a config");
+        gs_yaml_err(&L.y, 0, NULL, "the file is larger than 16 MiB; this is not a config");
         gs_config_free(c);
         return -EFBIG;
     }
 
     /* Checked before libfyaml sees the text: besides giving a clear message, libfyaml 0.7
      * loops forever on some invalid bytes (a directive "%\xff"). */
-    size_t good = utf8_prefix((const unsigned char *)text, len);
+    size_t good = gs_yaml_utf8_prefix((const unsigned char *)text, len);
     if (good < len) {
         int line = 1;
         for (size_t i = 0; i < good; i++)
@@ -3398,7 +2351,7 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
     /* No document and no error: the file is empty or only comments, a config with no models. */
     if (doc && !syntax) {
         struct fy_node *root = fy_document_root(doc);
-        if (root && !is_null(root))
+        if (root && !gs_yaml_is_null(root))
             load_root(&L, root);
     }
     if (doc)

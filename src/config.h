@@ -11,19 +11,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-/* Problems found while loading. Messages are complete lines: "FILE:LINE: error: KEY: what". */
-typedef struct gs_diag {
-    char **msgs;
-    int n;
-    int errors;
-    int warnings;
-} gs_diag;
+#include "diag.h"
 
-void gs_diag_add(gs_diag *d, bool is_error, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-/* All messages joined by newlines (caller frees). */
-char *gs_diag_join(const gs_diag *d);
-void gs_diag_free(gs_diag *d);
 
 /* Proxy timeouts in seconds, as llama-swap's `timeouts` (per model and per peer); 0 = none. */
 typedef struct gs_timeouts_cfg {
