@@ -345,8 +345,12 @@ static bool refuse_for_memory(gs_server *s, gs_http_req *req, int idx);
 static int resolve(gs_server *s, const char *name, gs_resolved *out, char *why, size_t n)
 {
     int nm = s->cfg->nmodels;
-    unsigned char *st = gs_mem_calloc((size_t)nm + 1, 1);
-    int *busy = gs_mem_calloc((size_t)nm + 1, sizeof *busy);
+    /* Every request passes here: the stack for everyday model counts, the heap past them. */
+    unsigned char st_s[64];
+    int busy_s[64];
+    bool small = nm < 64;
+    unsigned char *st = small ? st_s : gs_mem_calloc((size_t)nm + 1, 1);
+    int *busy = small ? busy_s : gs_mem_calloc((size_t)nm + 1, sizeof *busy);
     for (int i = 0; i < nm; i++) {
         gs_proc_state ps = s->procs[i]->state;
         st[i] = ps == GS_PROC_READY ? 2 : ps == GS_PROC_STARTING ? 1 : ps == GS_PROC_STOPPING ? 3 : 0;
@@ -356,8 +360,10 @@ static int resolve(gs_server *s, const char *name, gs_resolved *out, char *why, 
     int rc = gs_resolve_name(&v, name, out, why, n);
     if (rc == 0 && out->selector >= 0)
         s->selector_turn++;
-    free(st);
-    free(busy);
+    if (!small) {
+        free(st);
+        free(busy);
+    }
     return rc;
 }
 

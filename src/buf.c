@@ -74,6 +74,27 @@ int gs_buf_printf(gs_buf *b, const char *fmt, ...)
     return rc;
 }
 
+size_t gs_buf_fmt_u64(char *out, unsigned long long v, unsigned base)
+{
+    char tmp[24];
+    size_t n = 0;
+    if (base < 2 || base > 16)
+        base = 10;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+int gs_buf_put_u64(gs_buf *b, unsigned long long v)
+{
+    char d[24];
+    return gs_buf_append(b, d, gs_buf_fmt_u64(d, v, 10));
+}
+
 void gs_buf_consume(gs_buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -22,6 +22,11 @@ int gs_buf_append(gs_buf *b, const void *p, size_t n);
 int gs_buf_puts(gs_buf *b, const char *s);
 int gs_buf_printf(gs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int gs_buf_vprintf(gs_buf *b, const char *fmt, va_list ap);
+/* Decimal (base 10) or hex (base 16, lower case) digits of v at out, no NUL; returns how many
+ * (at most 20). The request path formats numbers with these instead of printf. */
+size_t gs_buf_fmt_u64(char *out, unsigned long long v, unsigned base);
+/* Append v in decimal. */
+int gs_buf_put_u64(gs_buf *b, unsigned long long v);
 /* Drop the first n bytes (consumed input). */
 void gs_buf_consume(gs_buf *b, size_t n);
 void gs_buf_reset(gs_buf *b);

@@ -10,17 +10,38 @@
 #include "mem.h"
 #include "reply.h"
 
-static const char *const hop_headers[] = {
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-    "upgrade", "host", "content-length", "expect",
+static const struct {
+    const char *name;
+    size_t len;
+} hop_headers[] = {
+#define H(s) {s, sizeof s - 1}
+    H("connection"), H("keep-alive"), H("proxy-connection"), H("transfer-encoding"), H("te"),
+    H("trailer"), H("upgrade"), H("host"), H("content-length"), H("expect"),
+#undef H
 };
 
-static bool is_hop(const char *name)
+/* Every header line in both directions is checked: lengths first, so most lines cost no
+ * strcasecmp at all. */
+bool gs_fwd_is_hop(const char *name)
 {
+    size_t n = strlen(name);
     for (size_t i = 0; i < GS_ARRAY_LEN(hop_headers); i++)
-        if (strcasecmp(name, hop_headers[i]) == 0)
+        if (hop_headers[i].len == n && strcasecmp(name, hop_headers[i].name) == 0)
             return true;
     return false;
+}
+
+/* Scratch for building a head: one per direction, reused (the loop is single-threaded and
+ * neither is held past the call that fills it), so a request costs no malloc for them.
+ * Bounds as before: the response head's own, none for the request (http.c bounds it). */
+static gs_buf *scratch(gs_buf *b, size_t max)
+{
+    if (!b->max)
+        gs_buf_init(b, max);
+    else if (b->cap > 16 * 1024)
+        gs_buf_free(b); /* after an unusually big head, do not keep its memory */
+    gs_buf_reset(b);
+    return b;
 }
 
 /* "Name: value\r\n" (on the request path: no printf). */
@@ -38,7 +59,9 @@ void gs_fwd_init(gs_fwd *f, gs_http_req *req, const char *upath, char *body, siz
     f->req = req;
     f->upath = gs_mem_strdup(upath);
     if (req) {
-        snprintf(f->method, sizeof f->method, "%s", req->method);
+        size_t n = strnlen(req->method, sizeof f->method - 1);
+        memcpy(f->method, req->method, n);
+        f->method[n] = 0;
         req->ud = f;
     }
     f->body = body;
@@ -99,27 +122,26 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
             f->cbs->on_head(f);
         return;
     }
-    gs_buf hb;
-    gs_buf_init(&hb, 128 * 1024);
+    static gs_buf hbuf;
+    gs_buf *hb = scratch(&hbuf, 128 * 1024);
     for (int i = 0; i < n; i++) {
-        if (is_hop(h[i].name))
+        if (gs_fwd_is_hop(h[i].name))
             continue;
         /* ggswap answers CORS itself: a second Access-Control-Allow-Origin fails the page. */
         if (f->req->head_extra[0] && strncasecmp(h[i].name, "access-control-", 15) == 0)
             continue;
         if (strcasecmp(h[i].name, "content-type") == 0 && strstr(h[i].value, "event-stream"))
             f->sse = true;
-        header_line(&hb, &h[i]);
+        header_line(hb, &h[i]);
     }
     char st[160];
     if (gs_timing_header(st, sizeof st, f->wait.queue_ms, f->wait.load_ms, up_ms) > 0)
-        gs_buf_puts(&hb, st);
+        gs_buf_puts(hb, st);
     f->status = status;
     f->head_sent = true;
-    gs_http_start(f->req, status, hb.data ? hb.data : "", clen);
+    gs_http_start(f->req, status, hb->data ? hb->data : "", clen);
     if (f->sse)
         gs_http_flush(f->req); /* the first token may take a while: show the stream began */
-    gs_buf_free(&hb);
     if (f->cbs->on_head)
         f->cbs->on_head(f);
 }
@@ -205,24 +227,29 @@ void gs_fwd_send(gs_fwd *f, const char *model, gs_upstream_pool *pool, const gs_
     f->sent_ns = gs_clock_ns();
     const char *body = f->body ? f->body : req->body.data;
     size_t blen = f->body ? f->body_len : req->body.len;
-    gs_buf h;
-    gs_buf_init(&h, 0);
-    gs_upstream_head(pool, &h, req->method, f->upath);
+    static gs_buf hbuf;
+    gs_buf *h = scratch(&hbuf, 0);
+    gs_upstream_head(pool, h, req->method, f->upath);
     for (int i = 0; i < req->nheaders; i++)
-        if (!is_hop(req->headers[i].name) &&
+        if (!gs_fwd_is_hop(req->headers[i].name) &&
             !(f->api_key && (strcasecmp(req->headers[i].name, "authorization") == 0 ||
                              strcasecmp(req->headers[i].name, "x-api-key") == 0)))
-            header_line(&h, &req->headers[i]);
+            header_line(h, &req->headers[i]);
     if (f->api_key) {
-        gs_buf_printf(&h, "Authorization: Bearer %s\r\n", f->api_key);
-        gs_buf_printf(&h, "x-api-key: %s\r\n", f->api_key);
+        gs_buf_puts(h, "Authorization: Bearer ");
+        gs_buf_puts(h, f->api_key);
+        gs_buf_puts(h, "\r\nx-api-key: ");
+        gs_buf_puts(h, f->api_key);
+        gs_buf_append(h, "\r\n", 2);
     }
-    if (blen || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0)
-        gs_buf_printf(&h, "Content-Length: %zu\r\n", blen);
-    gs_buf_puts(&h, "\r\n");
+    if (blen || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
+        gs_buf_append(h, "Content-Length: ", 16);
+        gs_buf_put_u64(h, blen);
+        gs_buf_append(h, "\r\n", 2);
+    }
+    gs_buf_append(h, "\r\n", 2);
     req->on_drain = on_drain;
-    f->up = gs_upstream_send(pool, h.data, h.len, body, blen, &up_cbs, f);
-    gs_buf_free(&h);
+    f->up = gs_upstream_send(pool, h->data, h->len, body, blen, &up_cbs, f);
 }
 
 void gs_fwd_cancel(gs_fwd *f)

@@ -69,5 +69,7 @@ void gs_fwd_fail(gs_fwd *f, const char *msg);
 /* Completion tokens the response reported, or counted stream deltas; -1 when unknown. */
 long gs_fwd_tokens(const gs_fwd *f);
 void gs_fwd_free(gs_fwd *f);
+/* A hop-by-hop header (connection, te, host, content-length...), which is never forwarded. */
+bool gs_fwd_is_hop(const char *name);
 
 #endif

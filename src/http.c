@@ -35,6 +35,7 @@ struct gs_http_server {
     bool listener_open;
     bool closing;
     gs_tls_ctx *tls;    /* HTTPS: every connection runs TLS */
+    gs_arena_pool blocks; /* lent to the connections' request arenas */
 };
 
 struct conn {
@@ -45,9 +46,11 @@ struct conn {
     conn *next, *prev;
     llhttp_t parser;
     gs_http_req req;
+    gs_arena arena;     /* the request's URL, header lines and a body of known length */
+    gs_http_hdrs hdrs;
+    size_t url_len;
+    bool body_in_arena; /* req.body.data is arena memory, not the heap's */
     gs_buf in;          /* received, not yet parsed */
-    gs_buf url;
-    gs_buf hname, hval;
     gs_buf held;        /* a response head not written yet: it goes out with the first body
                          * bytes, so a small answer is one write (one packet, one wake-up) */
     size_t head_bytes;
@@ -126,36 +129,86 @@ static void req_set_state(conn *c, gs_http_req_state st)
     c->req.state = st;
 }
 
-int gs_http_headers_add(gs_http_header **v, int *n, gs_buf *name, gs_buf *value, int max)
+void gs_http_hdrs_init(gs_http_hdrs *h, gs_arena *arena, int max)
 {
-    if (*n >= max)
+    memset(h, 0, sizeof *h);
+    h->arena = arena;
+    h->max = max;
+}
+
+int gs_http_hdrs_name(gs_http_hdrs *h, const char *at, size_t len)
+{
+    char *s = gs_arena_append(h->arena, h->name, h->name_len, at, len);
+    if (!s)
         return -E2BIG;
-    *v = gs_mem_realloc(*v, sizeof **v * (size_t)(*n + 1));
-    (*v)[*n].name = gs_buf_steal(name);
-    (*v)[*n].value = gs_buf_steal(value);
-    (*n)++;
+    h->name = s;
+    h->name_len += len;
     return 0;
 }
 
-void gs_http_headers_free(gs_http_header *v, int n)
+int gs_http_hdrs_value(gs_http_hdrs *h, const char *at, size_t len)
 {
-    for (int i = 0; i < n; i++) {
-        free(v[i].name);
-        free(v[i].value);
-    }
-    free(v);
+    char *s = gs_arena_append(h->arena, h->value, h->value_len, at, len);
+    if (!s)
+        return -E2BIG;
+    h->value = s;
+    h->value_len += len;
+    return 0;
 }
 
-static void req_clear(gs_http_req *r)
+int gs_http_hdrs_line(gs_http_hdrs *h)
 {
-    free(r->url);
-    free(r->path);
-    free(r->query);
-    gs_http_headers_free(r->headers, r->nheaders);
-    gs_buf_free(&r->body);
-    size_t max = r->body.max;
-    memset(r, 0, sizeof *r);
-    gs_buf_init(&r->body, max);
+    if (h->n >= h->max)
+        return -E2BIG;
+    if (h->n == h->cap) {
+        /* The array grows in the arena too; the old one is left there (a few hundred bytes). */
+        int cap = h->cap ? h->cap * 2 : 16;
+        if (cap > h->max)
+            cap = h->max;
+        gs_http_header *v = gs_arena_alloc(h->arena, sizeof *v * (size_t)cap);
+        if (!v)
+            return -E2BIG;
+        if (h->n)
+            memcpy(v, h->v, sizeof *v * (size_t)h->n);
+        h->v = v;
+        h->cap = cap;
+    }
+    /* llhttp sends no piece for an empty value (or name). */
+    if (!h->name && !(h->name = gs_arena_strndup(h->arena, "", 0)))
+        return -E2BIG;
+    if (!h->value && !(h->value = gs_arena_strndup(h->arena, "", 0)))
+        return -E2BIG;
+    h->v[h->n].name = h->name;
+    h->v[h->n].value = h->value;
+    h->n++;
+    h->name = h->value = NULL;
+    h->name_len = h->value_len = 0;
+    return 0;
+}
+
+/* Forget the request that was answered: its arena goes back to the pool in one go. */
+static void req_clear(conn *c)
+{
+    gs_http_req *r = &c->req;
+    if (!c->body_in_arena)
+        gs_buf_free(&r->body);
+    c->body_in_arena = false;
+    gs_arena_reset(&c->arena);
+    gs_http_hdrs_init(&c->hdrs, &c->arena, MAX_HEADERS);
+    c->url_len = 0;
+    /* Not a memset of the whole request: head_extra alone is 768 bytes. */
+    r->state = GS_REQ_READING;
+    r->method[0] = 0;
+    r->url = r->path = r->query = NULL;
+    r->headers = NULL;
+    r->nheaders = 0;
+    gs_buf_init(&r->body, c->srv->lim.max_body);
+    r->keep_alive = r->chunked_out = r->head_only = false;
+    r->status = 0;
+    r->start_ns = 0;
+    r->ud = NULL;
+    r->on_abort = r->on_drain = NULL;
+    r->head_extra[0] = 0;
 }
 
 static void arm_timer(conn *c, unsigned ms);
@@ -218,8 +271,8 @@ static void write_cb(uv_write_t *w, int status)
     }
 }
 
-/* Queue bytes: a (prefix), b (payload), s (suffix) concatenated into one write. */
-static int send_raw(conn *c, wreq *wr);
+/* Hand a write request to the socket (below). */
+static int send_raw(conn *c, wreq *wr, bool try_first);
 
 /* What TLS produced (handshake records, encrypted data, alerts) to the socket. */
 static int tls_flush(conn *c)
@@ -235,7 +288,7 @@ static int tls_flush(conn *c)
             break;
         }
         wr->len = (size_t)got;
-        rc = send_raw(c, wr);
+        rc = send_raw(c, wr, true);
     }
     return rc;
 }
@@ -254,6 +307,21 @@ static int tls_send(conn *c, wreq *wr)
     return tls_flush(c);
 }
 
+/* Copy the three pieces, less their first skip bytes, to out. */
+static void gather(char *out, const uv_buf_t *v, int nv, size_t skip)
+{
+    for (int i = 0; i < nv; i++) {
+        size_t l = v[i].len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        memcpy(out, v[i].base + skip, l - skip);
+        out += l - skip;
+        skip = 0;
+    }
+}
+
 static int write3(conn *c, const char *a, size_t alen, const void *b, size_t blen, const char *s,
                   size_t slen)
 {
@@ -262,27 +330,44 @@ static int write3(conn *c, const char *a, size_t alen, const void *b, size_t ble
     size_t len = alen + blen + slen;
     if (len == 0)
         return 0;
-    wreq *wr = gs_mem_alloc(sizeof *wr + len);
-    wr->c = c;
-    wr->len = len;
+    uv_buf_t v[3];
+    int nv = 0;
     if (alen)
-        memcpy(wr->data, a, alen);
+        v[nv++] = uv_buf_init((char *)a, (unsigned)alen);
     if (blen)
-        memcpy(wr->data + alen, b, blen);
+        v[nv++] = uv_buf_init((char *)b, (unsigned)blen);
     if (slen)
-        memcpy(wr->data + alen + blen, s, slen);
+        v[nv++] = uv_buf_init((char *)s, (unsigned)slen);
+    size_t done = 0;
+    if (!c->ssl && c->queued == 0) {
+        /* Most writes complete at once on loopback: one writev straight from the caller's
+         * memory, and a copy only of what the socket did not take. */
+        int n = uv_try_write((uv_stream_t *)&c->tcp, v, (unsigned)nv);
+        if (n == (int)len)
+            return 0;
+        if (n > 0) {
+            done = (size_t)n;
+        } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+            close_soon(c);
+            return n;
+        }
+    }
+    wreq *wr = gs_mem_alloc(sizeof *wr + (len - done));
+    wr->c = c;
+    wr->len = len - done;
+    gather(wr->data, v, nv, done);
     if (c->ssl)
         return tls_send(c, wr);
-    return send_raw(c, wr);
+    return send_raw(c, wr, false); /* tried above */
 }
 
 /* Hand wr (owned) to the socket. */
-static int send_raw(conn *c, wreq *wr)
+static int send_raw(conn *c, wreq *wr, bool try_first)
 {
     size_t len = wr->len;
     uv_buf_t buf = uv_buf_init(wr->data, (unsigned)len);
     /* Most writes complete at once on loopback; try that first to skip a queue round trip. */
-    if (c->queued == 0) {
+    if (try_first && c->queued == 0) {
         int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
         if (n == (int)len) {
             free(wr);
@@ -340,7 +425,7 @@ static void finish(conn *c)
         }
         return;
     }
-    req_clear(&c->req);
+    req_clear(c);
     req_set_state(c, GS_REQ_READING);
     c->head_bytes = 0;
     c->congested = false;
@@ -362,15 +447,25 @@ static void hold_head(conn *c, int status, const char *ctype, const char *extra,
     gs_http_req *r = &c->req;
     gs_buf *h = &c->held;
     gs_buf_reset(h);
-    gs_buf_printf(h, "HTTP/1.1 %d %s\r\n", status, gs_http_status_text(status));
-    if (ctype)
-        gs_buf_printf(h, "Content-Type: %s\r\n", ctype);
+    /* Every response passes here: appends, no printf. */
+    gs_buf_append(h, "HTTP/1.1 ", 9);
+    gs_buf_put_u64(h, status > 0 && status < 1000 ? (unsigned)status : 500);
+    gs_buf_append(h, " ", 1);
+    gs_buf_puts(h, gs_http_status_text(status));
+    gs_buf_append(h, "\r\n", 2);
+    if (ctype) {
+        gs_buf_append(h, "Content-Type: ", 14);
+        gs_buf_puts(h, ctype);
+        gs_buf_append(h, "\r\n", 2);
+    }
     if (extra)
         gs_buf_puts(h, extra);
     if (r->head_extra[0])
         gs_buf_puts(h, r->head_extra);
     if (clen >= 0) {
-        gs_buf_printf(h, "Content-Length: %lld\r\n", (long long)clen);
+        gs_buf_append(h, "Content-Length: ", 16);
+        gs_buf_put_u64(h, (unsigned long long)clen);
+        gs_buf_append(h, "\r\n", 2);
     } else if (r->keep_alive) {
         /* keep_alive implies HTTP/1.1 here (llhttp_should_keep_alive). */
         gs_buf_puts(h, "Transfer-Encoding: chunked\r\n");
@@ -434,8 +529,10 @@ int gs_http_write(gs_http_req *req, const void *data, size_t len)
     if (!req->chunked_out)
         return write_held(c, NULL, 0, data, len, NULL, 0);
     char pre[24];
-    int n = snprintf(pre, sizeof pre, "%zx\r\n", len);
-    return write_held(c, pre, (size_t)n, data, len, "\r\n", 2);
+    size_t n = gs_buf_fmt_u64(pre, len, 16);
+    pre[n++] = '\r';
+    pre[n++] = '\n';
+    return write_held(c, pre, n, data, len, "\r\n", 2);
 }
 
 int gs_http_end(gs_http_req *req)
@@ -501,9 +598,6 @@ static int cb_message_begin(llhttp_t *p)
     c->req.start_ns = gs_clock_ns();
     /* From its first byte, a request has head_timeout_ms to arrive whole (slowloris). */
     arm_timer(c, c->srv->lim.head_timeout_ms);
-    gs_buf_reset(&c->url);
-    gs_buf_reset(&c->hname);
-    gs_buf_reset(&c->hval);
     return 0;
 }
 
@@ -521,15 +615,20 @@ static int head_limit(conn *c, size_t n, const char *what)
 static int cb_url(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
-    if (head_limit(c, len, "request line too long") || gs_buf_append(&c->url, at, len))
+    if (head_limit(c, len, "request line too long"))
         return -1;
+    char *u = gs_arena_append(&c->arena, c->req.url, c->url_len, at, len);
+    if (!u)
+        return -1;
+    c->req.url = u;
+    c->url_len += len;
     return 0;
 }
 
 static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
-    if (head_limit(c, len, "request headers too large") || gs_buf_append(&c->hname, at, len))
+    if (head_limit(c, len, "request headers too large") || gs_http_hdrs_name(&c->hdrs, at, len))
         return -1;
     return 0;
 }
@@ -537,7 +636,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
-    if (head_limit(c, len, "request headers too large") || gs_buf_append(&c->hval, at, len))
+    if (head_limit(c, len, "request headers too large") || gs_http_hdrs_value(&c->hdrs, at, len))
         return -1;
     return 0;
 }
@@ -546,11 +645,13 @@ static int cb_header_value_complete(llhttp_t *p)
 {
     conn *c = p->data;
     gs_http_req *r = &c->req;
-    if (gs_http_headers_add(&r->headers, &r->nheaders, &c->hname, &c->hval, MAX_HEADERS) < 0) {
+    if (gs_http_hdrs_line(&c->hdrs) < 0) {
         c->err_status = 431;
         c->err_msg = "too many request headers";
         return -1;
     }
+    r->headers = c->hdrs.v;
+    r->nheaders = c->hdrs.n;
     return 0;
 }
 
@@ -559,17 +660,42 @@ static int cb_headers_complete(llhttp_t *p)
     conn *c = p->data;
     gs_http_req *r = &c->req;
     const char *m = llhttp_method_name((llhttp_method_t)p->method);
-    snprintf(r->method, sizeof r->method, "%s", m);
+    size_t ml = strlen(m);
+    if (ml >= sizeof r->method)
+        ml = sizeof r->method - 1;
+    memcpy(r->method, m, ml);
+    r->method[ml] = 0;
     r->head_only = p->method == HTTP_HEAD;
-    r->url = gs_buf_steal(&c->url);
-    char *q = strchr(r->url, '?');
-    r->path = q ? gs_mem_strndup(r->url, (size_t)(q - r->url)) : gs_mem_strdup(r->url);
-    r->query = gs_mem_strdup(q ? q + 1 : "");
+    if (!r->url && !(r->url = gs_arena_strndup(&c->arena, "", 0)))
+        return -1;
+    char *q = memchr(r->url, '?', c->url_len);
+    /* path is a copy (it needs its own NUL); query points into url. */
+    r->path = q ? gs_arena_strndup(&c->arena, r->url, (size_t)(q - r->url)) : r->url;
+    r->query = q ? q + 1 : r->url + c->url_len;
+    if (!r->path)
+        return -1;
     r->keep_alive = llhttp_should_keep_alive(p);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body) {
         c->err_status = 413;
         c->err_msg = "request body too large";
         return -1;
+    }
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
+        /* The length is known: one arena piece of that size, never grown (max is the length,
+         * so no append can reach realloc). Chunked bodies grow on the heap as before. */
+        size_t n = (size_t)p->content_length;
+        char *d = gs_arena_alloc(&c->arena, n + 1);
+        if (!d) {
+            c->err_status = 413;
+            c->err_msg = "request body too large";
+            return -1;
+        }
+        d[0] = 0;
+        r->body.data = d;
+        r->body.len = 0;
+        r->body.cap = n + 1;
+        r->body.max = n;
+        c->body_in_arena = true;
     }
     const char *expect = gs_http_header_get(r, "expect");
     if (expect && strcasecmp(expect, "100-continue") == 0 && (p->flags & F_CONTENT_LENGTH) &&
@@ -743,12 +869,10 @@ static void handle_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
-    req_clear(&c->req);
+    req_clear(c);
     gs_buf_free(&c->req.body);
+    gs_arena_reset(&c->arena);
     gs_buf_free(&c->in);
-    gs_buf_free(&c->url);
-    gs_buf_free(&c->hname);
-    gs_buf_free(&c->hval);
     gs_buf_free(&c->held);
     SSL_free(c->ssl);
     free(c);
@@ -785,11 +909,12 @@ static conn *conn_new(gs_http_server *s)
     s->conns = c;
     s->nconns++;
     gs_buf_init(&c->in, MAX_PENDING_IN + 64 * 1024);
-    gs_buf_init(&c->url, 0);
-    gs_buf_init(&c->hname, 0);
-    gs_buf_init(&c->hval, 0);
     gs_buf_init(&c->held, 0);
     gs_buf_init(&c->req.body, s->lim.max_body);
+    /* The head limit is enforced by head_limit; this bound is the backstop for everything in
+     * the arena: URL and lines (a copy each when split over reads), the array, the body. */
+    gs_arena_init(&c->arena, &s->blocks, 3 * s->lim.max_head + s->lim.max_body + 64 * 1024);
+    gs_http_hdrs_init(&c->hdrs, &c->arena, MAX_HEADERS);
     return c;
 }
 
@@ -908,6 +1033,7 @@ int gs_http_server_start(uv_loop_t *loop, const char *addr, const gs_http_limits
         }
     }
     gs_http_server *s = gs_mem_calloc(1, sizeof *s);
+    gs_arena_pool_init(&s->blocks, 0);
     s->tls = tls;
     s->loop = loop;
     s->handler = handler;
@@ -937,6 +1063,7 @@ out:
 static void maybe_free_server(gs_http_server *s)
 {
     if (s->closing && !s->listener_open && s->nconns == 0) {
+        gs_arena_pool_free(&s->blocks);
         gs_tls_ctx_free(s->tls);
         free(s);
     }

@@ -120,6 +120,14 @@ static void push_queue(gs_sched_req *r, bool front)
 
 /* ---- the one way out ---- */
 
+/* A bounded copy (snprintf's "%s" without printf: this runs once per request). */
+static void copy_str(char *d, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(d, src, n);
+    d[n] = 0;
+}
+
 static void record(gs_sched_req *r, int status)
 {
     gs_sched *s = r->s;
@@ -128,9 +136,9 @@ static void record(gs_sched_req *r, int status)
     gs_request_log l;
     memset(&l, 0, sizeof l);
     l.time_ms = gs_clock_wall_ms();
-    snprintf(l.model, sizeof l.model, "%s", r->proc->id);
-    snprintf(l.method, sizeof l.method, "%s", r->fwd.method);
-    snprintf(l.path, sizeof l.path, "%s", r->fwd.upath);
+    copy_str(l.model, sizeof l.model, r->proc->id);
+    copy_str(l.method, sizeof l.method, r->fwd.method);
+    copy_str(l.path, sizeof l.path, r->fwd.upath);
     char *q = strchr(l.path, '?');
     if (q)
         *q = 0;

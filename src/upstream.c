@@ -38,6 +38,7 @@ struct gs_upstream_pool {
     int nidle;
     int nconns;              /* all connections alive (idle, busy, closing) */
     bool freeing;
+    gs_arena_pool blocks;    /* lent to the connections' response-head arenas */
 };
 
 struct gs_upstream_req {
@@ -65,9 +66,8 @@ struct uconn {
     uint64_t sent_ns;
     bool keep;               /* the connection may go back to the pool */
     int deferred_err;
-    gs_buf hname, hval;
-    gs_http_header *headers;
-    int nheaders;
+    gs_arena arena;          /* the response's header lines, given back when it ends */
+    gs_http_hdrs hdrs;
     size_t head_bytes;
 };
 
@@ -84,6 +84,7 @@ gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int po
                                        const char *base)
 {
     gs_upstream_pool *p = gs_mem_calloc(1, sizeof *p);
+    gs_arena_pool_init(&p->blocks, 64);
     p->loop = loop;
     p->host = gs_mem_strdup(host);
     p->port = port;
@@ -117,6 +118,7 @@ gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int po
 static void maybe_free_pool(gs_upstream_pool *p)
 {
     if (p->freeing && p->nconns == 0) {
+        gs_arena_pool_free(&p->blocks);
         free(p->host);
         free(p->head);
         free(p->host_line);
@@ -166,12 +168,9 @@ static void remove_idle(uconn *c)
 
 static void clear_headers(uconn *c)
 {
-    gs_http_headers_free(c->headers, c->nheaders);
-    c->headers = NULL;
-    c->nheaders = 0;
+    gs_arena_reset(&c->arena);
+    gs_http_hdrs_init(&c->hdrs, &c->arena, 200);
     c->head_bytes = 0;
-    gs_buf_reset(&c->hname);
-    gs_buf_reset(&c->hval);
 }
 
 static void handle_closed(uv_handle_t *h)
@@ -181,8 +180,6 @@ static void handle_closed(uv_handle_t *h)
         return;
     gs_upstream_pool *p = c->pool;
     clear_headers(c);
-    gs_buf_free(&c->hname);
-    gs_buf_free(&c->hval);
     free(c);
     p->nconns--;
     maybe_free_pool(p);
@@ -260,7 +257,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
     c->head_bytes += len;
     if (c->head_bytes > MAX_RESP_HEAD)
         return -1;
-    return gs_buf_append(&c->hname, at, len) ? -1 : 0;
+    return gs_http_hdrs_name(&c->hdrs, at, len) ? -1 : 0;
 }
 
 static int cb_header_value(llhttp_t *p, const char *at, size_t len)
@@ -269,13 +266,13 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
     c->head_bytes += len;
     if (c->head_bytes > MAX_RESP_HEAD)
         return -1;
-    return gs_buf_append(&c->hval, at, len) ? -1 : 0;
+    return gs_http_hdrs_value(&c->hdrs, at, len) ? -1 : 0;
 }
 
 static int cb_header_value_complete(llhttp_t *p)
 {
     uconn *c = p->data;
-    return gs_http_headers_add(&c->headers, &c->nheaders, &c->hname, &c->hval, 200) < 0 ? -1 : 0;
+    return gs_http_hdrs_line(&c->hdrs) < 0 ? -1 : 0;
 }
 
 static int cb_headers_complete(llhttp_t *p)
@@ -287,7 +284,7 @@ static int cb_headers_complete(llhttp_t *p)
         clen = 0;
     c->keep = llhttp_should_keep_alive(p);
     if (c->req)
-        c->req->cbs->on_head(c->req, p->status_code, c->headers, c->nheaders, clen, c->req->ud);
+        c->req->cbs->on_head(c->req, p->status_code, c->hdrs.v, c->hdrs.n, clen, c->req->ud);
     return c->state == U_CLOSED ? -1 : 0;
 }
 
@@ -422,8 +419,9 @@ static uconn *new_conn(gs_upstream_pool *p)
     uv_timer_init(p->loop, &c->defer);
     c->tcp.data = c->defer.data = c->connect.data = c;
     c->handles = 2;
-    gs_buf_init(&c->hname, MAX_RESP_HEAD);
-    gs_buf_init(&c->hval, MAX_RESP_HEAD);
+    /* MAX_RESP_HEAD bounds the lines (head_bytes); twice that covers copies and the array. */
+    gs_arena_init(&c->arena, &p->blocks, 2 * MAX_RESP_HEAD + 16 * 1024);
+    gs_http_hdrs_init(&c->hdrs, &c->arena, 200);
     p->nconns++;
     return c;
 }

@@ -1,6 +1,7 @@
 /* Bounded buffers and the UTF-8 scrub used on child output. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
@@ -46,4 +47,26 @@ Test(buf, scrub_keeps_valid_utf8_and_replaces_the_rest)
         gs_buf_scrub_utf8(buf, n);
         cr_assert_eq(memcmp(buf, cases[i].out, n), 0, "case %zu: got '%s'", i, buf);
     }
+}
+
+Test(buf, numbers_without_printf_match_printf)
+{
+    unsigned long long v[] = {0, 1, 9, 10, 255, 4096, 1234567890123ull, 18446744073709551615ull};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char want[32], got[32];
+        snprintf(want, sizeof want, "%llu", v[i]);
+        size_t n = gs_buf_fmt_u64(got, v[i], 10);
+        got[n] = 0;
+        cr_assert_str_eq(got, want);
+        snprintf(want, sizeof want, "%llx", v[i]);
+        n = gs_buf_fmt_u64(got, v[i], 16);
+        got[n] = 0;
+        cr_assert_str_eq(got, want);
+    }
+    gs_buf b;
+    gs_buf_init(&b, 6);
+    cr_assert_eq(gs_buf_put_u64(&b, 12345), 0);
+    cr_assert_eq(gs_buf_put_u64(&b, 67), -E2BIG, "the limit holds");
+    cr_assert_str_eq(b.data, "12345");
+    gs_buf_free(&b);
 }

@@ -1,5 +1,6 @@
 /* Where a request's time went: the queue/load split, Server-Timing, the histograms. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,30 @@ Test(timing, header)
     gs_timing_header(h, sizeof h, -3, 0.0 / 0.0, 2);
     cr_assert_str_eq(h, "Server-Timing: queue;dur=0.0, load;dur=0.0, upstream;dur=2.0\r\n");
     cr_assert_eq(gs_timing_header(h, 10, 1, 2, 3), -1, "too small");
+}
+
+Test(timing, header_figures_are_printfs_one_decimal)
+{
+    /* Formatted without printf now: each figure must still read as %.1f of the value would
+     * (within half a tenth where the value sits on a rounding tie). */
+    char h[200], want[200];
+    for (int i = 0; i < 3000; i++) {
+        double q = i * 0.377, l = i * 13.03, u = i * 1000.0417;
+        int k = gs_timing_header(h, sizeof h, q, l, u);
+        cr_assert_gt(k, 0);
+        double gq, gl, gu;
+        cr_assert_eq(sscanf(h, "Server-Timing: queue;dur=%lf, load;dur=%lf, upstream;dur=%lf", &gq,
+                            &gl, &gu),
+                     3, "%s", h);
+        cr_assert_float_eq(gq, q, 0.05 + 1e-6, "%s", h);
+        cr_assert_float_eq(gl, l, 0.05 + 1e-6, "%s", h);
+        cr_assert_float_eq(gu, u, 0.05 + 1e-6, "%s", h);
+        snprintf(want, sizeof want, "Server-Timing: queue;dur=%.1f, load;dur=%.1f, upstream;dur=%.1f\r\n",
+                 q, l, u);
+        cr_assert_eq(strlen(h), strlen(want), "same width: %s vs %s", h, want);
+    }
+    gs_timing_header(h, sizeof h, 1e300, 0, 0); /* a broken clock: clamped, no overflow */
+    cr_assert(strncmp(h, "Server-Timing: queue;dur=1000000000000000.0,", 44) == 0, "%s", h);
 }
 
 Test(timing, histogram_buckets_are_cumulative)
