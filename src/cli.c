@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "flags.h"
 #include "gen.h"
+#include "genconf.h"
 #include "log.h"
 #include "mem.h"
 #include "proc.h"
@@ -139,14 +140,17 @@ static void serve_usage(FILE *f)
 }
 
 
-/* Integrated mode: scan and write config.yaml; remember what the page shows. */
-static int regenerate(gs_server *s, char **msg)
+/* Integrated mode: scan and write config.yaml; remember what the page shows. With cfg, also the
+ * config built in memory from the plan (genconf.h: no re-reading of the file; NULL when it could
+ * not be built, and the caller loads the file). */
+static int regenerate_into(gs_server *s, char **msg, gs_config **cfg)
 {
     gs_gen_opts o = {
         .home = g_opts.home,
         .models_dirs = g_opts.dirs,
         .nmodels_dirs = g_opts.ndirs,
         .llama_server = g_opts.llama_server,
+        .keep_plan = cfg != NULL,
     };
     gs_gen_result r;
     memset(&r, 0, sizeof r);
@@ -155,6 +159,18 @@ static int regenerate(gs_server *s, char **msg)
         if (msg)
             *msg = gs_mem_strdup(r.error ? r.error : "cannot generate the config");
         goto out;
+    }
+    if (cfg && r.plan) {
+        gs_diag d = {0};
+        if (gs_genconf_build(r.plan, r.text, r.config_path, cfg, &d) < 0) {
+            char *all = gs_diag_join(&d);
+            gs_warn("the generated config could not be built in memory, reading %s instead: %s",
+                    r.config_path, all);
+            free(all);
+        }
+        for (int i = 0; i < d.n && *cfg; i++)
+            gs_warn("%s", d.msgs[i]);
+        gs_diag_free(&d);
     }
     gs_server_set_problems(s, gs_strv_dup(r.problems, r.nproblems), r.nproblems);
     for (int i = 0; i < r.nproblems; i++)
@@ -171,6 +187,11 @@ static int regenerate(gs_server *s, char **msg)
 out:
     gs_gen_result_free(&r);
     return rc;
+}
+
+static int regenerate(gs_server *s, char **msg)
+{
+    return regenerate_into(s, msg, NULL);
 }
 
 /* Flags into g_opts. Returns -1 to go on, else the exit code (help, version, usage error). */
@@ -289,14 +310,14 @@ static int serve_main(int argc, char **argv)
         srv.integrated = true;
         srv.regenerate = regenerate;
         char *msg = NULL;
-        if (regenerate(&srv, &msg) < 0) {
+        if (regenerate_into(&srv, &msg, &cfg) < 0) {
             fprintf(stderr, "ggswap: %s\n", msg ? msg : "cannot generate the config");
             free(msg);
             rc = 2;
             goto out;
         }
     }
-    int lrc = gs_confdir_load(srv.config_path, srv.config_dir, &cfg, &d);
+    int lrc = cfg ? 0 : gs_confdir_load(srv.config_path, srv.config_dir, &cfg, &d);
     if (d.n) {
         char *all = gs_diag_join(&d);
         fprintf(stderr, "%s\n", all);

@@ -669,6 +669,16 @@ char *gs_gen_emit(const gs_gen_plan *p)
     return gs_buf_steal(&b);
 }
 
+char *gs_gen_emit_top(const gs_gen_plan *p)
+{
+    gs_buf b;
+    gs_buf_init(&b, MAX_CONFIG);
+    emit_head(&b, p);
+    gs_buf_puts(&b, "models: {}\ngroups: {}\n");
+    emit_tail(&b, p);
+    return gs_buf_steal(&b);
+}
+
 char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *llama_server,
                          const char *settings_path, gs_diag *d)
 {
@@ -850,7 +860,16 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
     else
         prev_path = gs_mem_printf("%s/config.yaml", r->home);
     gs_gen_ports_load(prev_path, &prev);
-    text = gs_gen_config_text_prev(&sr, &s, r->llama_server, r->settings_path, &prev, &d);
+    gs_gen_plan *plan = gs_mem_calloc(1, sizeof *plan);
+    gs_gen_plan_make(&sr, &s, r->llama_server, r->settings_path, &prev, &d, plan);
+    text = gs_gen_emit(plan);
+    if (o->keep_plan) {
+        r->plan = plan;
+        r->text = gs_mem_strdup(text);
+    } else {
+        gs_gen_plan_free(plan);
+        free(plan);
+    }
     for (int i = 0; i < d.n; i++) {
         gs_warn("%s", d.msgs[i]);
         gs_strv_push(&r->problems, &r->nproblems, gs_mem_strdup(d.msgs[i]));
@@ -914,6 +933,9 @@ void gs_gen_result_free(gs_gen_result *r)
     gs_strv_free(r->dirs);
     gs_strv_free(r->problems);
     free(r->error);
+    gs_gen_plan_free(r->plan);
+    free(r->plan);
+    free(r->text);
     memset(r, 0, sizeof(*r));
 }
 

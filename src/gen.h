@@ -86,6 +86,8 @@ void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama
 void gs_gen_plan_free(gs_gen_plan *p);
 /* The config.yaml text of a plan (the seed's shape). Never NULL. */
 char *gs_gen_emit(const gs_gen_plan *p);
+/* The same text without models and groups (`models: {}`, `groups: {}`): the top-level keys. */
+char *gs_gen_emit_top(const gs_gen_plan *p);
 /* The text of one model's `cmd` block, each line starting with `indent` and ending in '\n'. */
 char *gs_gen_cmd_text(const gs_gen_model *m, const char *indent);
 
@@ -134,6 +136,8 @@ typedef struct gs_gen_opts {
     const char *output;               /* NULL: <home>/config.yaml; "-": stdout */
     const char *previous;             /* config whose ports to keep (gs_gen_ports); NULL: the
                                        * output file, or <home>/config.yaml for stdout */
+    bool keep_plan;                   /* hand the plan and the text back in the result (for
+                                       * genconf.h, which builds the config without YAML) */
 } gs_gen_opts;
 
 typedef struct gs_gen_result {
@@ -151,6 +155,8 @@ typedef struct gs_gen_result {
                                * unreadable/corrupt files, settings problems */
     int nproblems;
     char *error;              /* when the return is < 0: why nothing was written */
+    gs_gen_plan *plan;        /* with keep_plan, when the file was written: what it says */
+    char *text;               /* with keep_plan: the text written */
 } gs_gen_result;
 
 /* Integrated mode: read settings, scan, write config.yaml. Returns 0 when config.yaml was
