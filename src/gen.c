@@ -170,124 +170,6 @@ static void comment_text(gs_buf *b, const char *s)
         gs_buf_append(b, ((unsigned char)*s < 0x20 || *s == 0x7f) ? "?" : s, 1);
 }
 
-/* ------------------------------------------------------------------ stable ports */
-
-/* A header line of the generated file. gs_config does not keep startPort for us (the file has
- * no startPort key, to stay in the seed's shape), and without it a lowered startPort would
- * never take effect, since every previous port would still be in range. */
-#define PORTS_LINE "# Ports are given from startPort "
-
-void gs_gen_ports_free(gs_gen_ports *p)
-{
-    if (!p)
-        return;
-    gs_strv_free(p->names);
-    free(p->ports);
-    memset(p, 0, sizeof(*p));
-}
-
-int gs_gen_ports_parse(const char *text, size_t len, const char *name, gs_gen_ports *p)
-{
-    memset(p, 0, sizeof(*p));
-    gs_config *c = NULL;
-    gs_diag d = {0};
-    int rc = gs_config_parse(text, len, name, &c, &d);
-    if (rc < 0) {
-        gs_debug("%s: its ports are not kept, it does not load (%d problems)", name, d.n);
-        goto out;
-    }
-    for (int i = 0; i < c->nmodels; i++) {
-        if (c->models[i].proxy_port <= 0)
-            continue;
-        gs_strv_push(&p->names, &p->n, gs_mem_strdup(c->models[i].id));
-        p->ports = gs_mem_realloc(p->ports, sizeof(*p->ports) * (size_t)p->n);
-        p->ports[p->n - 1] = c->models[i].proxy_port;
-    }
-    /* Only the leading comment block is ours (a model path could hold the same words), and in it
-     * the last such line (the folder and settings lines above it are user text). */
-    size_t plen = strlen(PORTS_LINE);
-    for (size_t off = 0; off < len && text[off] == '#';) {
-        const char *nl = memchr(text + off, '\n', len - off);
-        size_t end = nl ? (size_t)(nl - text) : len;
-        if (end - off > plen && !memcmp(text + off, PORTS_LINE, plen)) {
-            long v = 0;
-            for (size_t k = off + plen; k < end && text[k] >= '0' && text[k] <= '9' && v <= 65535; k++)
-                v = v * 10 + (text[k] - '0');
-            p->start_port = v >= 1 && v <= 65535 ? (int)v : 0;
-        }
-        off = end + 1;
-    }
-out:
-    gs_config_free(c);
-    gs_diag_free(&d);
-    return rc;
-}
-
-int gs_gen_ports_load(const char *path, gs_gen_ports *p)
-{
-    memset(p, 0, sizeof(*p));
-    gs_buf text;
-    gs_buf_init(&text, MAX_CONFIG);
-    int rc = gs_buf_read_file(&text, path);
-    if (rc == -ENOENT)
-        rc = 0;
-    else if (rc < 0)
-        gs_debug("%s: its ports are not kept, it cannot be read: %s", path, strerror(-rc));
-    else
-        rc = gs_gen_ports_parse(text.data ? text.data : "", text.len, path, p);
-    gs_buf_free(&text);
-    return rc;
-}
-
-static int prev_port(const gs_gen_ports *prev, const char *name)
-{
-    for (int i = 0; i < prev->n; i++)
-        if (!strcmp(prev->names[i], name))
-            return prev->ports[i];
-    return 0;
-}
-
-/* port[i] for every model not skipped; models that get none are skipped (with a warning). */
-static void assign_ports(const gs_scan_result *r, const gs_settings *s, const gs_gen_ports *prev,
-                         bool *skip, int *port, const char *sname, gs_diag *d)
-{
-    int n = r->nmodels;
-    bool *used = gs_mem_calloc(65536, sizeof(*used));
-    /* A changed startPort is a request for other ports: assign them all again. */
-    bool keep = prev && prev->n > 0;
-    if (keep && prev->start_port)
-        keep = prev->start_port == s->start_port;
-    else if (keep)
-        for (int i = 0; keep && i < prev->n; i++)
-            keep = prev->ports[i] >= s->start_port;
-    for (int i = 0; keep && i < n; i++) {
-        if (skip[i])
-            continue;
-        int p = prev_port(prev, r->models[i].name);
-        if (p >= s->start_port && p <= 65535 && !used[p]) {
-            port[i] = p;
-            used[p] = true;
-        }
-    }
-    int next = s->start_port;
-    for (int i = 0; i < n; i++) {
-        if (skip[i] || port[i])
-            continue;
-        while (next <= 65535 && used[next])
-            next++;
-        if (next > 65535) {
-            if (d)
-                gs_diag_add(d, false, sname, 0, "startPort: no port left for %s (past 65535); lower startPort",
-                            r->models[i].name);
-            skip[i] = true;
-            continue;
-        }
-        port[i] = next;
-        used[next] = true;
-    }
-    free(used);
-}
-
 /* ------------------------------------------------------------------ the plan */
 
 static void word(gs_gen_model *m, char *w, unsigned flags)
@@ -434,7 +316,7 @@ static void plan_aliases(gs_scan_result *r, const gs_model_settings **ms, const 
 
 
 void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama_server,
-                      const char *settings_path, const gs_gen_ports *prev, gs_diag *d,
+                      const char *settings_path, const gs_genports *prev, gs_diag *d,
                       gs_gen_plan *p)
 {
     gs_settings defaults;
@@ -453,7 +335,11 @@ void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama
     unused_settings(r, s, sname, d);
     plan_aliases(r, ms, skip, sname, d);
     int *ports = gs_mem_calloc((size_t)n + 1, sizeof(*ports));
-    assign_ports(r, s, prev, skip, ports, sname, d);
+    const char **names = gs_mem_calloc((size_t)n + 1, sizeof(*names));
+    for (int i = 0; i < n; i++)
+        names[i] = r->models[i].name;
+    gs_genports_assign(prev, names, n, s->start_port, skip, ports, sname, d);
+    free(names);
 
     p->models = gs_mem_calloc((size_t)n + 1, sizeof(*p->models));
     for (int i = 0; i < n; i++) {
@@ -625,7 +511,7 @@ static void emit_head(gs_buf *b, const gs_gen_plan *p)
                    "# Your choices (ttl, extraArgs, aliases, disabled, ctxSizeMax, llamaServer, memory) go in\n# ");
     comment_text(b, p->settings_path ? p->settings_path : "settings.yaml");
     gs_buf_puts(b, "\n");
-    gs_buf_printf(b, PORTS_LINE "%d; a model keeps its port while it is here.\n", p->start_port);
+    gs_buf_printf(b, GS_GENPORTS_LINE "%d; a model keeps its port while it is here.\n", p->start_port);
     /* Conversations survive swaps here: llama-server's slots are saved and restored. */
     gs_buf_puts(b, "slotCache: true\n");
     gs_buf_printf(b, "healthCheckTimeout: %d\n", p->health_check_timeout);
@@ -686,7 +572,7 @@ char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *ll
 }
 
 char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const char *llama_server,
-                              const char *settings_path, const gs_gen_ports *prev, gs_diag *d)
+                              const char *settings_path, const gs_genports *prev, gs_diag *d)
 {
     gs_gen_plan p;
     gs_gen_plan_make(r, s, llama_server, settings_path, prev, d, &p);
@@ -801,7 +687,7 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
     gs_settings_init(&s);
     gs_diag d = {0};
     gs_scan_result sr = {0};
-    gs_gen_ports prev = {0};
+    gs_genports prev = {0};
     char *text = NULL;
     char *prev_path = NULL;
     int rc = 0;
@@ -859,7 +745,7 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
         prev_path = gs_mem_strdup(r->config_path);
     else
         prev_path = gs_mem_printf("%s/config.yaml", r->home);
-    gs_gen_ports_load(prev_path, &prev);
+    gs_genports_load(prev_path, &prev);
     gs_gen_plan *plan = gs_mem_calloc(1, sizeof *plan);
     gs_gen_plan_make(&sr, &s, r->llama_server, r->settings_path, &prev, &d, plan);
     text = gs_gen_emit(plan);
@@ -913,7 +799,7 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
 out:
     free(text);
     free(prev_path);
-    gs_gen_ports_free(&prev);
+    gs_genports_free(&prev);
     gs_diag_free(&d);
     gs_scan_result_free(&sr);
     gs_settings_free(&s);

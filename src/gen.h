@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "scan.h"
+#include "genports.h"
 #include "settings.h"
 
 /* The home folder: explicit (--home), else $GGSWAP_HOME, else ~/.clara/ggswap. New string. */
@@ -32,8 +33,6 @@ char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, 
 /* Generation is a plan, then its text: gs_gen_plan_make decides everything config.yaml says
  * (pure: no files, no environment), gs_gen_emit writes it as YAML, and genconf.h builds the
  * same gs_config from it without YAML. */
-
-struct gs_gen_ports;
 
 /* Word flags of a model's command line. */
 enum {
@@ -81,7 +80,7 @@ typedef struct gs_gen_plan {
  * settings.yaml's lines. `s` NULL means the defaults; `llama_server` NULL the bare name
  * "llama-server". Free with gs_gen_plan_free. */
 void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama_server,
-                      const char *settings_path, const struct gs_gen_ports *prev, gs_diag *d,
+                      const char *settings_path, const gs_genports *prev, gs_diag *d,
                       gs_gen_plan *p);
 void gs_gen_plan_free(gs_gen_plan *p);
 /* The config.yaml text of a plan (the seed's shape). Never NULL. */
@@ -98,23 +97,6 @@ char *gs_gen_cmd_text(const gs_gen_model *m, const char *indent);
 char *gs_gen_config_text(gs_scan_result *r, const gs_settings *s, const char *llama_server,
                          const char *settings_path, gs_diag *d);
 
-/* The ports a previous config.yaml gave its models. A model's port is part of its definition
- * (--port and proxy), so giving a model another port on "Regenerate" restarts it; keeping the
- * previous ports means adding or removing a file restarts no unrelated running model. */
-typedef struct gs_gen_ports {
-    char **names;          /* model names, NULL-terminated */
-    int *ports;            /* ports[i] belongs to names[i] */
-    int n;
-    int start_port;        /* the startPort the file was generated with; 0 when it does not say */
-} gs_gen_ports;
-
-/* Read the ports from a previous generated config (text, or the file at path). A missing file
- * gives an empty set and 0; a file that does not load gives an empty set and its error (the
- * caller then assigns ports from scratch). Free with gs_gen_ports_free either way. */
-int gs_gen_ports_parse(const char *text, size_t len, const char *name, gs_gen_ports *p);
-int gs_gen_ports_load(const char *path, gs_gen_ports *p);
-void gs_gen_ports_free(gs_gen_ports *p);
-
 /* gs_gen_config_text, keeping the ports of `prev` (may be NULL): a model still there keeps its
  * previous port when it is from startPort to 65535 and no earlier-kept model has it; new models
  * get the lowest free ports from startPort, in name order. When startPort differs from the one
@@ -122,7 +104,7 @@ void gs_gen_ports_free(gs_gen_ports *p);
  * every port is assigned from scratch. With prev generated from the same scan and settings the
  * text is byte-for-byte the same. */
 char *gs_gen_config_text_prev(gs_scan_result *r, const gs_settings *s, const char *llama_server,
-                              const char *settings_path, const gs_gen_ports *prev, gs_diag *d);
+                              const char *settings_path, const gs_genports *prev, gs_diag *d);
 
 /* Write path atomically (temp file in the same folder, fsync, rename), creating the folder
  * with its parents. Returns 0 or a negative errno. */
@@ -134,7 +116,7 @@ typedef struct gs_gen_opts {
     int nmodels_dirs;
     const char *llama_server;         /* --llama-server, or NULL */
     const char *output;               /* NULL: <home>/config.yaml; "-": stdout */
-    const char *previous;             /* config whose ports to keep (gs_gen_ports); NULL: the
+    const char *previous;             /* config whose ports to keep (gs_genports); NULL: the
                                        * output file, or <home>/config.yaml for stdout */
     bool keep_plan;                   /* hand the plan and the text back in the result (for
                                        * genconf.h, which builds the config without YAML) */

@@ -145,7 +145,7 @@ static const prow rows[] = {
      0, true},
 };
 
-static void prev_of(const char *spec, int start, gs_gen_ports *p)
+static void prev_of(const char *spec, int start, gs_genports *p)
 {
     memset(p, 0, sizeof *p);
     p->start_port = start;
@@ -177,7 +177,7 @@ Test(gen, plan_table)
                          t->what);
         gs_diag_free(&d);
         memset(&d, 0, sizeof d);
-        gs_gen_ports prev;
+        gs_genports prev;
         prev_of(t->prev, t->prev_start, &prev);
         gs_gen_plan p;
         gs_gen_plan_make(&r, &s, NULL, "s.yaml", t->prev ? &prev : NULL, &d, &p);
@@ -218,7 +218,7 @@ Test(gen, plan_table)
             }
         }
         gs_gen_plan_free(&p);
-        gs_gen_ports_free(&prev);
+        gs_genports_free(&prev);
         gs_diag_free(&d);
         gs_settings_free(&s);
         gs_scan_result_free(&r);

@@ -839,8 +839,8 @@ Test(scan, previous_ports_from_text_and_from_an_output_file)
         "  \"alpha:1b\":\n    proxy: \"http://127.0.0.1:5900\"\n    cmd: llama-server --port 5900\n"
         "  \"charlie:1b\":\n    proxy: \"http://127.0.0.1:5900\"\n    cmd: llama-server --port 5900\n"
         "  \"gone:1b\":\n    proxy: \"http://127.0.0.1:5800\"\n    cmd: llama-server --port 5800\n";
-    gs_gen_ports prev;
-    cr_assert_eq(gs_gen_ports_parse(old, strlen(old), "old.yaml", &prev), 0);
+    gs_genports prev;
+    cr_assert_eq(gs_genports_parse(old, strlen(old), "old.yaml", &prev), 0);
     cr_expect_eq(prev.n, 3);
     cr_expect_eq(prev.start_port, 0);
     gs_scan_result r;
@@ -848,26 +848,26 @@ Test(scan, previous_ports_from_text_and_from_an_output_file)
     char *t = gs_gen_config_text_prev(&r, &s, "/bin/sh", "settings.yaml", &prev, &d);
     cr_expect_eq(port_in(t, "alpha:1b"), 5900);
     cr_expect_eq(port_in(t, "charlie:1b"), 5800);
-    gs_gen_ports_free(&prev);
+    gs_genports_free(&prev);
 
     /* the generated text says its startPort and gives back its own ports */
-    cr_assert_eq(gs_gen_ports_parse(t, strlen(t), "t.yaml", &prev), 0);
+    cr_assert_eq(gs_genports_parse(t, strlen(t), "t.yaml", &prev), 0);
     cr_expect_eq(prev.start_port, 5800);
     cr_expect_eq(prev.n, 2);
     char *again = gs_gen_config_text_prev(&r, &s, "/bin/sh", "settings.yaml", &prev, &d);
     cr_expect_str_eq(t, again);
-    gs_gen_ports_free(&prev);
+    gs_genports_free(&prev);
     free(again);
     free(t);
 
     /* a previous file that does not load, and one that is not there: from scratch */
-    cr_expect_lt(gs_gen_ports_parse("models: [", 9, "bad.yaml", &prev), 0);
+    cr_expect_lt(gs_genports_parse("models: [", 9, "bad.yaml", &prev), 0);
     cr_expect_eq(prev.n, 0);
-    gs_gen_ports_free(&prev);
+    gs_genports_free(&prev);
     char *nowhere = P("nowhere.yaml");
-    cr_expect_eq(gs_gen_ports_load(nowhere, &prev), 0);
+    cr_expect_eq(gs_genports_load(nowhere, &prev), 0);
     cr_expect_eq(prev.n, 0);
-    gs_gen_ports_free(&prev);
+    gs_genports_free(&prev);
     free(nowhere);
     gs_scan_result_free(&r);
 
