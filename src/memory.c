@@ -26,6 +26,11 @@ typedef struct mmodel {
     uint64_t override;                    /* `memory` bytes, 0 unset */
     gs_memlearn_entry learned;            /* dev all 0: nothing measured yet */
     bool have_learned;
+    /* The estimate reads the model's GGUF header and tensor table, and the learned figure
+     * memory.json: both on first use (fill()), not for every model at start. */
+    bool filled;
+    char **argv;                          /* the model's command line, for fill() */
+    int argc;
     bool pinned;
     bool retried;                         /* an out-of-memory start was retried */
 } mmodel;
@@ -59,7 +64,6 @@ gs_memory *gs_memory_new(const gs_config *cfg, const gs_memory_settings *set, co
     if (set)
         m->set = *set;
     m->home = home ? gs_mem_strdup(home) : gs_gen_home(NULL);
-    m->ndev = 1 + gs_memdev_gpu_count();
     m->nmodels = cfg ? cfg->nmodels : 0;
     m->models = gs_mem_calloc(m->nmodels ? (size_t)m->nmodels : 1, sizeof *m->models);
     for (int i = 0; i < m->nmodels; i++) {
@@ -67,20 +71,45 @@ gs_memory *gs_memory_new(const gs_config *cfg, const gs_memory_settings *set, co
         mmodel *x = &m->models[i];
         x->id = gs_mem_strdup(c->id);
         gs_memlearn_key(c->argv, c->argc, x->key);
-        gs_memest e;
-        char *err = NULL;
-        if (c->argv && gs_memest_argv(c->argv, c->argc, m->ndev - 1, &e, &err) == 0) {
-            memcpy(x->estimate, e.dev, sizeof x->estimate);
-            x->have_estimate = true;
-        } else {
-            x->why_none = err ? err : gs_mem_strdup("no estimate");
-            err = NULL;
-        }
-        free(err);
-        x->have_learned = gs_memlearn_get(m->home, x->key, &x->learned) == 0 &&
-                          x->learned.dev[0];
+        x->argc = c->argv ? c->argc : 0;
+        x->argv = gs_mem_calloc((size_t)x->argc + 1, sizeof *x->argv);
+        for (int k = 0; k < x->argc; k++)
+            x->argv[k] = gs_mem_strdup(c->argv[k]);
     }
     return m;
+}
+
+/* The devices: RAM and the GPUs, asked of the drivers (NVML by dlopen) on first use only, so a
+ * daemon that never plans with memory never loads them. A cache: const callers may fill it. */
+static int ndev(const gs_memory *cm)
+{
+    gs_memory *m = (gs_memory *)cm;
+    if (!m->ndev)
+        m->ndev = 1 + gs_memdev_gpu_count();
+    return m->ndev;
+}
+
+/* Model i with its estimate and learned figure (a cache, as ndev()). */
+static mmodel *fill(const gs_memory *cm, int i)
+{
+    mmodel *x = &((gs_memory *)cm)->models[i];
+    if (x->filled)
+        return x;
+    x->filled = true;
+    gs_memest e;
+    char *err = NULL;
+    if (x->argc && gs_memest_argv(x->argv, x->argc, ndev(cm) - 1, &e, &err) == 0) {
+        memcpy(x->estimate, e.dev, sizeof x->estimate);
+        x->have_estimate = true;
+    } else {
+        x->why_none = err ? err : gs_mem_strdup("no estimate");
+        err = NULL;
+    }
+    free(err);
+    /* a figure measured in this run (on_ready, poll, a failure) is newer than the file's */
+    if (!x->have_learned)
+        x->have_learned = gs_memlearn_get(cm->home, x->key, &x->learned) == 0 && x->learned.dev[0];
+    return x;
 }
 
 void gs_memory_free(gs_memory *m)
@@ -90,6 +119,9 @@ void gs_memory_free(gs_memory *m)
     for (int i = 0; i < m->nmodels; i++) {
         free(m->models[i].id);
         free(m->models[i].why_none);
+        for (int k = 0; k < m->models[i].argc; k++)
+            free(m->models[i].argv[k]);
+        free(m->models[i].argv);
     }
     for (int i = 0; i < MAX_EVENTS; i++)
         free(m->events[i].msg);
@@ -106,7 +138,7 @@ bool gs_memory_enabled(const gs_memory *m)
 
 int gs_memory_ndev(const gs_memory *m)
 {
-    return m->ndev;
+    return ndev(m);
 }
 
 void gs_memory_set_pinned(gs_memory *m, int i, bool pinned)
@@ -123,16 +155,16 @@ void gs_memory_set_override(gs_memory *m, int i, uint64_t bytes)
 
 void gs_memory_need(const gs_memory *m, int i, uint64_t *dev)
 {
-    memset(dev, 0, sizeof *dev * (size_t)m->ndev);
+    memset(dev, 0, sizeof *dev * (size_t)ndev(m));
     if (i < 0 || i >= m->nmodels)
         return;
-    const mmodel *x = &m->models[i];
+    const mmodel *x = fill(m, i);
     if (x->override) {
         /* what the user said, unless a start ran out of memory with it */
         dev[0] = x->learned.ooms && x->learned.dev[0] > x->override ? x->learned.dev[0] : x->override;
         return;
     }
-    for (int d = 0; d < m->ndev; d++)
+    for (int d = 0; d < ndev(m); d++)
         /* a device the measurement did not see (no driver figure) keeps its estimate */
         dev[d] = x->have_learned && x->learned.dev[d] ? x->learned.dev[d] : x->estimate[d];
 }
@@ -141,7 +173,7 @@ uint64_t gs_memory_need_total(const gs_memory *m, int i)
 {
     uint64_t dev[GS_MEMEST_MAX_DEV], t = 0;
     gs_memory_need(m, i, dev);
-    for (int d = 0; d < m->ndev; d++)
+    for (int d = 0; d < ndev(m); d++)
         t += dev[d];
     return t;
 }
@@ -153,8 +185,8 @@ static void usage_of(const gs_memory *m, int pid, uint64_t *dev)
     if (pid <= 0)
         return;
     dev[0] = gs_memdev_rss("/proc", pid);
-    if (m->ndev > 1)
-        gs_memdev_gpu_used(pid, dev, m->ndev);
+    if (ndev(m) > 1)
+        gs_memdev_gpu_used(pid, dev, ndev(m));
     dev[0] = gs_memdev_rss("/proc", pid); /* gpu_used clears every entry */
 }
 
@@ -166,10 +198,10 @@ void gs_memory_budgets(gs_memory *m, const gs_memory_live *live, uint64_t *budge
     for (int i = 0; live && i < m->nmodels; i++) {
         uint64_t u[GS_MEMEST_MAX_DEV];
         usage_of(m, live[i].pid, u);
-        for (int d = 0; d < m->ndev; d++)
+        for (int d = 0; d < ndev(m); d++)
             ours[d] += u[d];
     }
-    for (int d = 0; d < m->ndev; d++) {
+    for (int d = 0; d < ndev(m); d++) {
         uint64_t conf = d == 0 ? m->set.ram
                         : m->set.ngpu >= d ? m->set.gpu[d - 1] : 0;
         uint64_t free_now = d < ds.n ? ds.dev[d].free : 0;
@@ -192,7 +224,7 @@ void gs_memory_on_ready(gs_memory *m, int i, int pid, const char *log, size_t le
 {
     if (i < 0 || i >= m->nmodels)
         return;
-    mmodel *x = &m->models[i];
+    mmodel *x = fill(m, i);
     x->retried = false;
     gs_memlearn_log l = {0};
     uint64_t from_log[GS_MEMEST_MAX_DEV] = {0}, now[GS_MEMEST_MAX_DEV];
@@ -201,7 +233,7 @@ void gs_memory_on_ready(gs_memory *m, int i, int pid, const char *log, size_t le
     gs_memlearn_log_figure(&l, from_log);
     usage_of(m, pid, now);
     gs_memlearn_entry e = {.load_ms = load_ms, .ooms = x->learned.ooms};
-    for (int d = 0; d < m->ndev; d++)
+    for (int d = 0; d < ndev(m); d++)
         e.dev[d] = now[d] > from_log[d] ? now[d] : from_log[d];
     /* After an out-of-memory failure the raised figure stays until a start succeeds with
      * less; a fresh measurement then replaces it. */
@@ -219,11 +251,11 @@ void gs_memory_poll(gs_memory *m, int i, int pid)
 {
     if (i < 0 || i >= m->nmodels || pid <= 0)
         return;
-    mmodel *x = &m->models[i];
+    mmodel *x = fill(m, i);
     uint64_t now[GS_MEMEST_MAX_DEV];
     usage_of(m, pid, now);
     bool grew = false;
-    for (int d = 0; d < m->ndev; d++)
+    for (int d = 0; d < ndev(m); d++)
         if (now[d] > x->learned.dev[d] + x->learned.dev[d] / 20) { /* 5 %: worth a write */
             x->learned.dev[d] = now[d];
             grew = true;
@@ -238,7 +270,7 @@ bool gs_memory_on_failed(gs_memory *m, int i, const char *log, size_t len, bool 
 {
     if (i < 0 || i >= m->nmodels)
         return false;
-    mmodel *x = &m->models[i];
+    mmodel *x = fill(m, i);
     gs_memlearn_log l = {0};
     if (log)
         gs_memlearn_parse(&l, log, len);
@@ -246,7 +278,7 @@ bool gs_memory_on_failed(gs_memory *m, int i, const char *log, size_t len, bool 
         return false;
     uint64_t before = gs_memory_need_total(m, i), need[GS_MEMEST_MAX_DEV];
     gs_memory_need(m, i, need);
-    gs_memlearn_raise(&x->learned, need, m->ndev);
+    gs_memlearn_raise(&x->learned, need, ndev(m));
     x->have_learned = x->learned.dev[0] > 0;
     store(m, x, true);
     char a[16], b[16];
@@ -293,7 +325,7 @@ char *gs_memory_too_big(const gs_memory *m, int i, const uint64_t *budget)
 {
     uint64_t need[GS_MEMEST_MAX_DEV];
     gs_memory_need(m, i, need);
-    for (int d = 0; d < m->ndev; d++)
+    for (int d = 0; d < ndev(m); d++)
         if (need[d] > budget[d]) {
             char a[16], b[16], dn[16];
             dev_name(d, dn, sizeof dn);
@@ -309,7 +341,7 @@ char *gs_memory_too_big(const gs_memory *m, int i, const uint64_t *budget)
 static json_t *dev_object(const gs_memory *m, const uint64_t *v)
 {
     json_t *o = json_object();
-    for (int d = 0; d < m->ndev; d++) {
+    for (int d = 0; d < ndev(m); d++) {
         char n[16];
         dev_name(d, n, sizeof n);
         json_object_set_new(o, n, json_integer((json_int_t)v[d]));
@@ -325,12 +357,12 @@ json_t *gs_memory_json(gs_memory *m, const gs_memory_live *live)
     gs_memory_budgets(m, live, budget);
     json_t *models = json_array();
     for (int i = 0; i < m->nmodels; i++) {
-        mmodel *x = &m->models[i];
+        mmodel *x = fill(m, i);
         uint64_t need[GS_MEMEST_MAX_DEV], now[GS_MEMEST_MAX_DEV];
         gs_memory_need(m, i, need);
         usage_of(m, live ? live[i].pid : 0, now);
         uint64_t est = 0, meas = 0, nt = 0, cur = 0;
-        for (int d = 0; d < m->ndev; d++) {
+        for (int d = 0; d < ndev(m); d++) {
             est += x->override ? 0 : x->estimate[d];
             meas += x->learned.dev[d];
             nt += need[d];
@@ -359,7 +391,7 @@ json_t *gs_memory_json(gs_memory *m, const gs_memory_live *live)
         json_array_append_new(models, o);
     }
     json_t *devs = json_array();
-    for (int d = 0; d < m->ndev; d++) {
+    for (int d = 0; d < ndev(m); d++) {
         char n[16];
         dev_name(d, n, sizeof n);
         uint64_t fr = budget[d] > used[d] ? budget[d] - used[d] : 0;
@@ -389,9 +421,9 @@ void gs_memory_metrics(const gs_memory *m, gs_buf *b)
                    "starts and what it was measured to use.\n"
                    "# TYPE ggswap_model_memory_bytes gauge\n");
     for (int i = 0; i < m->nmodels; i++) {
-        const mmodel *x = &m->models[i];
+        const mmodel *x = fill(m, i);
         uint64_t e = x->override, me = 0;
-        for (int d = 0; d < m->ndev; d++) {
+        for (int d = 0; d < ndev(m); d++) {
             e += x->override ? 0 : x->estimate[d];
             me += x->learned.dev[d];
         }
@@ -522,12 +554,12 @@ const gs_memfit *gs_memory_fit(gs_server *s, gs_memfit_inner_fn inner, const voi
         gs_memory_need(m, i, f->need);
         f->pinned = m->models[i].pinned;
         f->busy = p->inflight > 0;
-        f->load_ms = m->models[i].learned.load_ms;
+        f->load_ms = fill(m, i)->learned.load_ms;
         f->idle_ms = p->last_used_ms && now > p->last_used_ms ? now - p->last_used_ms : 0;
     }
     m->fit.models = m->fit_models;
     m->fit.n = m->nmodels;
-    m->fit.ndev = m->ndev;
+    m->fit.ndev = ndev(m);
     fit_budgets(s, m->fit.budget);
     m->fit.inner = inner;
     m->fit.inner_ud = inner_ud;
