@@ -87,6 +87,25 @@ static char *key_name(const char *s, const char *e)
     return gs_buf_steal(&b);
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether a name is there twice (sorted, so that 1,000 names are not compared pairwise). */
+static bool twice(const gs_genports *p)
+{
+    char **v = gs_mem_calloc((size_t)p->n + 1, sizeof *v);
+    for (int i = 0; i < p->n; i++)
+        v[i] = p->names[i];
+    qsort(v, (size_t)p->n, sizeof *v, str_cmp);
+    bool dup = false;
+    for (int i = 1; i < p->n && !dup; i++)
+        dup = !strcmp(v[i - 1], v[i]);
+    free(v);
+    return dup;
+}
+
 /* The generated shape, by lines. Returns 0 with p filled, or -1 (p empty) when the text is not
  * in that shape and must go through the loader. */
 static int by_lines(const char *text, size_t len, gs_genports *p)
@@ -125,17 +144,14 @@ static int by_lines(const char *text, size_t len, gs_genports *p)
         } else if (in_models && s[1] == ' ' && s[2] != ' ') {
             if (!(name = key_name(s + 2, e)))
                 goto bad;
-            for (int i = 0; i < p->n; i++)
-                if (!strcmp(p->names[i], name))
-                    goto bad; /* the loader refuses a file that defines a model twice */
             want_proxy = true;
         } else if (in_models && s[1] != ' ') {
             goto bad;
         }
         s = e + 1;
     }
-    if (want_proxy)
-        goto bad;
+    if (want_proxy || twice(p))
+        goto bad; /* the loader refuses a file that defines a model twice */
     p->start_port = start;
     return 0;
 bad:

@@ -20,17 +20,21 @@ static int g_quiet;
 static bool g_journal; /* stderr is the journal: lines start with their syslog priority */
 static gs_ring g_proxy_ring;
 
+/* The memory comes with the first append: a daemon with 1,000 models has 1,000 log rings, most
+ * of which never see a line. */
 void gs_ring_init(gs_ring *r, size_t cap)
 {
-    r->data = gs_mem_alloc(cap);
+    r->data = NULL;
     r->cap = cap;
     r->start = r->len = 0;
 }
 
 void gs_ring_append(gs_ring *r, const char *p, size_t n)
 {
-    if (!r->data || !r->cap)
+    if (!r->cap || !n)
         return;
+    if (!r->data)
+        r->data = gs_mem_alloc(r->cap);
     if (n >= r->cap) {
         /* Only the tail fits. */
         memcpy(r->data, p + (n - r->cap), r->cap);

@@ -26,6 +26,7 @@ typedef struct gs_ring {
     size_t len;
 } gs_ring;
 
+/* cap bytes, allocated on the first append. */
 void gs_ring_init(gs_ring *r, size_t cap);
 void gs_ring_append(gs_ring *r, const char *p, size_t n);
 /* Copy the ring's contents, oldest first, into a new NUL-terminated string (*len set if not NULL). */

@@ -26,8 +26,9 @@ typedef struct mmodel {
     uint64_t override;                    /* `memory` bytes, 0 unset */
     gs_memlearn_entry learned;            /* dev all 0: nothing measured yet */
     bool have_learned;
-    /* The estimate reads the model's GGUF header and tensor table, and the learned figure
-     * memory.json: both on first use (fill()), not for every model at start. */
+    /* The estimate reads the model's GGUF header and tensor table, the key stats the files its
+     * command line names, the learned figure reads memory.json: all on first use (fill()), not
+     * for every model at start. */
     bool filled;
     char **argv;                          /* the model's command line, for fill() */
     int argc;
@@ -70,7 +71,6 @@ gs_memory *gs_memory_new(const gs_config *cfg, const gs_memory_settings *set, co
         const gs_model_cfg *c = &cfg->models[i];
         mmodel *x = &m->models[i];
         x->id = gs_mem_strdup(c->id);
-        gs_memlearn_key(c->argv, c->argc, x->key);
         x->argc = c->argv ? c->argc : 0;
         x->argv = gs_mem_calloc((size_t)x->argc + 1, sizeof *x->argv);
         for (int k = 0; k < x->argc; k++)
@@ -96,6 +96,8 @@ static mmodel *fill(const gs_memory *cm, int i)
     if (x->filled)
         return x;
     x->filled = true;
+    /* the key stats the files the command line names */
+    gs_memlearn_key(x->argv, x->argc, x->key);
     gs_memest e;
     char *err = NULL;
     if (x->argc && gs_memest_argv(x->argv, x->argc, ndev(cm) - 1, &e, &err) == 0) {

@@ -435,20 +435,63 @@ static int cmp_path(const void *a, const void *b)
     return c ? c : (*(const size_t *)a < *(const size_t *)b ? -1 : 1);
 }
 
-static bool taken(const char *s, gs_names_entry *e, size_t n, size_t self, const char *const *res,
-                  size_t nres, char **cand, bool any_cand)
+/* The names given out so far (and the reserved ones), hashed: with 1,000 files, comparing each
+ * candidate with every other name was most of a scan's time. Strings are borrowed. */
+typedef struct nset {
+    const char **v;
+    size_t cap;            /* a power of two, at least twice what it holds */
+} nset;
+
+static size_t nhash(const char *s)
 {
-    if (in_list(s, res, nres))
-        return true;
-    for (size_t i = 0; i < n; i++) {
-        if (i == self)
-            continue;
-        if (e[i].name && !strcmp(e[i].name, s))
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (size_t)h;
+}
+
+static void nset_init(nset *t, size_t n)
+{
+    t->cap = 16;
+    while (t->cap < 2 * n + 2)
+        t->cap *= 2;
+    t->v = gs_mem_calloc(t->cap, sizeof *t->v);
+}
+
+static bool nset_has(const nset *t, const char *s)
+{
+    for (size_t i = nhash(s) & (t->cap - 1); t->v[i]; i = (i + 1) & (t->cap - 1))
+        if (!strcmp(t->v[i], s))
             return true;
-        if (any_cand && !e[i].name && !strcmp(cand[i], s))
-            return true;
-    }
     return false;
+}
+
+/* The set is sized for every entry and reserved name, so it never fills. */
+static void nset_add(nset *t, const char *s)
+{
+    size_t i = nhash(s) & (t->cap - 1);
+    while (t->v[i] && strcmp(t->v[i], s))
+        i = (i + 1) & (t->cap - 1);
+    t->v[i] = s;
+}
+
+/* s is a reserved name or one given out, or (any_cand) the candidate of an entry still without
+ * a name. */
+static bool taken(const char *s, const nset *given, gs_names_entry *e, size_t n, size_t self,
+                  char **cand, bool any_cand)
+{
+    if (nset_has(given, s))
+        return true;
+    for (size_t i = 0; any_cand && i < n; i++)
+        if (i != self && !e[i].name && !strcmp(cand[i], s))
+            return true;
+    return false;
+}
+
+static const char *const *cmp_cand;
+static int cmp_by_cand(const void *a, const void *b)
+{
+    return strcmp(cmp_cand[*(const size_t *)a], cmp_cand[*(const size_t *)b]);
 }
 
 void gs_names_resolve(gs_names_entry *e, size_t n, const char *const *reserved, size_t nreserved)
@@ -465,10 +508,26 @@ void gs_names_resolve(gs_names_entry *e, size_t n, const char *const *reserved, 
     qsort(ord, n, sizeof *ord, cmp_path);
     sort_base = NULL;
 
+    /* how many entries share each base name: sorted, then counted in runs */
+    const char **bases = gs_mem_calloc(n, sizeof *bases);
+    size_t *by_base = gs_mem_calloc(n, sizeof *by_base), *same_of = gs_mem_calloc(n, sizeof *same_of);
     for (size_t i = 0; i < n; i++) {
-        size_t same = 0;
-        for (size_t j = 0; j < n; j++)
-            same += !strcmp(e[i].base, e[j].base);
+        bases[i] = e[i].base;
+        by_base[i] = i;
+    }
+    cmp_cand = bases;
+    qsort(by_base, n, sizeof *by_base, cmp_by_cand);
+    cmp_cand = NULL;
+    for (size_t k = 0, run; k < n; k += run) {
+        for (run = 1; k + run < n && !strcmp(bases[by_base[k]], bases[by_base[k + run]]); run++)
+            ;
+        for (size_t j = 0; j < run; j++)
+            same_of[by_base[k + j]] = run;
+    }
+    free(bases);
+    free(by_base);
+    for (size_t i = 0; i < n; i++) {
+        size_t same = same_of[i];
         if (same > 1 && e[i].quant && *e[i].quant) {
             gs_buf b;
             gs_buf_init(&b, 0);
@@ -482,11 +541,19 @@ void gs_names_resolve(gs_names_entry *e, size_t n, const char *const *reserved, 
             cand[i] = gs_mem_strdup(e[i].base);
         }
     }
+    free(same_of);
+    nset given;
+    nset_init(&given, n + nreserved);
+    for (size_t i = 0; i < nreserved; i++)
+        if (reserved[i])
+            nset_add(&given, reserved[i]);
     /* Unique candidates keep their name; the first (by path) of equal ones keeps it too. */
     for (size_t k = 0; k < n; k++) {
         size_t i = ord[k];
-        if (!taken(cand[i], e, n, i, reserved, nreserved, cand, false))
+        if (!taken(cand[i], &given, e, n, i, cand, false)) {
             e[i].name = gs_mem_strdup(cand[i]);
+            nset_add(&given, e[i].name);
+        }
     }
     /* That gave out names in path order, so a later duplicate was refused above. Number the rest
      * without ever taking a name another file would get. */
@@ -502,8 +569,9 @@ void gs_names_resolve(gs_names_entry *e, size_t n, const char *const *reserved, 
                 m = used[ord[j]] + 1;
         for (;; m++) {
             char *s = gs_mem_printf("%s-%d", cand[i], m);
-            if (!taken(s, e, n, i, reserved, nreserved, cand, true)) {
+            if (!taken(s, &given, e, n, i, cand, true)) {
                 e[i].name = s;
+                nset_add(&given, s);
                 used[i] = m;
                 break;
             }
@@ -511,6 +579,7 @@ void gs_names_resolve(gs_names_entry *e, size_t n, const char *const *reserved, 
         }
     }
     free(used);
+    free(given.v);
     for (size_t i = 0; i < n; i++)
         free(cand[i]);
     free(cand);

@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,6 +247,39 @@ Test(names, reserved_names_are_never_given)
     gs_names_resolve(e, 1, res, 1);
     cr_expect_str_eq(e[0].name, "gpt-4-2");
     free(e[0].name);
+}
+
+/* Many files, many collisions (the names are hashed now, not compared pairwise): every name is
+ * unique, and a reversed input gives the same names. */
+Test(names, collisions_at_scale_stay_unique_and_ordered)
+{
+    enum { N = 600 };
+    static char files[N][64];
+    const char *f1[N], *f2[N];
+    for (int i = 0; i < N; i++) {
+        /* 60 base names, each in 10 files; three quants among them; every tenth has no quant */
+        static const char *const q[] = {"Q4_K_M", "Q8_0", "Q4_K_M"};
+        if (i % 10 == 9)
+            snprintf(files[i], sizeof files[i], "/d%03d/m%02d-7b.gguf", i, i % 60);
+        else
+            snprintf(files[i], sizeof files[i], "/d%03d/m%02d-7b.%s.gguf", i, i % 60, q[i % 3]);
+        f1[i] = files[i];
+        f2[N - 1 - i] = files[i];
+    }
+    gs_names_entry *a = calloc(N, sizeof *a), *b = calloc(N, sizeof *b);
+    resolve(a, N, f1);
+    resolve(b, N, f2);
+    for (int i = 0; i < N; i++) {
+        cr_assert_str_eq(a[i].name, b[N - 1 - i].name, "%s", f1[i]);
+        for (int j = 0; j < i; j++)
+            cr_assert_str_neq(a[i].name, a[j].name, "%s and %s", f1[i], f1[j]);
+    }
+    for (int i = 0; i < N; i++) {
+        free(a[i].name);
+        free(b[i].name);
+    }
+    free(a);
+    free(b);
 }
 
 static int alias_of(const int *out, int k) { return out[k]; }
