@@ -6,17 +6,10 @@
 
 #include "cmdline.h"
 #include "mem.h"
+#include "strv.h"
 
 /* What a template model looks like in text: the loader fills in its defaults. */
 #define TEMPLATE_MODEL "models:\n  \"t\":\n    cmd: t\n    proxy: \"http://127.0.0.1:1\"\n"
-
-static char **strv_copy(char *const *v, int n)
-{
-    char **out = gs_mem_calloc((size_t)n + 1, sizeof *out);
-    for (int i = 0; i < n; i++)
-        out[i] = gs_mem_strdup(v[i]);
-    return out;
-}
 
 /* The top-level config and the template model, both from the loader. */
 static int parse_top(const gs_gen_plan *p, const char *name, gs_config **c, gs_config **t, gs_diag *d)
@@ -61,7 +54,7 @@ static int build_model(gs_model_cfg *m, const gs_gen_model *g, const gs_model_cf
     m->proxy_host = gs_mem_strdup("127.0.0.1");
     m->proxy_port = g->port;
     m->proxy_path = gs_mem_strdup("");
-    m->aliases = strv_copy(g->aliases, g->naliases);
+    m->aliases = gs_strv_dup(g->aliases, g->naliases);
     m->naliases = m->naliases_written = g->naliases;
     m->check_endpoint = tpl->check_endpoint ? gs_mem_strdup(tpl->check_endpoint) : NULL;
     m->ttl = g->ttl;
