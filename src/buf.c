@@ -44,6 +44,16 @@ int gs_buf_append(gs_buf *b, const void *p, size_t n)
     return 0;
 }
 
+char *gs_buf_grow(gs_buf *b, size_t n)
+{
+    if (reserve(b, n))
+        return NULL;
+    char *at = b->data + b->len;
+    b->len += n;
+    b->data[b->len] = 0;
+    return at;
+}
+
 int gs_buf_puts(gs_buf *b, const char *s)
 {
     return gs_buf_append(b, s, strlen(s));

@@ -20,6 +20,9 @@ void gs_buf_init(gs_buf *b, size_t max);
 /* Append n bytes. Returns 0, or -E2BIG when len would pass max (nothing appended). */
 int gs_buf_append(gs_buf *b, const void *p, size_t n);
 int gs_buf_puts(gs_buf *b, const char *s);
+/* Make n more bytes part of the buffer and return where they start, for the caller to fill
+ * (one bounds check for a line assembled from pieces); NULL when len would pass max. */
+char *gs_buf_grow(gs_buf *b, size_t n);
 int gs_buf_printf(gs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int gs_buf_vprintf(gs_buf *b, const char *fmt, va_list ap);
 /* Decimal (base 10) or hex (base 16, lower case) digits of v at out, no NUL; returns how many

@@ -47,10 +47,17 @@ static gs_buf *scratch(gs_buf *b, size_t max)
 /* "Name: value\r\n" (on the request path: no printf). */
 static void header_line(gs_buf *b, const gs_http_header *h)
 {
-    gs_buf_puts(b, h->name);
-    gs_buf_append(b, ": ", 2);
-    gs_buf_puts(b, h->value);
-    gs_buf_append(b, "\r\n", 2);
+    char *o = gs_buf_grow(b, h->name_len + h->value_len + 4);
+    if (!o)
+        return; /* past the head's bound: the line is left out, as an append would */
+    memcpy(o, h->name, h->name_len);
+    o += h->name_len;
+    *o++ = ':';
+    *o++ = ' ';
+    memcpy(o, h->value, h->value_len);
+    o += h->value_len;
+    *o++ = '\r';
+    *o = '\n';
 }
 
 void gs_fwd_init(gs_fwd *f, gs_http_req *req, const char *upath, char *body, size_t body_len)
@@ -87,12 +94,15 @@ void gs_fwd_detach(gs_fwd *f)
 long gs_fwd_tokens(const gs_fwd *f)
 {
     /* llama-server (and OpenAI) report usage at the end of the body or of the stream. */
-    const char *key = "\"completion_tokens\":";
+    static const char key[] = "\"completion_tokens\":";
+    const size_t kl = sizeof key - 1;
+    /* The last mention counts: search from the end (usage is near it). */
     const char *hit = NULL;
-    for (const char *q = f->tail; (q = memmem(q, f->tail_len - (size_t)(q - f->tail), key,
-                                              strlen(key)));
-         q++)
-        hit = q;
+    for (size_t k = f->tail_len >= kl ? f->tail_len - kl + 1 : 0; k-- > 0;)
+        if (f->tail[k] == '"' && f->tail[k + 1] == 'c' && memcmp(f->tail + k, key, kl) == 0) {
+            hit = f->tail + k;
+            break;
+        }
     if (hit) {
         const char *v = hit + strlen(key);
         while (*v == ' ')

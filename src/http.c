@@ -180,6 +180,8 @@ int gs_http_hdrs_line(gs_http_hdrs *h)
         return -E2BIG;
     h->v[h->n].name = h->name;
     h->v[h->n].value = h->value;
+    h->v[h->n].name_len = h->name_len;
+    h->v[h->n].value_len = h->value_len;
     h->n++;
     h->name = h->value = NULL;
     h->name_len = h->value_len = 0;
@@ -568,8 +570,10 @@ void gs_http_abort(gs_http_req *req)
 
 const char *gs_http_header_get(const gs_http_req *req, const char *name)
 {
+    /* Asked several times per request (content type, origin, keys): lengths first. */
+    size_t n = strlen(name);
     for (int i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
+        if (req->headers[i].name_len == n && strcasecmp(req->headers[i].name, name) == 0)
             return req->headers[i].value;
     return NULL;
 }

@@ -22,6 +22,7 @@
 typedef struct gs_http_header {
     char *name;
     char *value;
+    size_t name_len, value_len; /* strlen of each, known from parsing */
 } gs_http_header;
 
 /* Both directions (requests here, responses in upstream.c) collect header lines from llhttp the
