@@ -680,7 +680,7 @@ static void file_start(dl_file *f)
     };
     int rc = gs_fetch_start(m->fetch, &o, &f->req);
     if (rc < 0) {
-        snprintf(msg, sizeof msg, "%s: cannot start the transfer: %s", f->name, strerror(-rc));
+        snprintf(msg, sizeof msg, "%s: cannot start the transfer: %s", f->name, gs_fetch_strerror(rc));
         file_close_fd(f);
         file_set_state(f, GS_DL_FAILED, msg);
     }
@@ -878,7 +878,7 @@ static void tree_fetch(gs_dl_job *j, const char *url)
     int rc = gs_fetch_start(j->m->fetch, &o, &j->tree_req);
     if (rc < 0) {
         char err[200];
-        snprintf(err, sizeof err, "cannot ask the Hub: %s", strerror(-rc));
+        snprintf(err, sizeof err, "cannot ask the Hub: %s", gs_fetch_strerror(rc));
         job_set_state(j, GS_DL_FAILED, err);
     }
 }

@@ -1,13 +1,13 @@
 /* fetch: libcurl multi transfers on the libuv loop (see fetch.h). */
 #include "fetch.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "curlso.h"
 #include "log.h"
 #include "mem.h"
 
@@ -41,6 +41,9 @@ typedef struct sock_ctx {
 
 static void free_now(gs_fetch *f);
 
+/* libcurl's functions, once the first transfer has loaded it (every use below comes after). */
+static const gs_curl *K;
+
 static void unlink_req(gs_fetch_req *r)
 {
     gs_fetch *f = r->f;
@@ -55,9 +58,9 @@ static void unlink_req(gs_fetch_req *r)
 
 static void destroy_req(gs_fetch_req *r)
 {
-    curl_multi_remove_handle(r->f->multi, r->easy);
-    curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
+    K->multi_remove_handle(r->f->multi, r->easy);
+    K->easy_cleanup(r->easy);
+    K->slist_free_all(r->headers);
     free(r->url);
     free(r);
 }
@@ -85,7 +88,7 @@ static int map_code(CURLcode c)
 static void send_head(gs_fetch_req *r)
 {
     long code = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+    K->easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
     r->info.status = (int)code;
     r->head_sent = true;
 }
@@ -95,11 +98,11 @@ static void check_info(gs_fetch *f)
     CURLMsg *m;
     int left;
     f->depth++;
-    while (!f->closing && (m = curl_multi_info_read(f->multi, &left))) {
+    while (!f->closing && (m = K->multi_info_read(f->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         gs_fetch_req *r = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        K->easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         CURLcode cc = m->data.result;
         int rc = map_code(cc);
         if (!r->head_sent) {
@@ -108,7 +111,7 @@ static void check_info(gs_fetch *f)
                 rc = GS_FETCH_EABORT;
         }
         char msg[CURL_ERROR_SIZE + 64];
-        snprintf(msg, sizeof msg, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
+        snprintf(msg, sizeof msg, "%s", r->errbuf[0] ? r->errbuf : K->easy_strerror(cc));
         unlink_req(r);
         if (r->o.on_done)
             r->o.on_done(r, rc, rc ? msg : NULL, &r->info, r->o.ud);
@@ -133,7 +136,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
             flags |= CURL_CSELECT_OUT;
     }
     f->depth++;
-    curl_multi_socket_action(f->multi, c->fd, flags, &running);
+    K->multi_socket_action(f->multi, c->fd, flags, &running);
     f->depth--;
     check_info(f);
 }
@@ -143,7 +146,7 @@ static void on_timer(uv_timer_t *t)
     gs_fetch *f = t->data;
     int running;
     f->depth++;
-    curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    K->multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     f->depth--;
     check_info(f);
 }
@@ -161,7 +164,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
         if (c) {
             uv_poll_stop(&c->poll);
             uv_close((uv_handle_t *)&c->poll, sock_closed);
-            curl_multi_assign(f->multi, s, NULL);
+            K->multi_assign(f->multi, s, NULL);
         }
         return 0;
     }
@@ -174,7 +177,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
             return -1;
         }
         c->poll.data = c;
-        curl_multi_assign(f->multi, s, c);
+        K->multi_assign(f->multi, s, c);
     }
     int ev = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
@@ -197,25 +200,31 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 
 gs_fetch *gs_fetch_new(uv_loop_t *loop)
 {
-    static bool inited;
-    if (!inited) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        inited = true;
-    }
     gs_fetch *f = gs_mem_calloc(1, sizeof *f);
     f->loop = loop;
-    f->multi = curl_multi_init();
-    if (!f->multi) {
-        free(f);
-        return NULL;
-    }
     uv_timer_init(loop, &f->timer);
     f->timer.data = f;
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
     return f;
+}
+
+/* libcurl and the multi handle come with the first transfer (curlso.h: a daemon that never
+ * downloads never loads it). Returns 0, or -ENOSYS / -ENOMEM with *why set. */
+static int ready(gs_fetch *f, const char **why)
+{
+    if (f->multi)
+        return 0;
+    if (!(K = gs_curlso_get(why)))
+        return -ENOSYS;
+    f->multi = K->multi_init();
+    if (!f->multi) {
+        *why = "curl_multi_init failed (out of memory?)";
+        return -ENOMEM;
+    }
+    K->multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    K->multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+    K->multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    K->multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
+    return 0;
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -230,7 +239,8 @@ static void free_now(gs_fetch *f)
         unlink_req(r);
         destroy_req(r);
     }
-    curl_multi_cleanup(f->multi);
+    if (f->multi)
+        K->multi_cleanup(f->multi);
     f->multi = NULL;
     uv_close((uv_handle_t *)&f->timer, timer_closed);
 }
@@ -317,6 +327,12 @@ int gs_fetch_start(gs_fetch *f, const gs_fetch_opts *o, gs_fetch_req **out)
         *out = NULL;
     if (f->closing)
         return -ESHUTDOWN;
+    const char *why = NULL;
+    int rc = ready(f, &why);
+    if (rc < 0) {
+        gs_error("downloads: %s", why);
+        return rc;
+    }
     gs_fetch_req *r = gs_mem_calloc(1, sizeof *r);
     r->f = f;
     r->o = *o;
@@ -324,48 +340,48 @@ int gs_fetch_start(gs_fetch *f, const gs_fetch_opts *o, gs_fetch_req **out)
     r->info.linked_size = -1;
     r->info.range_start = -1;
     r->info.length = -1;
-    r->easy = curl_easy_init();
+    r->easy = K->easy_init();
     if (!r->easy) {
         free(r->url);
         free(r);
         return -ENOMEM;
     }
     CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "ggswap/" GS_VERSION);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, o->connect_s > 0 ? o->connect_s : 20L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->stall_s > 0 ? o->stall_s : 30L);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    K->easy_setopt(e, CURLOPT_URL, r->url);
+    K->easy_setopt(e, CURLOPT_PRIVATE, r);
+    K->easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    K->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    K->easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    K->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    K->easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    K->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    K->easy_setopt(e, CURLOPT_USERAGENT, "ggswap/" GS_VERSION);
+    K->easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    K->easy_setopt(e, CURLOPT_CONNECTTIMEOUT, o->connect_s > 0 ? o->connect_s : 20L);
+    K->easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    K->easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->stall_s > 0 ? o->stall_s : 30L);
+    K->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    K->easy_setopt(e, CURLOPT_HEADERDATA, r);
+    K->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    K->easy_setopt(e, CURLOPT_WRITEDATA, r);
     if (o->bearer && *o->bearer) {
         char *h = gs_mem_printf("Authorization: Bearer %s", o->bearer);
-        r->headers = curl_slist_append(r->headers, h);
+        r->headers = K->slist_append(r->headers, h);
         free(h);
     }
     if (r->headers)
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+        K->easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     if (o->range_from > 0) {
         char range[48];
         snprintf(range, sizeof range, "%lld-", (long long)o->range_from);
-        curl_easy_setopt(e, CURLOPT_RANGE, range);
+        K->easy_setopt(e, CURLOPT_RANGE, range);
     }
     r->next = f->reqs;
     if (f->reqs)
         f->reqs->prev = r;
     f->reqs = r;
     f->nreqs++;
-    CURLMcode mc = curl_multi_add_handle(f->multi, e);
+    CURLMcode mc = K->multi_add_handle(f->multi, e);
     if (mc != CURLM_OK) {
         unlink_req(r);
         destroy_req(r);
@@ -387,11 +403,19 @@ void gs_fetch_cancel(gs_fetch_req *r)
 double gs_fetch_speed(gs_fetch_req *r)
 {
     curl_off_t v = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_SPEED_DOWNLOAD_T, &v);
+    K->easy_getinfo(r->easy, CURLINFO_SPEED_DOWNLOAD_T, &v);
     return (double)v;
 }
 
 int gs_fetch_active(const gs_fetch *f)
 {
     return f->nreqs;
+}
+
+const char *gs_fetch_strerror(int rc)
+{
+    const char *why = NULL;
+    if (rc == -ENOSYS && !gs_curlso_get(&why))
+        return why;
+    return strerror(-rc);
 }

@@ -57,11 +57,15 @@ typedef struct gs_fetch_opts {
     void *ud;
 } gs_fetch_opts;
 
+/* Cheap: libcurl is loaded by the first gs_fetch_start (curlso.h). */
 gs_fetch *gs_fetch_new(uv_loop_t *loop);
 /* Cancel every transfer (no on_done) and free once libuv has closed the handles. */
 void gs_fetch_free(gs_fetch *f);
 /* Start a transfer. Returns 0 and *out (may be NULL), or a negative errno. */
 int gs_fetch_start(gs_fetch *f, const gs_fetch_opts *o, gs_fetch_req **out);
+/* A gs_fetch_start error in words: for -ENOSYS, why libcurl could not be loaded and what to
+ * install; else strerror. */
+const char *gs_fetch_strerror(int rc);
 /* Stop a transfer; on_done is not called, the request is freed. */
 void gs_fetch_cancel(gs_fetch_req *r);
 /* Bytes per second of the transfer so far (curl's average). */

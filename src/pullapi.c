@@ -432,7 +432,7 @@ void gs_pullapi_handle_hub(gs_server *s, gs_http_req *req, const char *rest)
     int rc = gs_fetch_start(gs_dl_mgr_fetch(s->downloads), &o, &q->fr);
     if (rc < 0) {
         hub_q_free(q);
-        gs_api_error(req, 500, "internal", "cannot ask the Hub: %s", strerror(-rc));
+        gs_api_error(req, 500, "internal", "cannot ask the Hub: %s", gs_fetch_strerror(rc));
         goto out;
     }
     req->ud = q;
