@@ -124,14 +124,19 @@ char *gs_gen_find_llama_server(const char *explicit_path, const gs_settings *s, 
 static void yq(gs_buf *b, const char *s)
 {
     gs_buf_puts(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s) {
+        size_t n = 0; /* a run that needs no escape, appended at once */
+        while (s[n] && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20 && s[n] != 0x7f)
+            n++;
+        gs_buf_append(b, s, n);
+        s += n;
+        if (!*s)
+            break;
+        unsigned char c = (unsigned char)*s++;
         if (c == '"' || c == '\\')
             gs_buf_printf(b, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            gs_buf_printf(b, "\\x%02x", c);
         else
-            gs_buf_append(b, s, 1);
+            gs_buf_printf(b, "\\x%02x", c);
     }
     gs_buf_puts(b, "\"");
 }
@@ -352,6 +357,7 @@ void gs_gen_plan_make(gs_scan_result *r, const gs_settings *s, const char *llama
         pm->name = gs_mem_strdup(m->name);
         pm->port = ports[i];
         plan_argv(pm, m, x, s, llama_server, ctx);
+        pm->cmd = gs_gen_cmd_text(pm, "");
         pm->ttl = x && x->ttl >= 0 ? x->ttl : s->ttl;
         pm->aliases = gs_strv_dup(m->aliases, m->naliases);
         pm->naliases = m->aliases ? m->naliases : 0;
@@ -385,6 +391,7 @@ void gs_gen_plan_free(gs_gen_plan *p)
     for (int i = 0; i < p->nmodels; i++) {
         gs_gen_model *m = &p->models[i];
         free(m->name);
+        free(m->cmd);
         gs_strv_free(m->argv);
         free(m->wflags);
         gs_strv_free(m->aliases);
@@ -457,7 +464,13 @@ static void emit_model(gs_buf *b, const gs_gen_model *m)
     gs_buf_puts(b, ":\n");
     gs_buf_printf(b, "    proxy: \"http://127.0.0.1:%d\"\n", m->port);
     gs_buf_puts(b, "    cmd: |\n");
-    cmd_text(b, m, "      ");
+    for (const char *l = m->cmd; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l);
+        gs_buf_puts(b, "      ");
+        gs_buf_append(b, l, n);
+        l += n;
+    }
     gs_buf_printf(b, "    ttl: %d\n", m->ttl);
     if (m->memory) {
         gs_buf_puts(b, "    memory: ");
@@ -689,7 +702,7 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
     gs_scan_result sr = {0};
     gs_genports prev = {0};
     char *text = NULL;
-    char *prev_path = NULL;
+    char *prev_path = NULL, *prev_text = NULL;
     int rc = 0;
 
     r->home = gs_gen_home(o->home);
@@ -745,7 +758,7 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
         prev_path = gs_mem_strdup(r->config_path);
     else
         prev_path = gs_mem_printf("%s/config.yaml", r->home);
-    gs_genports_load(prev_path, &prev);
+    gs_genports_load(prev_path, &prev, &prev_text);
     gs_gen_plan *plan = gs_mem_calloc(1, sizeof *plan);
     gs_gen_plan_make(&sr, &s, r->llama_server, r->settings_path, &prev, &d, plan);
     text = gs_gen_emit(plan);
@@ -780,7 +793,9 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
         }
         goto out;
     }
-    rc = gs_gen_write_atomic(r->config_path, text, strlen(text));
+    /* The same bytes as the file there (a restart with nothing changed): no write, no fsync. */
+    bool same = prev_text && !strcmp(prev_path, r->config_path) && !strcmp(prev_text, text);
+    rc = same ? 0 : gs_gen_write_atomic(r->config_path, text, strlen(text));
     if (rc < 0) {
         r->error = gs_mem_printf("Cannot write %s: %s. Check that the folder is writable, or use "
                                  "--home DIR.", r->config_path, strerror(-rc));
@@ -798,6 +813,7 @@ int gs_gen_integrated(const gs_gen_opts *o, gs_gen_result *r)
     gs_info("wrote %s: %d models from %d folders", r->config_path, r->nmodels, r->ndirs);
 out:
     free(text);
+    free(prev_text);
     free(prev_path);
     gs_genports_free(&prev);
     gs_diag_free(&d);

@@ -47,6 +47,8 @@ typedef struct gs_gen_model {
     char **argv;           /* llama-server's command line, NULL-terminated */
     unsigned char *wflags; /* per word: GS_GEN_W_* */
     int argc;
+    char *cmd;             /* the `cmd` block: the words quoted, one line per GS_GEN_W_LINE
+                            * word, each line ending in '\n' (gs_gen_cmd_text(m, "")) */
     int ttl;               /* seconds; 0 never unloads */
     char **aliases;        /* NULL-terminated (scan's OpenAI aliases, then the user's) */
     int naliases;

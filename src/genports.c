@@ -179,18 +179,23 @@ out:
     return rc;
 }
 
-int gs_genports_load(const char *path, gs_genports *p)
+int gs_genports_load(const char *path, gs_genports *p, char **text_out)
 {
     memset(p, 0, sizeof(*p));
+    if (text_out)
+        *text_out = NULL;
     gs_buf text;
     gs_buf_init(&text, MAX_CONFIG);
     int rc = gs_buf_read_file(&text, path);
-    if (rc == -ENOENT)
+    if (rc == -ENOENT) {
         rc = 0;
-    else if (rc < 0)
+    } else if (rc < 0) {
         gs_debug("%s: its ports are not kept, it cannot be read: %s", path, strerror(-rc));
-    else
+    } else {
         rc = gs_genports_parse(text.data ? text.data : "", text.len, path, p);
+        if (text_out)
+            *text_out = gs_buf_steal(&text);
+    }
     gs_buf_free(&text);
     return rc;
 }

@@ -30,7 +30,8 @@ typedef struct gs_genports {
  * 0; a file that does not load gives an empty set and its error (the caller then assigns ports
  * from scratch). Free with gs_genports_free either way. */
 int gs_genports_parse(const char *text, size_t len, const char *name, gs_genports *p);
-int gs_genports_load(const char *path, gs_genports *p);
+/* text_out (may be NULL): the file's text when it could be read (caller frees), else NULL. */
+int gs_genports_load(const char *path, gs_genports *p, char **text_out);
 void gs_genports_free(gs_genports *p);
 
 /* Ports for the n models `names` (skip[i]: no port): a model still in prev (may be NULL) keeps

@@ -72,6 +72,10 @@ static void walk(const char *dir, int depth, list *files, list *dirs)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
+        /* Only the folders are wanted without `files`: a plain file needs no stat (with 1,000
+         * models that is 1,000 stats at start). */
+        if (!files && e->d_type == DT_REG)
+            continue;
         char *p = gs_mem_printf("%s/%s", dir, e->d_name);
         struct stat st;
         if (stat(p, &st) == 0) {

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "gen.h"
+#include "ggufw.h"
 #include "mem.h"
 
 /* One scanned model: "name|path|kind|params|ctx|quant|arch|mmproj". */
@@ -286,4 +289,43 @@ Test(gen, emit_loads_with_the_plans_argv)
     free(text);
     gs_gen_plan_free(&p);
     gs_scan_result_free(&r);
+}
+
+/* A restart with nothing changed leaves config.yaml as it is (no rewrite, no fsync: the inode
+ * stays); a change writes it again. */
+Test(gen, integrated_rewrites_config_only_when_it_changes)
+{
+    char dir[] = "/tmp/gs-gen-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char *models = gs_mem_printf("%s/models", dir), *home = gs_mem_printf("%s/home", dir);
+    cr_assert_eq(mkdir(models, 0755), 0);
+    char *f = gs_mem_printf("%s/tiny-chat-q8_0.gguf", models);
+    cr_assert_eq(gs_gguf_write_tiny_llama(f, "t", 1, 64, 2, 128), 0);
+    const char *dirs[] = {models};
+    gs_gen_opts o = {.home = home, .models_dirs = dirs, .nmodels_dirs = 1, .llama_server = "/bin/true"};
+    struct stat st[3];
+    char *cfg = gs_mem_printf("%s/config.yaml", home);
+    for (int k = 0; k < 3; k++) {
+        if (k == 2) {
+            char *sp = gs_mem_printf("%s/settings.yaml", home);
+            FILE *sf = fopen(sp, "w");
+            cr_assert(sf);
+            fputs("ttl: 42\n", sf);
+            fclose(sf);
+            free(sp);
+        }
+        gs_gen_result r;
+        cr_assert_eq(gs_gen_integrated(&o, &r), 0, "%s", r.error ? r.error : "");
+        gs_gen_result_free(&r);
+        cr_assert_eq(stat(cfg, &st[k]), 0);
+    }
+    cr_expect_eq(st[1].st_ino, st[0].st_ino, "unchanged: not rewritten");
+    cr_expect_neq(st[2].st_ino, st[0].st_ino, "ttl changed: written again");
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+    free(cfg);
+    free(f);
+    free(models);
+    free(home);
 }

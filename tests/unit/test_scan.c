@@ -865,7 +865,7 @@ Test(scan, previous_ports_from_text_and_from_an_output_file)
     cr_expect_eq(prev.n, 0);
     gs_genports_free(&prev);
     char *nowhere = P("nowhere.yaml");
-    cr_expect_eq(gs_genports_load(nowhere, &prev), 0);
+    cr_expect_eq(gs_genports_load(nowhere, &prev, NULL), 0);
     cr_expect_eq(prev.n, 0);
     gs_genports_free(&prev);
     free(nowhere);
