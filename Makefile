@@ -45,6 +45,10 @@ WEB_FILES := $(sort $(shell find web -type f))
 
 .PHONY: all asan test unit js-test run deps install clean bench bench-trace bench-swap fuzz llama-server demo-models
 .PHONY: fuzz-short fuzz-build
+.PHONY: check-shape
+# No src/*.c over 1,200 lines, no function over 150, no include cycle (docs/DEVELOPING.md).
+check-shape:
+	scripts/check-shape
 all: $(B)/ggswap $(B)/fake-upstream $(B)/ggswap-mkgguf $(B)/libnvidia-ml-stub.so
 
 $(B)/obj/%.o: src/%.c | $(B)/obj build/gen/webui_data.c

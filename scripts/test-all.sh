@@ -12,6 +12,9 @@ failed=0
 
 make --no-print-directory asan || exit 1
 
+echo "==== source shape (file and function sizes, include cycles)"
+if scripts/check-shape; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+
 echo "==== unit tests (Criterion, ASan + UBSan)"
 for t in build/asan/tests/test_*; do
   echo "== $t"

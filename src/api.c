@@ -17,6 +17,7 @@
 #include "resolve.h"
 #include "memory.h"
 #include "mem.h"
+#include "metrics.h"
 #include "pullapi.h"
 #include "reply.h"
 #include "scheduler.h"
@@ -975,8 +976,8 @@ static const gs_api_route routes[] = {
     {GS_API_ANY, "/logs/stream", false, handle_log_stream, true},
     {GS_API_ANY, "/logs/stream/", true, handle_log_stream, true},
     {GS_API_ANY, "/api/events", false, handle_events, true},
-    {GS_API_ANY, "/api/requests", false, gs_stats_handle_requests, true},
-    {GS_API_ANY, "/metrics", false, gs_stats_handle_metrics, true},
+    {GS_API_ANY, "/api/requests", false, gs_metrics_handle_requests, true},
+    {GS_API_ANY, "/metrics", false, gs_metrics_handle, true},
     {GS_API_GET, "/api/memory", false, gs_memory_handle_api, true},
     {GS_API_ANY, "/api/service", false, handle_service, true},
     {GS_API_ANY, "/api/service/", true, handle_service, true},

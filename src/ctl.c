@@ -632,9 +632,117 @@ static void print_raw(const response *r)
 
 /* ---- commands ---- */
 
-typedef enum { CMD_STATUS, CMD_MODELS, CMD_ACTION, CMD_LOAD, CMD_UNLOAD, CMD_PS } cmd_kind;
+/* What each command asks (its path from the command word and the model) and prints. */
+static char *path_service(const char *cmd, const char *model)
+{
+    return gs_mem_strdup("/api/service");
+}
 
-int gs_ctl_main(int argc, char **argv)
+static char *path_action(const char *cmd, const char *model)
+{
+    return gs_mem_printf("/api/service/%s", cmd);
+}
+
+static char *path_memory(const char *cmd, const char *model)
+{
+    return gs_mem_strdup("/api/memory");
+}
+
+static char *path_model(const char *prefix, const char *model)
+{
+    if (!model)
+        return gs_mem_strdup(prefix);
+    char *enc = pct_encode(model);
+    char *p = gs_mem_printf("%s/%s", prefix, enc);
+    free(enc);
+    return p;
+}
+
+static char *path_load(const char *cmd, const char *model)
+{
+    return path_model("/api/models/load", model);
+}
+
+static char *path_unload(const char *cmd, const char *model)
+{
+    return path_model("/api/models/unload", model);
+}
+
+static void show_status(const json_t *body, const char *model)
+{
+    print_status(body);
+}
+
+static void show_models(const json_t *body, const char *model)
+{
+    print_models(json_object_get(body, "models"));
+}
+
+static void show_ps(const json_t *body, const char *model)
+{
+    print_ps(body);
+}
+
+static void show_action(const json_t *body, const char *model)
+{
+    const char *m = jstr(body, "message");
+    puts(m ? m : "ok");
+    /* regenerate says what changed; the lists are empty on a plain reload. */
+    static const char *lists[] = {"added", "removed", "changed"};
+    for (size_t i = 0; i < GS_ARRAY_LEN(lists); i++) {
+        const json_t *a = json_object_get(body, lists[i]);
+        if (json_array_size(a) == 0)
+            continue;
+        printf("  %s:", lists[i]);
+        for (size_t k = 0; k < json_array_size(a); k++) {
+            const char *s = json_string_value(json_array_get(a, k));
+            printf("%s %s", k ? "," : "", s ? s : "?");
+        }
+        putchar('\n');
+    }
+}
+
+static void show_load(const json_t *body, const char *model)
+{
+    const char *id = jstr(body, "model");
+    if (id && strcmp(id, model) != 0)
+        printf("%s is ready (model %s)\n", model, id);
+    else
+        printf("%s is ready\n", model);
+}
+
+static void show_unload(const json_t *body, const char *model)
+{
+    if (model)
+        printf("%s unloaded\n", model);
+    else
+        puts("every model unloaded");
+}
+
+typedef struct ctl_cmd {
+    const char *name;
+    int min_args, max_args; /* words, the command's own included */
+    const char *method;
+    char *(*path)(const char *cmd, const char *model); /* new string */
+    int timeout_ms;
+    void (*show)(const json_t *body, const char *model);
+    const char *json_member; /* --json prints only this member of the answer; NULL: all of it */
+} ctl_cmd;
+
+static const ctl_cmd cmds[] = {
+    {"status", 1, 1, "GET", path_service, REQUEST_TIMEOUT_MS, show_status, NULL},
+    {"models", 1, 1, "GET", path_service, REQUEST_TIMEOUT_MS, show_models, "models"},
+    {"ps", 1, 1, "GET", path_memory, REQUEST_TIMEOUT_MS, show_ps, NULL},
+    {"start", 1, 1, "POST", path_action, REQUEST_TIMEOUT_MS, show_action, NULL},
+    {"stop", 1, 1, "POST", path_action, REQUEST_TIMEOUT_MS, show_action, NULL},
+    {"restart", 1, 1, "POST", path_action, REQUEST_TIMEOUT_MS, show_action, NULL},
+    {"regenerate", 1, 1, "POST", path_action, REQUEST_TIMEOUT_MS, show_action, NULL},
+    {"load", 2, 2, "POST", path_load, LOAD_TIMEOUT_MS, show_load, NULL},
+    {"unload", 1, 2, "POST", path_unload, REQUEST_TIMEOUT_MS, show_unload, NULL},
+};
+
+/* The options before the command. Returns 0 to go on, else the exit status (usage printed). */
+static int parse_opts(int argc, char **argv, const char **url_arg, bool *as_json)
 {
     static const struct option lo[] = {
         {"url", required_argument, 0, 'u'},
@@ -642,86 +750,94 @@ int gs_ctl_main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *url_arg = NULL;
-    bool as_json = false;
-    int rc = 2, c;
-    url u;
-    memset(&u, 0, sizeof u);
-    response r;
-    memset(&r, 0, sizeof r);
-    char *err = NULL, *path = NULL, *enc = NULL;
-    json_t *body = NULL;
-
+    int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":u:jh", lo, NULL)) != -1) {
         switch (c) {
-        case 'u': url_arg = optarg; break;
-        case 'j': as_json = true; break;
-        case 'h': usage(stdout); rc = 0; goto out;
+        case 'u': *url_arg = optarg; break;
+        case 'j': *as_json = true; break;
+        case 'h': usage(stdout); return -1;
         case ':':
             fprintf(stderr, "ggswap ctl: %s needs a value\n", argv[optind - 1]);
             usage(stderr);
-            goto out;
+            return 2;
         default:
             if (optopt)
                 fprintf(stderr, "ggswap ctl: unknown option '-%c'\n", optopt);
             else
                 fprintf(stderr, "ggswap ctl: unknown option '%s'\n", argv[optind - 1]);
             usage(stderr);
-            goto out;
+            return 2;
         }
     }
-    int nargs = argc - optind;
-    char **args = argv + optind;
+    return 0;
+}
+
+/* The command of args[0] with its arguments checked, or NULL (usage printed; *rc set). */
+static const ctl_cmd *find_cmd(int nargs, char **args, int *rc)
+{
+    *rc = 2;
     if (nargs == 0) {
         fprintf(stderr, "ggswap ctl: which command?\n");
         usage(stderr);
-        goto out;
+        return NULL;
     }
     const char *cmd = args[0];
-    cmd_kind kind;
-    int min_args = 1, max_args = 1;
-    if (strcmp(cmd, "status") == 0) {
-        kind = CMD_STATUS;
-    } else if (strcmp(cmd, "models") == 0) {
-        kind = CMD_MODELS;
-    } else if (strcmp(cmd, "ps") == 0) {
-        kind = CMD_PS;
-    } else if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
-               strcmp(cmd, "restart") == 0 || strcmp(cmd, "regenerate") == 0) {
-        kind = CMD_ACTION;
-    } else if (strcmp(cmd, "load") == 0) {
-        kind = CMD_LOAD;
-        min_args = max_args = 2;
-    } else if (strcmp(cmd, "unload") == 0) {
-        kind = CMD_UNLOAD;
-        max_args = 2;
-    } else if (strcmp(cmd, "help") == 0) {
+    if (strcmp(cmd, "help") == 0) {
         usage(stdout);
-        rc = 0;
-        goto out;
-    } else {
+        *rc = 0;
+        return NULL;
+    }
+    const ctl_cmd *k = NULL;
+    for (size_t i = 0; i < GS_ARRAY_LEN(cmds) && !k; i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            k = &cmds[i];
+    if (!k) {
         fprintf(stderr, "ggswap ctl: unknown command '%s'\n", cmd);
         usage(stderr);
-        goto out;
+        return NULL;
     }
-    if (nargs < min_args) {
+    if (nargs < k->min_args) {
         fprintf(stderr, "ggswap ctl: %s needs a model name\n", cmd);
         usage(stderr);
-        goto out;
+        return NULL;
     }
-    if (nargs > max_args) {
-        fprintf(stderr, "ggswap ctl: unexpected argument '%s' after %s\n", args[max_args], cmd);
+    if (nargs > k->max_args) {
+        fprintf(stderr, "ggswap ctl: unexpected argument '%s' after %s\n", args[k->max_args], cmd);
         usage(stderr);
-        goto out;
+        return NULL;
     }
-    const char *model = nargs > 1 ? args[1] : NULL;
-    if (model && !*model) {
+    if (nargs > 1 && !*args[1]) {
         fprintf(stderr, "ggswap ctl: the model name is empty\n");
         usage(stderr);
+        return NULL;
+    }
+    return k;
+}
+
+int gs_ctl_main(int argc, char **argv)
+{
+    const char *url_arg = NULL;
+    bool as_json = false;
+    int rc;
+    url u;
+    memset(&u, 0, sizeof u);
+    response r;
+    memset(&r, 0, sizeof r);
+    char *err = NULL, *path = NULL;
+    json_t *body = NULL;
+
+    if ((rc = parse_opts(argc, argv, &url_arg, &as_json)) != 0) {
+        rc = rc < 0 ? 0 : rc;
         goto out;
     }
+    int nargs = argc - optind;
+    char **args = argv + optind;
+    const ctl_cmd *k = find_cmd(nargs, args, &rc);
+    if (!k)
+        goto out;
+    const char *model = nargs > 1 ? args[1] : NULL;
 
     if (!url_arg || !*url_arg)
         url_arg = getenv("GGSWAP_URL");
@@ -732,36 +848,9 @@ int gs_ctl_main(int argc, char **argv)
         goto out;
     }
 
-    const char *method = "POST";
-    int timeout = REQUEST_TIMEOUT_MS;
-    switch (kind) {
-    case CMD_STATUS:
-    case CMD_MODELS:
-        method = "GET";
-        path = gs_mem_strdup("/api/service");
-        break;
-    case CMD_ACTION: path = gs_mem_printf("/api/service/%s", cmd); break;
-    case CMD_PS:
-        method = "GET";
-        path = gs_mem_strdup("/api/memory");
-        break;
-    case CMD_LOAD:
-        enc = pct_encode(model);
-        path = gs_mem_printf("/api/models/load/%s", enc);
-        timeout = LOAD_TIMEOUT_MS;
-        break;
-    case CMD_UNLOAD:
-        if (model) {
-            enc = pct_encode(model);
-            path = gs_mem_printf("/api/models/unload/%s", enc);
-        } else {
-            path = gs_mem_strdup("/api/models/unload");
-        }
-        break;
-    }
-
+    path = k->path(k->name, model);
     rc = 1;
-    if (http_do(&u, method, path, timeout, &r, &err) < 0) {
+    if (http_do(&u, k->method, path, k->timeout_ms, &r, &err) < 0) {
         fprintf(stderr, "ggswap ctl: %s\n", err);
         goto out;
     }
@@ -779,53 +868,14 @@ int gs_ctl_main(int argc, char **argv)
                 u.shown, path, je.text);
         goto out;
     }
-    if (as_json) {
-        if (kind == CMD_MODELS) {
-            char *d = json_dumps(json_object_get(body, "models"), JSON_COMPACT);
-            puts(d ? d : "[]");
-            free(d);
-        } else {
-            print_raw(&r);
-        }
-        rc = 0;
-        goto out;
-    }
-    switch (kind) {
-    case CMD_STATUS: print_status(body); break;
-    case CMD_MODELS: print_models(json_object_get(body, "models")); break;
-    case CMD_PS: print_ps(body); break;
-    case CMD_ACTION: {
-        const char *m = jstr(body, "message");
-        puts(m ? m : "ok");
-        /* regenerate says what changed; the lists are empty on a plain reload. */
-        static const char *lists[] = {"added", "removed", "changed"};
-        for (size_t i = 0; i < GS_ARRAY_LEN(lists); i++) {
-            const json_t *a = json_object_get(body, lists[i]);
-            if (json_array_size(a) == 0)
-                continue;
-            printf("  %s:", lists[i]);
-            for (size_t k = 0; k < json_array_size(a); k++) {
-                const char *s = json_string_value(json_array_get(a, k));
-                printf("%s %s", k ? "," : "", s ? s : "?");
-            }
-            putchar('\n');
-        }
-        break;
-    }
-    case CMD_LOAD: {
-        const char *id = jstr(body, "model");
-        if (id && strcmp(id, model) != 0)
-            printf("%s is ready (model %s)\n", model, id);
-        else
-            printf("%s is ready\n", model);
-        break;
-    }
-    case CMD_UNLOAD:
-        if (model)
-            printf("%s unloaded\n", model);
-        else
-            puts("every model unloaded");
-        break;
+    if (as_json && k->json_member) {
+        char *d = json_dumps(json_object_get(body, k->json_member), JSON_COMPACT);
+        puts(d ? d : "[]");
+        free(d);
+    } else if (as_json) {
+        print_raw(&r);
+    } else {
+        k->show(body, model);
     }
     rc = 0;
 out:
@@ -834,7 +884,6 @@ out:
     gs_buf_free(&r.body);
     free(err);
     free(path);
-    free(enc);
     url_free(&u);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "clock.h"
 #include "gen.h"
 #include "log.h"

@@ -243,44 +243,100 @@ static int pair_mmproj(gs_scan_result *r, const char *mmpath)
     return best_match_any;
 }
 
+/* One models folder as given: made absolute, remembered in r->dirs, walked when it is a folder. */
+static void walk_root(walk *w, const char *given)
+{
+    gs_scan_result *r = w->r;
+    char *d = gs_scan_expand_home(given);
+    if (d[0] != '/') {
+        /* config.yaml is used from anywhere: its paths must not depend on our cwd. */
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd)) {
+            const char *rel = d;
+            while (rel[0] == '.' && rel[1] == '/')
+                rel += 2;
+            char *a = join(cwd, strcmp(rel, ".") ? rel : "");
+            free(d);
+            d = a;
+        }
+    }
+    size_t dl = strlen(d);
+    while (dl > 1 && d[dl - 1] == '/')
+        d[--dl] = 0;
+    gs_strv_push(&r->dirs, &r->ndirs, d);
+    struct stat st;
+    if (stat(d, &st) != 0) {
+        if (errno == ENOENT)
+            gs_info("scan: models folder %s does not exist", d);
+        else
+            problem(r, gs_mem_printf("Cannot read the folder %s (%s); its models are skipped.",
+                                     d, strerror(errno)));
+        return;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        problem(r, gs_mem_printf("%s is not a folder; give a folder of .gguf files.", d));
+        return;
+    }
+    if (seen_add(w, st.st_dev, st.st_ino))
+        walk_dir(w, d, 0);
+}
+
+/* The GGUF header of one found file; false (with a problem for the page) when it is skipped. */
+static bool read_header(gs_scan_result *r, const found *f, gs_gguf_info *info)
+{
+    if (!utf8_ok((const unsigned char *)f->path) || has_ctl(f->path)) {
+        problem(r, gs_mem_printf("%s: the path is not valid UTF-8 or has control characters, "
+                                 "so it cannot go into config.yaml; skipped. Rename it.", f->path));
+        return false;
+    }
+    char *err = NULL;
+    int rc = gs_gguf_read(f->path, info, &err);
+    if (rc < 0) {
+        if (rc == -EACCES || rc == -EPERM)
+            problem(r, gs_mem_printf("Cannot read %s (%s); skipped. Check its permissions.",
+                                     f->path, strerror(-rc)));
+        else {
+            /* The reader's message may start with the path already. */
+            const char *why = err ? err : strerror(-rc);
+            size_t pl = strlen(f->path);
+            if (!strncmp(why, f->path, pl) && why[pl] == ':' && why[pl + 1] == ' ')
+                why += pl + 2;
+            problem(r, gs_mem_printf("%s is not a valid GGUF file (%s); skipped. It may be "
+                                     "truncated or still downloading.", f->path, why));
+        }
+        free(err);
+        return false;
+    }
+    free(err);
+    return true;
+}
+
+/* The bytes of a split model's other parts: same folder, same prefix, "-0000k-of-N". */
+static uint64_t other_parts_size(const walk *w, size_t i)
+{
+    const char *path = w->files[i].path;
+    size_t plen = strlen(path), k = 0, b = 0;
+    uint64_t sum = 0;
+    for (const char *o = path; (o = strstr(o, "-of-")); o++)
+        k = (size_t)(o - path);
+    b = k;
+    while (b > 0 && path[b - 1] >= '0' && path[b - 1] <= '9')
+        b--;
+    for (size_t j = 0; k && j < w->nfiles; j++) {
+        const char *o = w->files[j].path;
+        if (j != i && strlen(o) == plen && !strncmp(o, path, b) && !strcmp(o + k, path + k) &&
+            gs_names_split_part(o, NULL, NULL))
+            sum += w->files[j].size;
+    }
+    return sum;
+}
+
 int gs_scan_dirs(const char *const *dirs, int ndirs, gs_scan_result *r)
 {
     memset(r, 0, sizeof(*r));
     walk w = {.r = r};
-    for (int i = 0; i < ndirs; i++) {
-        char *d = gs_scan_expand_home(dirs[i]);
-        if (d[0] != '/') {
-            /* config.yaml is used from anywhere: its paths must not depend on our cwd. */
-            char cwd[PATH_MAX];
-            if (getcwd(cwd, sizeof cwd)) {
-                const char *rel = d;
-                while (rel[0] == '.' && rel[1] == '/')
-                    rel += 2;
-                char *a = join(cwd, strcmp(rel, ".") ? rel : "");
-                free(d);
-                d = a;
-            }
-        }
-        size_t dl = strlen(d);
-        while (dl > 1 && d[dl - 1] == '/')
-            d[--dl] = 0;
-        gs_strv_push(&r->dirs, &r->ndirs, d);
-        struct stat st;
-        if (stat(d, &st) != 0) {
-            if (errno == ENOENT)
-                gs_info("scan: models folder %s does not exist", d);
-            else
-                problem(r, gs_mem_printf("Cannot read the folder %s (%s); its models are skipped.",
-                                         d, strerror(errno)));
-            continue;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            problem(r, gs_mem_printf("%s is not a folder; give a folder of .gguf files.", d));
-            continue;
-        }
-        if (seen_add(&w, st.st_dev, st.st_ino))
-            walk_dir(&w, d, 0);
-    }
+    for (int i = 0; i < ndirs; i++)
+        walk_root(&w, dirs[i]);
     r->nfiles = (int)w.nfiles;
 
     char **mm = NULL;
@@ -293,31 +349,9 @@ int gs_scan_dirs(const char *const *dirs, int ndirs, gs_scan_result *r)
         int part = 1, total = 1;
         if (gs_names_split_part(f->path, &part, &total) && part != 1)
             continue; /* counted into part 1's size below */
-        if (!utf8_ok((const unsigned char *)f->path) || has_ctl(f->path)) {
-            problem(r, gs_mem_printf("%s: the path is not valid UTF-8 or has control characters, "
-                                     "so it cannot go into config.yaml; skipped. Rename it.", f->path));
-            continue;
-        }
         gs_gguf_info info;
-        char *err = NULL;
-        int rc = gs_gguf_read(f->path, &info, &err);
-        if (rc < 0) {
-            if (rc == -EACCES || rc == -EPERM)
-                problem(r, gs_mem_printf("Cannot read %s (%s); skipped. Check its permissions.",
-                                         f->path, strerror(-rc)));
-            else {
-                /* The reader's message may start with the path already. */
-                const char *why = err ? err : strerror(-rc);
-                size_t pl = strlen(f->path);
-                if (!strncmp(why, f->path, pl) && why[pl] == ':' && why[pl + 1] == ' ')
-                    why += pl + 2;
-                problem(r, gs_mem_printf("%s is not a valid GGUF file (%s); skipped. It may be "
-                                         "truncated or still downloading.", f->path, why));
-            }
-            free(err);
+        if (!read_header(r, f, &info))
             continue;
-        }
-        free(err);
         if (info.is_clip) {
             gs_strv_push(&mm, &nmm, gs_mem_strdup(f->path));
             gs_gguf_info_free(&info);
@@ -328,21 +362,8 @@ int gs_scan_dirs(const char *const *dirs, int ndirs, gs_scan_result *r)
         m->info = info;
         m->split_total = total;
         m->file_size = f->size;
-        if (total > 1) {
-            /* Sum the other parts: same folder, same prefix, "-0000k-of-N". */
-            size_t plen = strlen(f->path), k = 0, b = 0;
-            for (const char *o = f->path; (o = strstr(o, "-of-")); o++)
-                k = (size_t)(o - f->path);
-            b = k;
-            while (b > 0 && f->path[b - 1] >= '0' && f->path[b - 1] <= '9')
-                b--;
-            for (size_t j = 0; k && j < w.nfiles; j++) {
-                const char *o = w.files[j].path;
-                if (j != i && strlen(o) == plen && !strncmp(o, f->path, b) &&
-                    !strcmp(o + k, f->path + k) && gs_names_split_part(o, NULL, NULL))
-                    m->file_size += w.files[j].size;
-            }
-        }
+        if (total > 1)
+            m->file_size += other_parts_size(&w, i);
         m->quant = gs_names_quant_from_file(f->path);
         if (!m->quant && gs_gguf_file_type_name(info.file_type))
             m->quant = gs_mem_strdup(gs_gguf_file_type_name(info.file_type));

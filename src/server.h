@@ -12,7 +12,6 @@
 #include <uv.h>
 
 #include "config.h"
-#include "api.h"
 #include "http.h"
 #include "proc.h"
 #include "scheduler.h"
@@ -116,7 +115,5 @@ void gs_server_model_changed(gs_server *s, gs_proc *p);
 void gs_server_publish_service(gs_server *s);
 /* Record a finished request (history, metrics, events). */
 void gs_server_log_request(gs_server *s, const gs_request_log *r);
-/* The error response now lives in the API module; the old name stays for callers. */
-#define gs_server_error gs_api_error
 
 #endif

@@ -1,18 +1,16 @@
 /* stats: what the daemon counts about the requests it served: the ring of recent requests (the
  * page's "recent requests", /api/requests, the history sent to a new /api/events client),
- * totals by status class, and the Prometheus text of /metrics.
+ * totals by status class (metrics.c serves them with /metrics).
  *
  * The counters live in a gs_stats embedded in gs_server; recording is O(1) and never allocates,
- * so the request path pays nothing for it. The JSON and text views are built on demand. */
+ * so the request path pays nothing for it. The JSON views are built on demand. This module
+ * knows nothing of the server, so the server's header can embed it without a cycle. */
 #ifndef GS_STATS_H
 #define GS_STATS_H
 #include <stdint.h>
 
 #include "buf.h"
-#include "http.h"
 #include "timing.h"
-
-typedef struct gs_server gs_server;
 
 /* One finished request. */
 typedef struct gs_request_log {
@@ -45,9 +43,5 @@ const gs_request_log *gs_stats_record(gs_stats *st, const gs_request_log *r);
 struct json_t *gs_stats_request_json(const gs_request_log *r);
 /* Every request still in the ring, oldest first, as SSE "request" events. */
 void gs_stats_history_sse(const gs_stats *st, gs_buf *out);
-
-/* Routes (see api.c's table): GET /api/requests and GET /metrics. */
-void gs_stats_handle_requests(gs_server *s, gs_http_req *req, const char *rest);
-void gs_stats_handle_metrics(gs_server *s, gs_http_req *req, const char *rest);
 
 #endif
