@@ -64,6 +64,8 @@ struct conn {
     bool reparse;       /* leftover pipelined bytes wait for the timer to be parsed */
     bool shutting;
     bool close_asap;    /* a write failed: close from the loop, not under the caller's feet */
+    uint64_t deadline;  /* loop ms when an idle or incomplete request is closed; 0: none */
+    uint64_t timer_due; /* when the timer was last armed to fire */
     char peer[64];
     SSL *ssl;           /* HTTPS: TLS over memory BIOs (ciphertext in rbio, out of wbio) */
     BIO *rbio, *wbio;   /* owned by ssl */
@@ -82,6 +84,7 @@ static void listener_closed(uv_handle_t *h);
 static void maybe_free_server(gs_http_server *s);
 static void parse_pending(conn *c);
 static void start_read(conn *c);
+static void timer_cb(uv_timer_t *t);
 
 const char *gs_http_status_text(int status)
 {
@@ -213,7 +216,31 @@ static void req_clear(conn *c)
     r->head_extra[0] = 0;
 }
 
-static void arm_timer(conn *c, unsigned ms);
+/* One timer per connection, armed lazily: a request moves the connection's deadline (a field),
+ * not the timer, so a keep-alive request costs no timer-heap work. The timer fires at the
+ * earliest deadline it was armed for and, if the deadline moved on since, re-arms for the rest
+ * (h2o and nginx keep their timeouts the same way). deadline 0: none (a request is being
+ * answered). The same timer also runs deferred work at once (close_asap, reparse). */
+static void timer_start(conn *c, uint64_t ms)
+{
+    c->timer_due = uv_now(c->srv->loop) + ms;
+    uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
+static void set_deadline(conn *c, unsigned ms)
+{
+    c->deadline = uv_now(c->srv->loop) + ms;
+    if (c->close_asap)
+        return;
+    if (!uv_is_active((uv_handle_t *)&c->timer) || c->timer_due > c->deadline)
+        timer_start(c, ms);
+}
+
+/* Deferred work for the next loop turn. */
+static void kick(conn *c)
+{
+    timer_start(c, 0);
+}
 
 static void timer_cb(uv_timer_t *t)
 {
@@ -226,8 +253,15 @@ static void timer_cb(uv_timer_t *t)
     }
     if (c->reparse) {
         c->reparse = false;
-        arm_timer(c, c->srv->lim.head_timeout_ms);
+        set_deadline(c, c->srv->lim.head_timeout_ms);
         parse_pending(c);
+        return;
+    }
+    if (!c->deadline)
+        return;
+    uint64_t now = uv_now(c->srv->loop);
+    if (now < c->deadline) {
+        timer_start(c, c->deadline - now);
         return;
     }
     if (c->req.state == GS_REQ_READING) {
@@ -237,12 +271,6 @@ static void timer_cb(uv_timer_t *t)
     }
 }
 
-static void arm_timer(conn *c, unsigned ms)
-{
-    if (!c->close_asap)
-        uv_timer_start(&c->timer, timer_cb, ms, 0);
-}
-
 /* A write failed while a handler is on the stack (it called us): closing now would run its
  * on_abort and free its state under it. Close on the next loop turn instead. */
 static void close_soon(conn *c)
@@ -250,7 +278,7 @@ static void close_soon(conn *c)
     if (c->close_asap || c->closing)
         return;
     c->close_asap = true;
-    uv_timer_start(&c->timer, timer_cb, 0, 0);
+    kick(c);
 }
 
 /* ---- writing ---- */
@@ -437,9 +465,9 @@ static void finish(conn *c)
     if (c->in.len) {
         /* Pipelined bytes: parse them from the loop, not from inside the handler's call. */
         c->reparse = true;
-        arm_timer(c, 0);
+        kick(c);
     } else {
-        arm_timer(c, c->srv->lim.idle_timeout_ms);
+        set_deadline(c, c->srv->lim.idle_timeout_ms);
     }
 }
 
@@ -601,7 +629,7 @@ static int cb_message_begin(llhttp_t *p)
         return -1;
     c->req.start_ns = gs_clock_ns();
     /* From its first byte, a request has head_timeout_ms to arrive whole (slowloris). */
-    arm_timer(c, c->srv->lim.head_timeout_ms);
+    set_deadline(c, c->srv->lim.head_timeout_ms);
     return 0;
 }
 
@@ -733,7 +761,7 @@ static int cb_message_complete(llhttp_t *p)
 
 static void dispatch(conn *c)
 {
-    uv_timer_stop(&c->timer);
+    c->deadline = 0; /* no timeout while it is answered; the timer finds that when it fires */
     req_set_state(c, GS_REQ_HANDLING);
     c->srv->handler(&c->req, c->srv->ud);
 }
@@ -945,7 +973,7 @@ static void conn_begin(conn *c)
         SSL_set_accept_state(c->ssl);
     }
     start_read(c);
-    arm_timer(c, c->srv->lim.idle_timeout_ms);
+    set_deadline(c, c->srv->lim.idle_timeout_ms);
 }
 
 static void on_connection(uv_stream_t *ls, int status)
