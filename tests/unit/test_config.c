@@ -1535,3 +1535,294 @@ Test(config, slot_cache)
     FAILS("slotCache: perhaps\n");
     HAS("t.yaml:1: error: slotCache: expected true or false, not 'perhaps'");
 }
+
+/* ------------------------------------------------------------------ key table */
+
+/* One row per key of the key tables: a file, then what one field holds after loading it, or the
+ * exact diagnostic (with its line) that the value gives. Warnings still load. */
+typedef long long (*getter)(const gs_config *c);
+typedef const char *(*sgetter)(const gs_config *c);
+
+typedef struct key_case {
+    const char *yaml;
+    getter get;          /* the field, as a number (bool, int, size, ms, enum) */
+    long long want;
+    sgetter gets;        /* or as a string; want_s NULL: the field is NULL */
+    const char *want_s;
+    const char *diag;    /* an error: the load fails with it; a warning: it loads with it */
+} key_case;
+
+#define G(name, expr)                                                                   \
+    static long long name(const gs_config *c)                                           \
+    {                                                                                   \
+        return (long long)(expr);                                                       \
+    }
+#define GS(name, expr)                                                                  \
+    static const char *name(const gs_config *c)                                         \
+    {                                                                                   \
+        return (expr);                                                                  \
+    }
+#define M0 (&c->models[0])
+G(m_ttl, M0->ttl)
+G(m_conc, M0->concurrency_limit)
+G(m_unlisted, M0->unlisted)
+G(m_memory, M0->memory)
+G(m_swappable, M0->swappable)
+G(m_unload, M0->unload_timeout)
+G(m_sls, M0->send_loading_state)
+G(m_slot, M0->slot_cache)
+G(m_connect, M0->timeouts.connect)
+G(m_context, M0->caps.context)
+G(m_caps_set, M0->caps.set)
+G(m_ws, M0->ignore_websockets)
+G(m_port, M0->proxy_port)
+G(m_naliases, M0->naliases)
+G(m_nenv, M0->nenv)
+G(m_argc, M0->argc)
+GS(m_use, M0->use_model_name)
+GS(m_name, M0->name)
+GS(m_desc, M0->description)
+GS(m_check, M0->check_endpoint)
+GS(m_stop, M0->cmd_stop)
+GS(m_proxy, M0->proxy)
+G(t_health, c->health_check_timeout)
+G(t_start, c->start_port)
+G(t_gttl, c->global_ttl)
+G(t_unload, c->unload_timeout)
+G(t_sls, c->send_loading_state)
+G(t_incl, c->include_aliases_in_list)
+G(t_stdout, c->log_to_stdout)
+G(t_nkeys, c->napi_keys)
+G(t_mem_on, c->memory.enabled)
+G(t_margin, c->memory.margin)
+G(t_ram, c->memory.ram_auto ? -1 : c->memory.ram)
+G(t_ngpu, c->memory.gpu_auto ? -1 : c->memory.ngpu)
+G(t_sc_on, c->slot_cache.enabled)
+G(t_sc_max, c->slot_cache.max_size)
+G(t_sc_ms, c->slot_cache.save_timeout_ms)
+G(t_norigins, c->cors_origins ? c->ncors_origins : -1)
+G(t_npreload, c->npreload)
+G(t_nignore, c->nignore_paths)
+G(g_swap, c->groups[0].swap)
+G(g_excl, c->groups[0].exclusive)
+G(g_pers, c->groups[0].persistent)
+G(p_port, c->peers[0].proxy_port)
+G(p_tls, c->peers[0].tls)
+G(p_rh, c->peers[0].timeouts.response_header)
+G(s_strategy, c->selectors[0].strategy)
+G(s_spill, c->selectors[0].spillover)
+G(s_unlisted, c->selectors[0].unlisted)
+G(r_router, c->router)
+G(r_prio, M0->priority)
+GS(t_level, c->log_level)
+GS(t_sc_path, c->slot_cache.path)
+GS(p_key, c->peers[0].api_key)
+GS(pr_desc, c->profiles[0].description)
+
+#define ONE "models:\n  m:\n    cmd: s --port ${PORT}\n" /* keys below start at line 4 */
+#define PEER "peers:\n  p:\n    models: [x]\n"           /* keys below start at line 4 */
+#define SEL ONE "selectors:\n  s:\n    targets: [m]\n"     /* keys below start at line 7 */
+
+/* Rows name only the fields they check; the rest are zero on purpose. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+static const key_case key_cases[] = {
+    /* model keys */
+    {ONE "    ttl: 60\n", m_ttl, 60},
+    {"globalTTL: 30\n" ONE "    ttl: -1\n", m_ttl, 30},
+    {ONE "    ttl: -2\n", .diag = "t.yaml:4: error: models.m.ttl: invalid TTL value -2: use "
+                                  "seconds, 0 for never, or -1 for globalTTL"},
+    {ONE "    ttl: soon\n", .diag = "t.yaml:4: error: models.m.ttl: expected a whole number, "
+                                    "not 'soon'"},
+    {"macros: {T: 42}\n" ONE "    ttl: ${T}\n", m_ttl, 42},
+    {ONE "    concurrencyLimit: 0\n", m_conc, 10},
+    {ONE "    concurrencyLimit: 3\n", m_conc, 3},
+    {ONE "    concurrencyLimit: 1000001\n",
+     .diag = "t.yaml:4: error: models.m.concurrencyLimit: must be between 0 and 1000000, not "
+             "1000001"},
+    {ONE "    unlisted: yes\n", m_unlisted, 1},
+    {ONE "    unlisted: maybe\n",
+     .diag = "t.yaml:4: error: models.m.unlisted: expected true or false, not 'maybe'"},
+    {ONE "    memory: 6GiB\n", m_memory, 6LL << 30},
+    {ONE "    memory: lots\n",
+     .diag = "t.yaml:4: error: models.m.memory: expected a size such as 6GiB or 512MiB, not "
+             "'lots'"},
+    {ONE "    swappable: false\n", m_swappable, 0},
+    {ONE "    unloadTimeout: 0\n", m_unload, 10},
+    {"unloadTimeout: 4\n" ONE, m_unload, 4},
+    {ONE "    unloadTimeout: 5\n", m_unload, 5},
+    {ONE "    unloadTimeout: 86401\n",
+     .diag = "t.yaml:4: error: models.m.unloadTimeout: must be between 0 and 86400, not 86401"},
+    {"sendLoadingState: true\n" ONE, m_sls, 1},
+    {"sendLoadingState: true\n" ONE "    sendLoadingState: false\n", m_sls, 0},
+    {"slotCache: true\n" ONE "    slotCache: ~\n", m_slot, 1},
+    {ONE "    slotCache: true\n", m_slot, 1},
+    {ONE "    timeouts: {connect: 5}\n", m_connect, 5},
+    {ONE "    timeouts: [5]\n",
+     .diag = "t.yaml:4: error: models.m.timeouts: expected a mapping of connect, keepalive, "
+             "responseHeader, tlsHandshake, expectContinue, idleConn (seconds)"},
+    {ONE "    capabilities: {context: 4096}\n", m_context, 4096},
+    {ONE "    capabilities: {}\n", m_caps_set, 0},
+    {ONE "    capabilities: {tools: true}\n", m_caps_set, 1},
+    {ONE "    capabilities: {in: [text, smell]}\n",
+     .diag = "t.yaml:4: error: models.m.capabilities.in[1]: invalid modality 'smell': use "
+             "text, audio or image"},
+    {ONE "    compat: {ignoreWebsockets: true}\n", m_ws, 1},
+    {ONE "    compat: {other: true}\n", m_ws, 0,
+     .diag = "t.yaml:4: warning: models.m.compat.other: unknown key, ignored"},
+    {ONE "    aliases: [a, b]\n", m_naliases, 2},
+    {ONE "    aliases: [\"\"]\n", .diag = "t.yaml:4: error: models.m.aliases[0]: an alias cannot "
+                                          "be empty"},
+    {ONE "    aliases: ['my\"alias']\n",
+     .diag = "t.yaml:4: error: models.m.aliases[0]: an alias cannot hold control characters, "
+             "quotes or backslashes"},
+    {ONE "    env: [A=1, B=2]\n", m_nenv, 2},
+    {ONE "    env: [1A=x]\n", .diag = "t.yaml:4: error: models.m.env[0]: expected NAME=value, "
+                                      "not '1A=x'"},
+    {ONE "    useModelName: \"\"\n", .gets = m_use, .want_s = NULL},
+    {ONE "    useModelName: up-${MODEL_ID}\n", .gets = m_use, .want_s = "up-m"},
+    {ONE "    name: ${MODEL_ID}\n", .gets = m_name, .want_s = "m"},
+    {ONE "    description: d\n", .gets = m_desc, .want_s = "d"},
+    {ONE "    checkEndpoint: ready\n", .gets = m_check, .want_s = "/ready"},
+    {ONE "    checkEndpoint: none\n", .gets = m_check, .want_s = NULL},
+    {ONE "    checkEndpoint: /a b\n",
+     .diag = "t.yaml:4: error: models.m.checkEndpoint: must be a path without spaces or "
+             "control characters"},
+    {ONE "    cmdStop: kill ${PID}\n", .gets = m_stop, .want_s = "kill ${PID}"},
+    {ONE "    cmdStop: \"# only a comment\"\n", .gets = m_stop, .want_s = NULL},
+    {ONE "    proxy: http://127.0.0.1:${PORT}/\n", .gets = m_proxy,
+     .want_s = "http://127.0.0.1:5800"},
+    {ONE "    proxy: https://x\n",
+     .diag = "t.yaml:4: error: models.m.proxy: only http:// upstreams are supported, not "
+             "'https://x'"},
+    {ONE "    healthCheckTimeout: 5\n", m_argc, 3,
+     .diag = "t.yaml:4: warning: models.m.healthCheckTimeout: not supported by ggswap, ignored"},
+    {ONE "    colour: red\n", m_argc, 3,
+     .diag = "t.yaml:4: warning: models.m.colour: unknown key, ignored"},
+    /* top-level keys */
+    {"healthCheckTimeout: 5\n", t_health, 15},
+    {"healthCheckTimeout: 200\n", t_health, 200},
+    {"startPort: 6000\n" ONE, m_port, 6000},
+    {"startPort: 70000\n",
+     .diag = "t.yaml:1: error: startPort: must be between 1 and 65535, not 70000"},
+    {"macros: {P: 7000}\nstartPort: ${P}\n", t_start, 7000},
+    {"globalTTL: 30\n", t_gttl, 30},
+    {"globalTTL: -1\n", .diag = "t.yaml:1: error: globalTTL: must be at least 0, not -1"},
+    {"unloadTimeout: 0\n", t_unload, 10},
+    {"unloadTimeout: 7\n", t_unload, 7},
+    {"sendLoadingState: on\n", t_sls, 1},
+    {"includeAliasesInList: true\n", t_incl, 1},
+    {"logToStdout: both\n", t_stdout, GS_LOG_STDOUT_BOTH},
+    {"logToStdout: nope\n", .diag = "t.yaml:1: error: logToStdout: must be one of: proxy, "
+                                    "upstream, both, none; not 'nope'"},
+    {"logLevel: debug\n", .gets = t_level, .want_s = "debug"},
+    {"logLevel: loud\n", .gets = t_level, .want_s = "info",
+     .diag = "t.yaml:1: warning: logLevel: unknown level 'loud' (debug, info, warn, error), "
+             "using info"},
+    {"apiKeys: [k1, k2]\n", t_nkeys, 2},
+    {"apiKeys: [\"a b\"]\n", .diag = "t.yaml:1: error: apiKeys[0]: api key cannot contain "
+                                     "spaces"},
+    {"memory: false\n", t_mem_on, 0},
+    {"memory:\n", t_mem_on, 1},
+    {"memory: {margin: 2GiB}\n", t_margin, 2LL << 30},
+    {"memory: {ram: 24GiB}\n", t_ram, 24LL << 30},
+    {"memory: {gpu: [8GiB, 8GiB]}\n", t_ngpu, 2},
+    {"memory: [1]\n", .diag = "t.yaml:1: error: memory: expected a mapping of ram, gpu and "
+                              "margin, or true/false"},
+    {"slotCache: {maxSize: 1GiB}\n", t_sc_max, 1LL << 30},
+    {"slotCache: {saveTimeout: 1.5}\n", t_sc_ms, 1500},
+    {"slotCache: {path: \"\"}\n", t_sc_on, 1},
+    {"slotCache: {path: /tmp/s}\n", .gets = t_sc_path, .want_s = "/tmp/s"},
+    {"slotCache: {saveTimeout: 90000}\n",
+     .diag = "t.yaml:1: error: slotCache.saveTimeout: expected seconds from 0 to 86400, not "
+             "'90000'"},
+    {"cors: {origins: []}\n", t_norigins, 0},
+    {"cors: {origins: [\"*\"], other: 1}\n", t_norigins, 1,
+     .diag = "t.yaml:1: warning: cors.other: unknown key, ignored"},
+    {"upstream: {ignorePaths: [a, b]}\n", t_nignore, 2},
+    {"upstream: {ignorePaths: [\"(\"]}\n",
+     .diag = "t.yaml:1: error: upstream.ignorePaths[0]: invalid regular expression '(': "
+             "Unmatched ( or \\("},
+    {"store: {place: x}\n", t_nignore, 1,
+     .diag = "t.yaml:1: warning: store.place: unknown key, ignored"},
+    {ONE "hooks:\n  on_startup:\n    preload: [m, m]\n", t_npreload, 1},
+    {ONE "hooks:\n  on_startup:\n    preload: [zz]\n", t_npreload, 0,
+     .diag = "t.yaml:6: warning: hooks.on_startup.preload[0]: unknown model zz, ignored"},
+    {"ui: {}\n", t_health, 120,
+     .diag = "t.yaml:1: warning: ui: not supported by ggswap, ignored"},
+    {"bogus: 1\n", t_health, 120, .diag = "t.yaml:1: warning: bogus: unknown key, ignored"},
+    /* group keys */
+    {ONE "groups:\n  g:\n    swap: false\n    members: [m]\n", g_swap, 0},
+    {ONE "groups:\n  g:\n    exclusive: false\n    members: [m]\n", g_excl, 0},
+    {ONE "groups:\n  g:\n    persistent: true\n    members: [m]\n", g_pers, 1},
+    {ONE "groups:\n  g:\n    members: [m]\n    colour: red\n", g_swap, 1,
+     .diag = "t.yaml:7: warning: groups.g.colour: unknown key, ignored"},
+    {ONE "groups:\n  g:\n    members: [zz]\n",
+     .diag = "t.yaml:6: error: groups.g.members[0]: unknown model zz"},
+    {ONE "groups:\n  g: [m]\n", .diag = "t.yaml:5: error: groups.g: expected a mapping with "
+                                        "members"},
+    /* routing */
+    {ONE "routing:\n  router:\n    use: matrix\n    settings:\n      matrix:\n"
+         "        sets: {all: m}\n",
+     r_router, GS_ROUTER_MATRIX},
+    {ONE "routing:\n  scheduler:\n    use: lifo\n",
+     .diag = "t.yaml:6: error: routing.scheduler.use: unknown scheduler \"lifo\" (valid: fifo)"},
+    {ONE "routing:\n  scheduler:\n    settings:\n      fifo:\n        priority: {m: 5}\n",
+     r_prio, 5},
+    {ONE "routing:\n  router:\n    speed: 1\n", r_router, GS_ROUTER_GROUP,
+     .diag = "t.yaml:6: warning: routing.router.speed: unknown key, ignored"},
+    /* peer keys */
+    {PEER "    proxy: https://h\n", p_port, 443},
+    {PEER "    proxy: https://h\n", p_tls, 1},
+    {PEER "    proxy: http://h:81\n    timeouts: {responseHeader: 9}\n", p_rh, 9},
+    {PEER "    proxy: http://h\n", p_rh, 60},
+    {PEER "    proxy: http://h\n    apiKey: \"\"\n", .gets = p_key, .want_s = NULL},
+    {PEER "    proxy: http://h\n    apiKey: k\n", .gets = p_key, .want_s = "k"},
+    {PEER "    proxy: ftp://h\n", .diag = "t.yaml:4: error: peers.p.proxy: invalid proxy URL: "
+                                           "expected http:// or https://, not 'ftp://h'"},
+    {PEER "    proxy: http://h\n    colour: red\n", p_port, 80,
+     .diag = "t.yaml:5: warning: peers.p.colour: unknown key, ignored"},
+    /* selector keys */
+    {SEL "    strategy: spillover\n", s_strategy, GS_SELECT_SPILLOVER},
+    {SEL "    strategy: pin\n    settings: {spillover: 3}\n", s_spill, 3},
+    {SEL "    strategy: pin\n    unlisted: true\n", s_unlisted, 1},
+    {SEL "    strategy: best\n", .diag = "t.yaml:7: error: selectors.s.strategy: unknown "
+                                         "strategy \"best\" (valid: warm, pin, spillover)"},
+    {SEL "    strategy: pin\n    colour: red\n", s_strategy, GS_SELECT_PIN,
+     .diag = "t.yaml:8: warning: selectors.s.colour: unknown key, ignored"},
+    /* profile keys */
+    {ONE "profiles:\n  p:\n    description: fast\n    pins: {a: m}\n", .gets = pr_desc,
+     .want_s = "fast"},
+    {ONE "profiles:\n  p:\n    pins: {a: zz}\n",
+     .diag = "t.yaml:6: error: profiles.p.pins.a: references unknown model \"zz\""},
+};
+#pragma GCC diagnostic pop
+
+Test(config, key_table)
+{
+    for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+        const key_case *k = &key_cases[i];
+        int rc = parse(k->yaml);
+        bool is_error = k->diag && strstr(k->diag, ": error: ");
+        if (is_error) {
+            cr_assert_eq(rc, -EINVAL, "case %zu should fail:\n%s", i, k->yaml);
+            cr_assert(has(k->diag), "case %zu: missing\n  %s\ngot:\n%s", i, k->diag, all());
+            continue;
+        }
+        cr_assert_eq(rc, 0, "case %zu should load:\n%s\n%s", i, k->yaml, all());
+        if (k->diag)
+            cr_assert(has(k->diag), "case %zu: missing\n  %s\ngot:\n%s", i, k->diag, all());
+        else
+            cr_assert_eq(D.n, 0, "case %zu: unexpected\n%s", i, all());
+        if (k->get)
+            cr_assert_eq(k->get(C), k->want, "case %zu: got %lld, want %lld\n%s", i, k->get(C),
+                         k->want, k->yaml);
+        if (k->gets && k->want_s)
+            cr_assert(k->gets(C) && !strcmp(k->gets(C), k->want_s),
+                      "case %zu: got '%s', want '%s'\n%s", i, k->gets(C) ? k->gets(C) : "(null)",
+                      k->want_s, k->yaml);
+        else if (k->gets)
+            cr_assert_null(k->gets(C), "case %zu: got '%s', want NULL\n%s", i, k->gets(C),
+                           k->yaml);
+    }
+}
