@@ -33,60 +33,22 @@ long long gs_config_parse_size(const char *s)
 
 int gs_config_find(const gs_config *c, const char *name)
 {
-    if (!c || !name)
-        return -1;
-    int lo = 0, hi = c->nmodels - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2;
-        int r = strcmp(name, c->models[mid].id);
-        if (!r)
-            return mid;
-        if (r < 0)
-            hi = mid - 1;
-        else
-            lo = mid + 1;
-    }
-    for (int i = 0; i < c->nmodels; i++)
-        for (int j = 0; j < c->models[i].naliases; j++)
-            if (!strcmp(name, c->models[i].aliases[j]))
-                return i;
-    return -1;
+    return gs_confload_find(c, name);
 }
 
 int gs_config_find_peer(const gs_config *c, const char *name, const char **model)
 {
-    if (!c || !name)
-        return -1;
-    int p = gs_confpeer_fqn(c, name, model);
-    if (p >= 0)
-        return p;
-    int found = -1;
-    for (int i = 0; i < c->npeers; i++)
-        for (int j = 0; j < c->peers[i].nmodels; j++)
-            if (!strcmp(name, c->peers[i].models[j])) {
-                if (found >= 0)
-                    return -1; /* two peers list it: only "peer/model" reaches it */
-                found = i;
-                if (model)
-                    *model = c->peers[i].models[j];
-            }
-    return found;
+    return gs_confload_find_peer(c, name, model);
 }
 
 int gs_config_find_selector(const gs_config *c, const char *name)
 {
-    for (int i = 0; c && name && i < c->nselectors; i++)
-        if (!strcmp(c->selectors[i].id, name))
-            return i;
-    return -1;
+    return gs_confload_find_selector(c, name);
 }
 
 int gs_config_find_profile(const gs_config *c, const char *name)
 {
-    for (int i = 0; c && name && i < c->nprofiles; i++)
-        if (!strcmp(c->profiles[i].id, name))
-            return i;
-    return -1;
+    return gs_confload_find_profile(c, name);
 }
 
 /* ---------------------------------------------------------------- upstream.ignorePaths, memory sizes */

@@ -30,6 +30,85 @@ bool gs_confload_name_ok(const char *s, size_t n)
     return n == 0 || !gs_names_invalid(s, n);
 }
 
+/* ---------------------------------------------------------------- lookups */
+
+/* The peer whose "peer/model" is exactly name, or -1. */
+int gs_confload_peer_fqn(const gs_config *c, const char *name, const char **model)
+{
+    for (int i = 0; i < c->npeers; i++) {
+        size_t il = strlen(c->peers[i].id);
+        if (strncmp(name, c->peers[i].id, il) || name[il] != '/')
+            continue;
+        for (int j = 0; j < c->peers[i].nmodels; j++)
+            if (!strcmp(name + il + 1, c->peers[i].models[j])) {
+                if (model)
+                    *model = c->peers[i].models[j];
+                return i;
+            }
+    }
+    return -1;
+}
+
+int gs_confload_find(const gs_config *c, const char *name)
+{
+    if (!c || !name)
+        return -1;
+    int lo = 0, hi = c->nmodels - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        int r = strcmp(name, c->models[mid].id);
+        if (!r)
+            return mid;
+        if (r < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
+    }
+    for (int i = 0; i < c->nmodels; i++)
+        for (int j = 0; j < c->models[i].naliases; j++)
+            if (!strcmp(name, c->models[i].aliases[j]))
+                return i;
+    return -1;
+}
+
+int gs_confload_find_peer(const gs_config *c, const char *name, const char **model)
+{
+    if (!c || !name)
+        return -1;
+    int p = gs_confload_peer_fqn(c, name, model);
+    if (p >= 0)
+        return p;
+    int found = -1;
+    for (int i = 0; i < c->npeers; i++)
+        for (int j = 0; j < c->peers[i].nmodels; j++)
+            if (!strcmp(name, c->peers[i].models[j])) {
+                if (found >= 0)
+                    return -1; /* two peers list it: only "peer/model" reaches it */
+                found = i;
+                if (model)
+                    *model = c->peers[i].models[j];
+            }
+    return found;
+}
+
+int gs_confload_find_selector(const gs_config *c, const char *name)
+{
+    for (int i = 0; c && name && i < c->nselectors; i++)
+        if (!strcmp(c->selectors[i].id, name))
+            return i;
+    return -1;
+}
+
+int gs_confload_find_profile(const gs_config *c, const char *name)
+{
+    for (int i = 0; c && name && i < c->nprofiles; i++)
+        if (!strcmp(c->profiles[i].id, name))
+            return i;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- proxy URLs */
+
 const char *gs_confload_proxy(char *url, bool allow_https, bool *tls, char **host, int *port,
                               char **path)
 {

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "conftypes.h"
 #include "macros.h"
 #include "yaml.h"
 
@@ -36,6 +36,15 @@ typedef struct gs_conffilters {
     json_t **set;
     json_t **by_id;            /* NULL for peers: setParamsByID is a model's */
 } gs_conffilters;
+
+/* The lookups of config.h (gs_config_find and the rest), for the parts of the loader. */
+int gs_confload_find(const gs_config *c, const char *name);
+int gs_confload_find_peer(const gs_config *c, const char *name, const char **model);
+int gs_confload_find_selector(const gs_config *c, const char *name);
+int gs_confload_find_profile(const gs_config *c, const char *name);
+/* The peer whose "peer/model" is exactly name (and *model its model, when model is not NULL),
+ * or -1: not a bare model name. */
+int gs_confload_peer_fqn(const gs_config *c, const char *name, const char **model);
 
 /* The scope whose macros the typed getters expand from now on (NULL: none). */
 void gs_confload_scope(gs_confld *L, const gs_macro_scope *mx);

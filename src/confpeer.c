@@ -101,23 +101,6 @@ static int peer_cmp(const void *a, const void *b)
     return strcmp(((const gs_peer_cfg *)a)->id, ((const gs_peer_cfg *)b)->id);
 }
 
-/* The peer whose "peer/model" is exactly name, or -1. */
-int gs_confpeer_fqn(const gs_config *c, const char *name, const char **model)
-{
-    for (int i = 0; i < c->npeers; i++) {
-        size_t il = strlen(c->peers[i].id);
-        if (strncmp(name, c->peers[i].id, il) || name[il] != '/')
-            continue;
-        for (int j = 0; j < c->peers[i].nmodels; j++)
-            if (!strcmp(name + il + 1, c->peers[i].models[j])) {
-                if (model)
-                    *model = c->peers[i].models[j];
-                return i;
-            }
-    }
-    return -1;
-}
-
 void gs_confpeer_load_peers(gs_confld *L, const gs_confref *r)
 {
     gs_config *c = L->c;
@@ -153,11 +136,11 @@ void gs_confpeer_load_peers(gs_confld *L, const gs_confref *r)
             gs_peer_cfg *p = &c->peers[i];
             char *fqn = gs_mem_printf("%s/%s", p->id, p->models[j]);
             char *key = gs_mem_printf("peers.%s.models", p->id);
-            int other = gs_confpeer_fqn(c, fqn, NULL);
+            int other = gs_confload_peer_fqn(c, fqn, NULL);
             if (other != i)
                 gs_yaml_err(&L->y, p->line, key, "peer model name %s is ambiguous between peers %s and %s",
                     fqn, c->peers[other].id, p->id);
-            else if (gs_config_find(c, fqn) >= 0)
+            else if (gs_confload_find(c, fqn) >= 0)
                 gs_yaml_err(&L->y, p->line, key, "model id or alias %s conflicts with the peer model name",
                     fqn);
             free(key);
@@ -248,10 +231,10 @@ static void selector_check(gs_confld *L, gs_selector_cfg *s, const char *path)
     for (int i = 0; i < s->ntargets; i++) {
         char *ik = gs_mem_printf("%s.targets[%d]", path, i);
         const char *pm;
-        int idx = gs_config_find(c, s->targets[i]);
-        int peer = idx < 0 ? gs_config_find_peer(c, s->targets[i], &pm) : -1;
+        int idx = gs_confload_find(c, s->targets[i]);
+        int peer = idx < 0 ? gs_confload_find_peer(c, s->targets[i], &pm) : -1;
         local[i] = idx;
-        if (gs_config_find_selector(c, s->targets[i]) >= 0)
+        if (gs_confload_find_selector(c, s->targets[i]) >= 0)
             gs_yaml_err(&L->y, s->line, ik, "names selector %s; a selector cannot target a selector",
                 s->targets[i]);
         else if (idx < 0 && peer < 0)
@@ -261,7 +244,7 @@ static void selector_check(gs_confld *L, gs_selector_cfg *s, const char *path)
         for (int j = 0; j < i && s->strategy == GS_SELECT_SPILLOVER; j++) {
             bool same = idx >= 0 ? local[j] == idx
                                  : local[j] < 0 && peer >= 0 &&
-                                       gs_config_find_peer(c, s->targets[j], NULL) == peer &&
+                                       gs_confload_find_peer(c, s->targets[j], NULL) == peer &&
                                        !strcmp(s->targets[j], s->targets[i]);
             if (same) {
                 gs_yaml_err(&L->y, s->line, ik, "targets the same model as targets[%d]", j);
@@ -311,9 +294,9 @@ void gs_confpeer_load_selectors(gs_confld *L, const gs_confref *r)
         if (!e->klen || !gs_confload_name_ok(e->key, e->klen))
             gs_yaml_err(&L->y, e->line, path, "a selector id must be non-empty, without control "
                                   "characters, quotes or backslashes");
-        else if (gs_config_find(c, e->key) >= 0)
+        else if (gs_confload_find(c, e->key) >= 0)
             gs_yaml_err(&L->y, e->line, path, "the name is already a model id or alias");
-        else if (gs_confpeer_fqn(c, e->key, NULL) >= 0)
+        else if (gs_confload_peer_fqn(c, e->key, NULL) >= 0)
             gs_yaml_err(&L->y, e->line, path, "the name is already a peer model name");
         else if (sn) {
             gs_selector_cfg *s = &c->selectors[c->nselectors++];
@@ -367,15 +350,15 @@ static void pins_fn(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base
         if (!f->klen || !gs_confload_name_ok(f->key, f->klen)) {
             gs_yaml_err(y, f->line, pk, "a pin name must be non-empty, without control "
                                         "characters, quotes or backslashes");
-        } else if (gs_confpeer_fqn(c, f->key, NULL) >= 0) {
+        } else if (gs_confload_peer_fqn(c, f->key, NULL) >= 0) {
             gs_yaml_err(y, f->line, pk, "the name is already a peer model name");
         } else if (gs_yaml_xstr(y, f->val, f->line, pk, &to) >= 0) {
             if (to && !*to) {
                 free(to);
                 to = NULL; /* disables the name */
             }
-            if (to && gs_config_find(c, to) < 0 && gs_config_find_peer(c, to, NULL) < 0 &&
-                gs_config_find_selector(c, to) < 0) {
+            if (to && gs_confload_find(c, to) < 0 && gs_confload_find_peer(c, to, NULL) < 0 &&
+                gs_confload_find_selector(c, to) < 0) {
                 gs_yaml_err(y, f->line, pk, "references unknown model \"%s\"", to);
             } else {
                 p->pins = gs_mem_realloc(p->pins, (size_t)(p->npins + 1) * sizeof(*p->pins));

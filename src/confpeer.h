@@ -10,9 +10,6 @@
 void gs_confpeer_load_peers(gs_confld *L, const gs_confref *r);
 void gs_confpeer_load_selectors(gs_confld *L, const gs_confref *r);
 void gs_confpeer_load_profiles(gs_confld *L, const gs_confref *r);
-/* The peer whose "peer/model" is exactly name (and *model its model, when model is not NULL),
- * or -1. */
-int gs_confpeer_fqn(const gs_config *c, const char *name, const char **model);
 void gs_confpeer_free_peer(gs_peer_cfg *p);
 void gs_confpeer_free_selector(gs_selector_cfg *s);
 void gs_confpeer_free_profile(gs_profile_cfg *p);

@@ -141,7 +141,7 @@ static void members_fn(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *b
     gs_yaml_strlist(y, e->val, e->line, key, &list, &nl);
     for (int m = 0; m < nl; m++) {
         char *ik = gs_yaml_path_index(key, m);
-        int idx = gs_config_find(c, list[m]);
+        int idx = gs_confload_find(c, list[m]);
         if (idx < 0) {
             gs_yaml_err(y, e->line, ik, "unknown model %s", list[m]);
         } else if (G->owner[idx] == gi) {
@@ -226,7 +226,7 @@ static void load_groups(gs_confld *L, const gs_confref *r, const char *gpath, in
 /* Index of the model with exactly this id (not an alias), or -1. */
 static int model_by_id(const gs_config *c, const char *id)
 {
-    int i = gs_config_find(c, id);
+    int i = gs_confload_find(c, id);
     return i >= 0 && !strcmp(c->models[i].id, id) ? i : -1;
 }
 
@@ -437,7 +437,7 @@ static void load_priority(gs_confld *L, const gs_confref *r)
     for (int i = 0; i < items.n; i++) {
         gs_yaml_kv *e = &items.v[i];
         char *key = gs_yaml_path_join(path, e->key);
-        int v = 0, idx = gs_config_find(L->c, e->key);
+        int v = 0, idx = gs_confload_find(L->c, e->key);
         if (gs_yaml_int(&L->y, e->val, e->line, key, INT_MIN, INT_MAX, &v) >= 0) {
             if (idx < 0)
                 gs_yaml_err(&L->y, e->line, key, "references unknown model \"%s\"", e->key);
