@@ -1,7 +1,7 @@
 # ggswap — plain Makefile. `make` builds build/ggswap; `make asan` the sanitizer build;
 # `make test` installs what is missing, builds, and runs every test; `make run` serves.
 CC ?= cc
-PKGS := libuv jansson libfyaml libcurl libcrypto libssl
+PKGS := libuv jansson libfyaml libcurl libcrypto libssl sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl: headers only; src/curlso.c loads the library on the first download.
 PKG_LIBS := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)

@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libuv1-dev node-llhttp libjansson-dev libfyaml-dev
-      libcriterion-dev libcurl4-openssl-dev libssl-dev openssl chromium patchelf wrk nginx-light ca-certificates"
+      libcriterion-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev sqlite3 openssl chromium patchelf wrk nginx-light ca-certificates"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"

@@ -19,6 +19,7 @@
 #include "pullapi.h"
 #include "scheduler.h"
 #include "slotcache.h"
+#include "store.h"
 #include "strv.h"
 
 static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud);
@@ -50,6 +51,7 @@ void gs_server_publish_service(gs_server *s)
 void gs_server_log_request(gs_server *s, const gs_request_log *r)
 {
     const gs_request_log *slot = gs_stats_record(&s->stats, r);
+    gs_store_add(s->store, slot);
     if (gs_events_count(s->events))
         publish_json(s, "request", gs_stats_request_json(slot));
 }
@@ -306,6 +308,41 @@ void gs_server_service_start(gs_server *s)
     gs_server_publish_service(s);
 }
 
+/* The activity store of a config, with what it kept put back into the recent requests. */
+static int open_store(gs_server *s, const char *path, gs_store **out, char **msg)
+{
+    int rc = gs_store_open(s->loop, path, 0, out, msg);
+    if (rc < 0)
+        return rc;
+    gs_request_log *rows = gs_mem_calloc(GS_REQUEST_HISTORY, sizeof *rows);
+    uint64_t last = 0;
+    int n = gs_store_load(*out, rows, GS_REQUEST_HISTORY, &last);
+    if (n >= 0 && s->stats.nhistory == 0)
+        gs_stats_restore(&s->stats, rows, n, last);
+    else if (n >= 0 && last > s->stats.id_offset + s->stats.nhistory)
+        s->stats.id_offset = last - s->stats.nhistory; /* ids stay unique in the new file */
+    free(rows);
+    return 0;
+}
+
+/* A reload that names another store.path: as llama-swap, a new file that cannot be used is a
+ * warning and the store in force stays; none means the ring alone from now on. */
+static void reopen_store(gs_server *s, const char *path)
+{
+    const char *now = s->store ? gs_store_path(s->store) : NULL;
+    if ((!now && !path) || (now && path && strcmp(now, path) == 0))
+        return;
+    gs_store *st = NULL;
+    char *msg = NULL;
+    if (path && open_store(s, path, &st, &msg) < 0) {
+        gs_warn("reload: %s; keeping %s", msg, now ? now : "the activity in memory only");
+        free(msg);
+        return;
+    }
+    gs_store_close(s->store);
+    s->store = st;
+}
+
 int gs_server_reload(gs_server *s, char **msg)
 {
     gs_config *cfg = NULL;
@@ -341,6 +378,7 @@ int gs_server_reload(gs_server *s, char **msg)
             *msg = gs_mem_printf("cannot load %s: %s", name, strerror(-rc));
         goto out;
     }
+    reopen_store(s, cfg->store_path);
     gs_server_apply_config(s, cfg);
     gs_info("reloaded %s", name);
 out:
@@ -390,6 +428,8 @@ static void final_close(gs_server *s)
     s->http = NULL; /* peer requests still in flight were aborted with their connections */
     gs_peers_free(s->peers);
     s->peers = NULL;
+    gs_store_close(s->store); /* writes what is still queued */
+    s->store = NULL;
     free_procs(s);
     for (int i = 0; i < s->nretired; i++)
         gs_proc_free(s->retired[i]);
@@ -539,6 +579,7 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     int rc;
     s->loop = loop;
     s->listen = gs_mem_strdup(listen);
+
     gs_sched_hooks hooks = {
         .request_done = sched_request_done,
         .model_changed = sched_model_changed,
@@ -556,6 +597,15 @@ int gs_server_start(gs_server *s, uv_loop_t *loop, gs_config *cfg, const char *l
     gs_log_set_sink(log_sink, s);
     gs_server_apply_config(s, cfg);
     gs_pullapi_attach(s);
+    if (cfg->store_path) {
+        char *msg = NULL;
+        rc = open_store(s, cfg->store_path, &s->store, &msg);
+        if (rc < 0) {
+            gs_error("%s", msg);
+            free(msg);
+            goto out;
+        }
+    }
     gs_http_limits lim = {.tls_cert = s->tls_cert, .tls_key = s->tls_key};
     rc = gs_http_server_start(loop, listen, &lim, gs_api_handle, s, &s->http);
     if (rc < 0) {
@@ -579,6 +629,8 @@ out:
 
 void gs_server_cleanup(gs_server *s)
 {
+    gs_store_close(s->store); /* NULL after a shutdown: final_close closed it */
+    s->store = NULL;
     gs_peers_free(s->peers); /* NULL after a shutdown: final_close freed them */
     s->peers = NULL;
     for (int i = 0; i < s->nold_configs; i++)

@@ -66,6 +66,7 @@ struct gs_server {
     gs_regenerate_fn regenerate;
     void *regenerate_ud;
     gs_stats stats;          /* recent requests and counters (/api/requests, /metrics) */
+    struct gs_store *store;  /* store.path: the activity kept across restarts, or NULL */
     bool log_level_forced;   /* --log-level given: the config's logLevel does not apply */
     gs_config **old_configs; /* still read by retired processes */
     int nold_configs;

@@ -8,7 +8,7 @@ const gs_request_log *gs_stats_record(gs_stats *st, const gs_request_log *r)
 {
     gs_request_log *slot = &st->history[st->nhistory % GS_REQUEST_HISTORY];
     *slot = *r;
-    slot->id = ++st->nhistory;
+    slot->id = st->id_offset + ++st->nhistory;
     st->requests_total++;
     int cls = r->status / 100;
     if (cls >= 1 && cls <= 5)
@@ -16,6 +16,18 @@ const gs_request_log *gs_stats_record(gs_stats *st, const gs_request_log *r)
     else
         st->responses_by_class[0]++;
     return slot;
+}
+
+void gs_stats_restore(gs_stats *st, const gs_request_log *rows, int n, uint64_t last_id)
+{
+    if (n > GS_REQUEST_HISTORY) {
+        rows += n - GS_REQUEST_HISTORY;
+        n = GS_REQUEST_HISTORY;
+    }
+    for (int i = 0; i < n; i++)
+        st->history[i] = rows[i];
+    st->nhistory = (uint64_t)n;
+    st->id_offset = last_id > (uint64_t)n ? last_id - (uint64_t)n : 0;
 }
 
 json_t *gs_stats_request_json(const gs_request_log *r)

@@ -31,7 +31,8 @@ typedef struct gs_request_log {
 
 typedef struct gs_stats {
     gs_request_log history[GS_REQUEST_HISTORY];
-    uint64_t nhistory;            /* requests ever recorded; the ring holds the last 200 */
+    uint64_t nhistory;            /* requests recorded (and restored); the ring holds the last 200 */
+    uint64_t id_offset;           /* ids go on from a restored store's: id = offset + count */
     uint64_t requests_total;
     uint64_t responses_by_class[6]; /* [0] other, [1..5] 1xx..5xx */
     gs_timing timing;             /* per model histograms and swap counts (timing.h) */
@@ -39,6 +40,9 @@ typedef struct gs_stats {
 
 /* Record r (its id is assigned here); returns the stored copy. */
 const gs_request_log *gs_stats_record(gs_stats *st, const gs_request_log *r);
+/* Put back the n requests a store kept (oldest first) at start-up; ids go on after last_id.
+ * Counters start from zero: they count what this process served (Prometheus). */
+void gs_stats_restore(gs_stats *st, const gs_request_log *rows, int n, uint64_t last_id);
 /* JSON of one request (new reference). */
 struct json_t *gs_stats_request_json(const gs_request_log *r);
 /* Every request still in the ring, oldest first, as SSE "request" events. */
