@@ -23,6 +23,7 @@
 #include "scheduler.h"
 #include "server.h"
 #include "stats.h"
+#include "timing.h"
 #include "webui.h"
 
 /* ---- responses ---- */
@@ -375,6 +376,7 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
     json_t *root = NULL;
     bool is_json = false;
     if (s->state != GS_SERVICE_RUNNING) {
+        gs_timing_tag_now(req);
         gs_api_error(req, 503, "service_unavailable",
                         "the service is stopped; start it (POST /api/service/start or the page)");
         goto out;
@@ -510,12 +512,14 @@ static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
         goto out;
     }
     if (s->state != GS_SERVICE_RUNNING) {
+        gs_timing_tag_now(req);
         gs_api_error(req, 503, "service_unavailable", "the service is stopped");
         goto out;
     }
     /* upstream.ignorePaths: a page of the model's own server asks for its assets long after
      * it was unloaded; such a path must not swap models (409, as llama-swap). */
     if (s->procs[best]->state != GS_PROC_READY && gs_config_ignore_path(s->cfg, dec + best_len)) {
+        gs_timing_tag_now(req);
         gs_api_error(req, 409, "conflict", "model %s is not loaded; path matches "
                      "upstream.ignorePaths", s->cfg->models[best].id);
         goto out;
@@ -677,6 +681,8 @@ static void handle_unload(gs_server *s, gs_http_req *req, const char *model)
 static bool refuse_for_memory(gs_server *s, gs_http_req *req, int idx)
 {
     char *why = gs_memory_refuse(s, idx);
+    if (why)
+        gs_timing_tag_now(req);
     if (why)
         gs_api_error(req, 503, "insufficient_memory", "%s", why);
     free(why);

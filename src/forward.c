@@ -122,6 +122,7 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
 {
     gs_fwd *f = ud;
     double up_ms = (double)(gs_clock_ns() - f->sent_ns) / 1e6;
+    f->up_ms = up_ms;
     if (f->early) {
         f->status = status;
         f->head_sent = true;
@@ -221,7 +222,10 @@ static void on_done(gs_upstream_req *u, int err, const char *msg, void *ud)
             gs_http_write(f->req, b.data, b.len);
             gs_buf_free(&b);
         }
-        gs_http_end(f->req);
+        if (f->early)
+            gs_fwd_end_early(f, f->req);
+        else
+            gs_http_end(f->req);
         f->req = NULL;
     }
     f->cbs->on_done(f, err, msg);
@@ -262,6 +266,18 @@ void gs_fwd_send(gs_fwd *f, const char *model, gs_upstream_pool *pool, const gs_
     f->up = gs_upstream_send(pool, h->data, h->len, body, blen, &up_cbs, f);
 }
 
+void gs_fwd_end_early(gs_fwd *f, gs_http_req *req)
+{
+    double up = f->up_ms > 0 ? f->up_ms
+                : f->sent_ns  ? (double)(gs_clock_ns() - f->sent_ns) / 1e6
+                              : 0;
+    char st[160];
+    if (gs_timing_header(st, sizeof st, f->wait.queue_ms, f->wait.load_ms, up) > 0)
+        gs_http_end_trailers(req, st);
+    else
+        gs_http_end(req);
+}
+
 void gs_fwd_cancel(gs_fwd *f)
 {
     if (f->up)
@@ -277,6 +293,8 @@ void gs_fwd_fail(gs_fwd *f, const char *msg)
     gs_fwd_detach(f);
     f->req = NULL;
     if (!f->head_sent && !f->early) {
+        gs_timing_tag(req, f->wait.queue_ms, f->wait.load_ms,
+                      f->sent_ns ? (double)(gs_clock_ns() - f->sent_ns) / 1e6 : 0);
         gs_reply_error(req, 502, "bad_gateway", "model %s: %s", f->model, msg);
         f->status = 502;
         return;
@@ -289,7 +307,10 @@ void gs_fwd_fail(gs_fwd *f, const char *msg)
                          "\"code\":502}}\n\n",
                          f->model, msg);
         gs_http_write(req, ev, (size_t)k);
-        gs_http_end(req);
+        if (f->early)
+            gs_fwd_end_early(f, req);
+        else
+            gs_http_end(req);
     } else {
         gs_http_abort(req);
     }

@@ -47,12 +47,18 @@ struct gs_fwd {
     char tail[512];          /* the last bytes of the body, to find usage.completion_tokens */
     size_t tail_len;
     gs_wait_split wait;      /* set by the caller before sending: goes into Server-Timing */
+    double up_ms;            /* the model's time to its response head (0 before it) */
     uint64_t first_event_ns; /* when the first SSE data event came; 0 before */
     bool early;              /* the caller sent the client's head already (loading.h): the
                               * upstream's head is not sent again, an error answer becomes an
                               * error event */
     gs_buf early_err;        /* the upstream's error answer after an early head (bounded) */
 };
+
+/* End a response whose head went out early (loading.h) with Server-Timing as a trailer:
+ * queue and load from f->wait, upstream f->up_ms or, before a head came, the time since it
+ * was sent. The head declared it ("Trailer: Server-Timing"). */
+void gs_fwd_end_early(gs_fwd *f, gs_http_req *req);
 
 /* Take req over: req->ud becomes f (the owner finds itself with GS_CONTAINER_OF). body:
  * ownership passes; NULL forwards req->body unchanged. */

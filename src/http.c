@@ -567,11 +567,18 @@ int gs_http_write(gs_http_req *req, const void *data, size_t len)
 
 int gs_http_end(gs_http_req *req)
 {
+    return gs_http_end_trailers(req, NULL);
+}
+
+int gs_http_end_trailers(gs_http_req *req, const char *trailers)
+{
     conn *c = GS_CONTAINER_OF(req, conn, req);
     if (c->closing || req->state != GS_REQ_STREAMING)
         return -EPIPE;
     int rc;
-    if (req->chunked_out && !req->head_only)
+    if (req->chunked_out && !req->head_only && trailers && *trailers)
+        rc = write_held(c, "0\r\n", 3, trailers, strlen(trailers), "\r\n", 2);
+    else if (req->chunked_out && !req->head_only)
         rc = write_held(c, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
     else
         rc = write_held(c, NULL, 0, NULL, 0, NULL, 0);

@@ -114,6 +114,10 @@ int gs_http_write(gs_http_req *req, const void *data, size_t len);
 int gs_http_flush(gs_http_req *req);
 /* Finish the response; the request must not be touched afterwards. */
 int gs_http_end(gs_http_req *req);
+/* The same, with trailer lines ("Name: v\r\n"...) after the last chunk, for what is known only
+ * at the end (a stream whose head went out early); a response that is not chunked (HTTP/1.0)
+ * ends without them. */
+int gs_http_end_trailers(gs_http_req *req, const char *trailers);
 /* Abort a started response (e.g. the upstream died): close the connection. */
 void gs_http_abort(gs_http_req *req);
 /* True while more than the high watermark of output waits in the socket's queue. */

@@ -173,9 +173,25 @@ static void req_exit(gs_sched_req *r, int status)
     free(r);
 }
 
+/* A request answered before it was sent (a failed start, a removed model, no room): its wait
+ * so far, split as at a dispatch, for its Server-Timing. */
+static void wait_until_now(gs_sched_req *r)
+{
+    if (in_flight(r))
+        return; /* dispatch split it already */
+    gs_proc *m = r->proc;
+    /* A model that is not starting any more stopped waiting for its load when its state
+     * changed (failed, stopped); one still starting has loaded until now. */
+    double ready = m->state == GS_PROC_STARTING ? 0 : (double)m->state_since_ms;
+    r->fwd.wait = gs_timing_split((double)r->t0 / 1e6, (double)gs_clock_ns() / 1e6,
+                                  (double)m->start_ms, ready);
+}
+
 static void req_fail(gs_sched_req *r, int status, const char *code, const char *msg)
 {
     gs_http_req *req = r->fwd.req;
+    if (req)
+        wait_until_now(r);
     if (req && r->loading) {
         /* Its head went out early: the error travels as an event, then the stream ends. */
         gs_fwd_detach(&r->fwd);
@@ -188,10 +204,11 @@ static void req_fail(gs_sched_req *r, int status, const char *code, const char *
                                msg);
         gs_http_write(req, b.data, b.len);
         gs_buf_free(&b);
-        gs_http_end(req);
+        gs_fwd_end_early(&r->fwd, req);
     } else if (req) {
         gs_fwd_detach(&r->fwd);
         r->fwd.req = NULL;
+        gs_timing_tag(req, r->fwd.wait.queue_ms, r->fwd.wait.load_ms, 0);
         gs_reply_error(req, status, code, "%s", msg);
     } else if (r->load_only) {
         gs_warn("preload of %s failed: %s", r->proc->id, msg);
@@ -611,8 +628,8 @@ static void maybe_early_bytes(gs_sched_req *r)
     bool swap_style = r->proc->cfg->send_loading_state &&
                       strncmp(r->fwd.upath, "/v1/chat/completions", 20) == 0;
     r->loading = gs_loading_start(r->s->loop, req, r->proc->id,
-                                  swap_style ? GS_LOADING_LLAMA_SWAP : GS_LOADING_COMMENTS, NULL,
-                                  load_progress, r);
+                                  swap_style ? GS_LOADING_LLAMA_SWAP : GS_LOADING_COMMENTS,
+                                  "Trailer: Server-Timing\r\n", load_progress, r);
 }
 
 static void enqueue(gs_sched *s, gs_sched_req *r)
@@ -646,6 +663,7 @@ void gs_sched_request(gs_sched *s, gs_http_req *req, int idx, const char *upath,
     int load = proc->inflight + gs_sched_queued(s, proc);
     if (load >= limit) {
         r->fwd.req = NULL;
+        gs_timing_tag_now(req);
         gs_reply_error(req, 429, "concurrency_limit",
                        "model %s is at its concurrency limit (%d requests); retry shortly",
                        proc->id, limit);

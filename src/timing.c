@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "mem.h"
 
 const double gs_hist_bounds[GS_HIST_NBUCKETS] = {
@@ -103,6 +104,23 @@ int gs_timing_header(char *out, size_t cap, double queue_ms, double load_ms, dou
     memcpy(out, tmp, k);
     out[k] = 0;
     return (int)k;
+}
+
+void gs_timing_tag(gs_http_req *req, double queue_ms, double load_ms, double upstream_ms)
+{
+    if (!req || strstr(req->head_extra, "Server-Timing:"))
+        return;
+    size_t used = strlen(req->head_extra);
+    gs_timing_header(req->head_extra + used, sizeof req->head_extra - used, queue_ms, load_ms,
+                     upstream_ms);
+    if (!strstr(req->head_extra + used, "\r\n"))
+        req->head_extra[used] = 0; /* did not fit: nothing rather than half a line */
+}
+
+void gs_timing_tag_now(gs_http_req *req)
+{
+    if (req)
+        gs_timing_tag(req, req->start_ns ? (double)(gs_clock_ns() - req->start_ns) / 1e6 : 0, 0, 0);
 }
 
 static void render_hist(const gs_timing *t, gs_buf *b, const char *name, const char *help,

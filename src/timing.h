@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "http.h"
 
 #define GS_HIST_NBUCKETS 17
 
@@ -58,6 +59,13 @@ gs_wait_split gs_timing_split(double arrive, double dispatch, double start, doub
 /* "Server-Timing: queue;dur=1.2, load;dur=0, upstream;dur=35.1\r\n" into out (NUL-terminated).
  * Returns the length, or -1 when cap is too small. */
 int gs_timing_header(char *out, size_t cap, double queue_ms, double load_ms, double upstream_ms);
+
+/* For an answer ggswap gives itself (an error before, or instead of, the model's head): the
+ * Server-Timing line goes into req's head_extra, which every response to it carries; at most
+ * once, and only while it fits. */
+void gs_timing_tag(gs_http_req *req, double queue_ms, double load_ms, double upstream_ms);
+/* The same for an answer given before any wait: all of its time so far counts as queue. */
+void gs_timing_tag_now(gs_http_req *req);
 
 /* The histograms and the counter, for every model in the table, in Prometheus text format. */
 void gs_timing_render(const gs_timing *t, gs_buf *b);
