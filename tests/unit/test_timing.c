@@ -114,9 +114,9 @@ Test(timing, tag_goes_into_head_extra_once_and_only_whole)
     gs_http_req req;
     memset(&req, 0, sizeof req);
     snprintf(req.head_extra, sizeof req.head_extra, "Access-Control-Allow-Origin: x\r\n");
-    gs_timing_tag(&req, 1.25, 300, 0);
+    gs_timing_tag(&req, 1.5, 300, 0);
     cr_assert_str_eq(req.head_extra, "Access-Control-Allow-Origin: x\r\n"
-                                     "Server-Timing: queue;dur=1.2, load;dur=300.0, upstream;dur=0.0\r\n");
+                                     "Server-Timing: queue;dur=1.5, load;dur=300.0, upstream;dur=0.0\r\n");
     gs_timing_tag(&req, 9, 9, 9); /* a second answer path must not add a second line */
     cr_assert_eq(strstr(strstr(req.head_extra, "Server-Timing") + 1, "Server-Timing"), NULL);
 
