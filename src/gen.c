@@ -929,16 +929,26 @@ static const char *file_base(const char *p)
     return s ? s + 1 : p;
 }
 
-/* The memory estimate of a model from its generated command line (memest.h). */
-static bool scan_estimate(const gs_config *cfg, const char *name, gs_memest *e)
+/* The memory estimate of a model from its generated command line (memest.h); pm NULL (a
+ * disabled model) has none. */
+static bool scan_estimate(const gs_gen_model *pm, gs_memest *e)
 {
-    int i = cfg ? gs_config_find(cfg, name) : -1;
-    if (i < 0)
+    if (!pm)
         return false;
     char *err = NULL;
-    int rc = gs_memest_argv(cfg->models[i].argv, cfg->models[i].argc, gs_memdev_gpu_count(), e, &err);
+    int rc = gs_memest_argv(pm->argv, pm->argc, gs_memdev_gpu_count(), e, &err);
     free(err);
     return rc == 0;
+}
+
+/* For each scanned model its planned one, or NULL when disabled (the plan keeps the scan's order). */
+static const gs_gen_model **planned(const gs_scan_result *r, const gs_gen_plan *p)
+{
+    const gs_gen_model **pm = gs_mem_calloc((size_t)r->nmodels + 1, sizeof *pm);
+    for (int i = 0, j = 0; i < r->nmodels; i++)
+        if (j < p->nmodels && !strcmp(p->models[j].name, r->models[i].name))
+            pm[i] = &p->models[j++];
+    return pm;
 }
 
 int gs_scan_main(int argc, char **argv)
@@ -992,13 +1002,9 @@ int gs_scan_main(int argc, char **argv)
     }
     /* The aliases and disabled models exactly as the generated config would have them; the
      * memory estimates from each model's generated command line. */
-    char *gtext = gs_gen_config_text(&r, &s, NULL, spath, &d);
-    gs_config *gcfg = NULL;
-    gs_diag gd = {0};
-    if (gtext)
-        gs_config_parse(gtext, strlen(gtext), "generated config", &gcfg, &gd);
-    gs_diag_free(&gd);
-    free(gtext);
+    gs_gen_plan plan;
+    gs_gen_plan_make(&r, &s, NULL, spath, NULL, &d, &plan);
+    const gs_gen_model **pm = planned(&r, &plan);
     for (int i = 0; i < d.n; i++)
         fprintf(stderr, "%s\n", d.msgs[i]);
     for (int i = 0; i < r.nproblems; i++)
@@ -1012,7 +1018,7 @@ int gs_scan_main(int argc, char **argv)
             for (int k = 0; k < m->naliases; k++)
                 json_array_append_new(al, json_string(m->aliases[k]));
             gs_memest e;
-            bool have_e = scan_estimate(gcfg, m->name, &e);
+            bool have_e = scan_estimate(pm[i], &e);
             json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:s*, s:I, s:s*, s:s*, s:o, s:I, s:b}",
                                   "name", m->name, "file", m->path, "size", (json_int_t)m->file_size,
                                   "parameters", m->params_label ? m->params_label : "",
@@ -1060,7 +1066,7 @@ int gs_scan_main(int argc, char **argv)
             char *al = join_list(m->aliases, m->naliases);
             gs_memest e;
             char mem[16] = "?";
-            if (scan_estimate(gcfg, m->name, &e))
+            if (scan_estimate(pm[i], &e))
                 gs_memest_human(gs_memest_total(&e), mem, sizeof mem);
             printf("%-*s  %-*s  %8s  %6s  %-9s  %7llu  %8s  %s%s\n", wn, m->name, wf, file_base(m->path), sz,
                    m->params_label && *m->params_label ? m->params_label : "?", gs_kind_name(m->kind),
@@ -1076,7 +1082,8 @@ int gs_scan_main(int argc, char **argv)
                r.ndirs == 1 ? "" : "s");
     }
     gs_scan_result_free(&r);
-    gs_config_free(gcfg);
+    free(pm);
+    gs_gen_plan_free(&plan);
 out_settings:
     gs_diag_free(&d);
     gs_settings_free(&s);
