@@ -834,8 +834,13 @@ int gs_slotcache_attach(gs_proc *p, const char *root, uint64_t cap, unsigned tim
     const gs_model_cfg *c = p->cfg;
     const char *own = gs_slotcache_argv_dir(c->argv, c->argc);
     if (!own && (!gs_slotcache_is_llama_server(c->argv, c->argc) || !root)) {
-        gs_info("model %s: no slot cache: its cmd does not run llama-server itself; add "
-                "--slot-save-path DIR to it to have one", p->id);
+        /* The same words for each of a thousand models would bury the log (and slow the start):
+         * the first few at info, the rest at debug. */
+        static unsigned said;
+        gs_log_level lv = said < 5 ? GS_LOG_INFO : GS_LOG_DEBUG;
+        gs_log_msg(lv, "model %s: no slot cache: its cmd does not run llama-server itself; add "
+                   "--slot-save-path DIR to it to have one%s", p->id,
+                   ++said == 5 ? " (further models like this are logged at debug level)" : "");
         return -ENOTSUP;
     }
     if (p->hooks && p->hooks->release)

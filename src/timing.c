@@ -1,6 +1,7 @@
 #include "timing.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,32 @@ void gs_hist_observe(gs_hist *h, double seconds)
     h->sum += seconds;
 }
 
+static size_t id_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (size_t)h;
+}
+
+/* The slot of model in the index: its entry, or the empty one where it would go. */
+static size_t id_slot(const gs_timing *t, const char *model)
+{
+    size_t i = id_hash(model) & (t->nindex - 1);
+    while (t->index[i] && strcmp(t->m[t->index[i] - 1].model, model))
+        i = (i + 1) & (t->nindex - 1);
+    return i;
+}
+
+/* Looked up on every request and once per model at each load: hashed, so 1,000 models are not
+ * 1,000 comparisons each. */
 gs_model_timing *gs_timing_get(gs_timing *t, const char *model)
 {
-    for (int i = 0; i < t->n; i++)
-        if (strcmp(t->m[i].model, model) == 0)
-            return &t->m[i];
+    if (t->nindex) {
+        size_t i = id_slot(t, model);
+        if (t->index[i])
+            return &t->m[t->index[i] - 1];
+    }
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 16;
         t->m = gs_mem_realloc(t->m, sizeof *t->m * (size_t)t->cap);
@@ -35,6 +57,14 @@ gs_model_timing *gs_timing_get(gs_timing *t, const char *model)
     gs_model_timing *e = &t->m[t->n++];
     memset(e, 0, sizeof *e);
     e->model = gs_mem_strdup(model);
+    if ((size_t)t->n * 2 >= t->nindex) {
+        free(t->index);
+        t->nindex = t->nindex ? t->nindex * 2 : 32;
+        t->index = gs_mem_calloc(t->nindex, sizeof *t->index);
+        for (int k = 0; k < t->n - 1; k++)
+            t->index[id_slot(t, t->m[k].model)] = k + 1;
+    }
+    t->index[id_slot(t, model)] = t->n;
     return e;
 }
 
@@ -43,6 +73,7 @@ void gs_timing_free(gs_timing *t)
     for (int i = 0; i < t->n; i++)
         free(t->m[i].model);
     free(t->m);
+    free(t->index);
     memset(t, 0, sizeof *t);
 }
 

@@ -41,6 +41,8 @@ typedef struct gs_model_timing {
 typedef struct gs_timing {
     gs_model_timing *m;
     int n, cap;
+    int *index;            /* hash of model ids: 1 + an index into m, 0 empty */
+    size_t nindex;         /* a power of two, over twice n */
 } gs_timing;
 
 /* The entry for a model id, created when missing. */

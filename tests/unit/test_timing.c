@@ -127,3 +127,23 @@ Test(timing, tag_goes_into_head_extra_once_and_only_whole)
     cr_assert_eq(strlen(req.head_extra), sizeof req.head_extra - 20);
     cr_assert_null(strstr(req.head_extra, "Server"));
 }
+
+/* The per model table is hashed: 1,000 ids each get their own entry, found again by id, in the
+ * order they came (which /metrics lists). */
+Test(timing, thousand_models_each_their_own_entry)
+{
+    gs_timing t = {0};
+    char id[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof id, "model%d:7b", i);
+        gs_timing_get(&t, id)->swaps = (uint64_t)i + 1;
+    }
+    cr_assert_eq(t.n, 1000);
+    for (int i = 999; i >= 0; i--) {
+        snprintf(id, sizeof id, "model%d:7b", i);
+        cr_expect_eq(gs_timing_get(&t, id)->swaps, (uint64_t)i + 1, "%s", id);
+        cr_expect_str_eq(t.m[i].model, id);
+    }
+    cr_expect_eq(t.n, 1000, "no entry made twice");
+    gs_timing_free(&t);
+}
