@@ -574,8 +574,8 @@ static void unload(gs_server *s, gs_proc *p)
     gs_proc_stop_within(p, "unloaded on request", p->cfg->unload_timeout * 1000);
 }
 
-/* GET /unload and POST /api/models/unload answer once every process they stopped is gone, as
- * llama-swap's do: a script may start another GPU job right after. The children are known by
+/* GET /unload and POST /api/models/unload[/<model>] answer once every process they stopped is
+ * gone, as llama-swap's do: a script may start another GPU job right after. The children are known by
  * pid (a reload may free their gs_proc meanwhile); a pid no process holds any more has exited. */
 struct gs_unload_wait {
     gs_unload_wait *next;
@@ -638,11 +638,39 @@ void gs_api_unload_waits_check(gs_server *s)
     }
 }
 
+/* Stop one model (p) or every model (p NULL) and answer once the children stopped are gone. */
+static void unload_and_wait(gs_server *s, gs_http_req *req, gs_proc *p)
+{
+    gs_unload_wait *w = gs_mem_calloc(1, sizeof *w);
+    w->pids = gs_mem_calloc((size_t)s->cfg->nmodels + 1, sizeof *w->pids);
+    for (int i = 0; i < s->cfg->nmodels; i++) {
+        gs_proc *q = s->procs[i];
+        if (p && q != p)
+            continue;
+        unload(s, q);
+        if (gs_proc_alive(q) && q->pid > 0)
+            w->pids[w->npids++] = q->pid;
+    }
+    if (w->npids > 0) {
+        w->s = s;
+        w->req = req;
+        w->next = s->unload_waits;
+        s->unload_waits = w;
+        req->ud = w;
+        req->on_abort = unload_wait_abort;
+        return;
+    }
+    free(w->pids);
+    free(w);
+    unload_answer(req);
+}
+
 static void handle_unload(gs_server *s, gs_http_req *req, const char *model)
 {
+    gs_proc *p = NULL;
     if (model && *model) {
         char *dec = url_decode(model, strlen(model), false);
-        gs_proc *p = gs_server_find(s, dec, NULL);
+        p = gs_server_find(s, dec, NULL);
         if (!p) {
             char *names = gs_api_known_names(s);
             gs_api_error(req, 404, "model_not_found", "model '%s' not found; known models: %s",
@@ -652,29 +680,8 @@ static void handle_unload(gs_server *s, gs_http_req *req, const char *model)
             return;
         }
         free(dec);
-        unload(s, p);
-    } else {
-        gs_unload_wait *w = gs_mem_calloc(1, sizeof *w);
-        w->pids = gs_mem_calloc((size_t)s->cfg->nmodels + 1, sizeof *w->pids);
-        for (int i = 0; i < s->cfg->nmodels; i++) {
-            unload(s, s->procs[i]);
-            if (gs_proc_alive(s->procs[i]) && s->procs[i]->pid > 0)
-                w->pids[w->npids++] = s->procs[i]->pid;
-        }
-        if (w->npids > 0) {
-            w->s = s;
-            w->req = req;
-            w->next = s->unload_waits;
-            s->unload_waits = w;
-            req->ud = w;
-            req->on_abort = unload_wait_abort;
-            return;
-        }
-        free(w->pids);
-        free(w);
     }
-    /* One model's unload answers at once (ggswap's contract: it shows "stopping" meanwhile). */
-    unload_answer(req);
+    unload_and_wait(s, req, p);
 }
 
 /* A model that cannot fit even alone is answered at once (SPEC §4), not queued forever. */

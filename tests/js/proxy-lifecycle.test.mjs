@@ -63,7 +63,8 @@ test('management: /health, load/unload endpoints, /running, /metrics, /logs, /lo
   const gg = await startGgswap({
     config: await fakeModelYaml({
       token,
-      models: { a: { healthDelay: 300 }, b: {}, 'org/c': {} },
+      // org/c ignores SIGTERM: its unload takes its whole unloadTimeout (1 s), then SIGKILL.
+      models: { a: { healthDelay: 300 }, b: {}, 'org/c': { ignoreSigterm: true, unloadTimeout: 1 } },
       groups: { g: { swap: false, exclusive: false, members: ['a', 'b', 'org/c'] } },
     }),
   });
@@ -134,9 +135,15 @@ test('management: /health, load/unload endpoints, /running, /metrics, /logs, /lo
   assert.match(lt, /fake-upstream org\/c listening on/);
 
   // Unload one (percent-encoded id with a slash), then all.
+  // As llama-swap's, it answers only once the model's process is gone (here after the 1 s grace).
+  assert.equal(pidOf(token, 'org/c').length, 1, 'org/c runs before its unload');
+  const tu = Date.now();
   const u1 = await postJson(`${gg.url}/api/models/unload/${encodeURIComponent('org/c')}`, '');
   assert.equal(u1.status, 200, u1.text);
   assert.equal(u1.json.ok, true);
+  assert.ok(Date.now() - tu >= 900, `the unload waited for the stop grace (${Date.now() - tu} ms)`);
+  assert.deepEqual(pidOf(token, 'org/c'), [], 'no org/c process once the unload answered');
+  assert.equal((await running(gg))['org/c'], undefined, 'org/c is not in /running once the unload answered');
   await waitFor(async () => !(await running(gg))['org/c'], { what: 'org/c unloaded' });
   assert.deepEqual(await running(gg), { a: 'ready' });
   assert.equal((await postJson(`${gg.url}/api/models/unload/nope`, '')).status, 404);
@@ -226,8 +233,9 @@ test('cmdStop is used when set; a child that ignores SIGTERM is SIGKILLed after 
   assert.doesNotMatch(lt, /fake-upstream polite: ignoring SIGTERM/);
 
   // No cmdStop: SIGTERM is ignored; SIGKILL follows after 5 s; "stopping" meanwhile.
+  // The unload answers only once the SIGKILLed process is gone (llama-swap's behaviour).
   const t1 = Date.now();
-  await postJson(`${gg.url}/api/models/unload/stubborn`, '');
+  const unloading = postJson(`${gg.url}/api/models/unload/stubborn`, '').then((r) => ({ ...r, at: Date.now() - t1 }));
   await sleep(500);
   assert.equal((await running(gg)).stubborn, 'stopping');
   assert.ok(processesMatching(token).some((p) => p.pid === sPid), 'still alive while stopping');
@@ -238,6 +246,9 @@ test('cmdStop is used when set; a child that ignores SIGTERM is SIGKILLed after 
   const killedAfter = Date.now() - t1;
   assert.ok(killedAfter >= 4500 && killedAfter < 9000, `killed after ${killedAfter} ms (stop timeout 5 s)`);
   assert.match(gg.logs(), /model stubborn: pid \d+ did not stop within 5000 ms; sending SIGKILL/);
+  const un = await unloading;
+  assert.equal(un.status, 200, un.text);
+  assert.ok(un.at >= 4500, `the unload answered after the SIGKILL (${un.at} ms)`);
   const ra = await again;
   assert.equal(ra.status, 200, ra.text);
   assert.notEqual(pidOf(token, 'stubborn')[0], sPid);

@@ -366,7 +366,8 @@ test('Stop while a model is starting: the load fails on the page, the model and 
 
 test('Load shows starting → ready live and Unload → stopped; Unload all stops every model', TEST_OPTS, async () => {
   // beta and gamma may run together (no swapping), so Unload all has two models to stop.
-  const s = await setup({ alpha: { healthDelay: 800 }, beta: {}, gamma: {} },
+  // alpha ignores SIGTERM: its unload takes its 2 s grace, and the request is pending that long.
+  const s = await setup({ alpha: { healthDelay: 800, ignoreSigterm: true, unloadTimeout: 2 }, beta: {}, gamma: {} },
     { groups: { pair: { swap: false, exclusive: false, members: ['beta', 'gamma'] } } });
   const { page, gg } = s;
   try {
@@ -388,9 +389,14 @@ test('Load shows starting → ready live and Unload → stopped; Unload all stop
     assert.match(await page.getByTestId('playground-model').locator('option[value=alpha]').textContent(), /alpha \(loaded\)/);
 
     await row(page, 'alpha').getByTestId('btn-unload').click();
+    // The unload request answers once the process is gone: meanwhile the row says stopping.
+    await row(page, 'alpha').and(page.locator('[data-state=stopping]')).waitFor({ timeout: T });
+    assert.equal(await row(page, 'alpha').getByTestId('btn-unload').textContent(), 'Unloading…');
+    assert.equal(processesMatching(s.fakeOf('alpha')).length, 1, 'still alive during its grace');
     await row(page, 'alpha').and(page.locator('[data-state=stopped]')).waitFor({ timeout: T });
     assert.match(await lastToast(page, 'ok'), /Unloaded alpha/);
     assert.deepEqual(await running(gg), []);
+    assert.equal(processesMatching(s.fakeOf('alpha')).length, 0, 'gone once the unload answered');
     await waitNoProcesses(s.fakeOf('alpha'), 15000);
     assert.equal(await row(page, 'alpha').getByTestId('btn-load').isEnabled(), true);
     assert.equal(await row(page, 'alpha').getByTestId('btn-unload').isDisabled(), true);

@@ -34,6 +34,9 @@ export const running = () => S.svc?.state === 'running';
 // When the service is stopped every model is unloaded, whatever an old event said.
 export function effState(m) {
   if (S.svc && S.svc.state !== 'running') return m.state === 'stopping' ? 'stopping' : 'stopped';
+  // An unload answers only once the model's processes are gone (as llama-swap's): until then
+  // the model is on its way out, even before the server's own 'stopping' event arrives.
+  if (S.loading.get(m.id) === 'unload' && (m.state === 'ready' || m.state === 'starting')) return 'stopping';
   return m.state || 'stopped';
 }
 
