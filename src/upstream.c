@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "log.h"
+#include "config.h"
 #include "mem.h"
 
 #define MAX_IDLE 1024
@@ -18,14 +19,19 @@
 
 typedef struct uconn uconn;
 
-/* Connection states. A connection carries at most one request at a time. */
+/* A connection's lifecycle. It carries at most one request at a time; every change goes
+ * through cset(), which logs it, and every request ends in req_end(). */
 typedef enum ustate {
-    U_CONNECTING,
-    U_SENDING,   /* request written (or queued), waiting for the response head */
-    U_RECEIVING, /* response head seen, body arriving */
-    U_IDLE,      /* in the pool */
-    U_CLOSED,
+    U_CONNECTING,    /* TCP connect in progress (or its synchronous failure, reported by timer) */
+    U_SENDING,       /* the request is being written */
+    U_AWAITING_HEAD, /* written whole, no response head yet */
+    U_STREAMING,     /* response head seen, body arriving */
+    U_IDLE,          /* in the pool, between requests */
+    U_CLOSED,        /* done with: its handles are closing, freed by their close callbacks */
 } ustate;
+
+static const char *const ustate_name[] = {"connecting", "sending", "awaiting head", "streaming",
+                                          "idle", "closed"};
 
 struct gs_upstream_pool {
     uv_loop_t *loop;
@@ -38,6 +44,7 @@ struct gs_upstream_pool {
     int nidle;
     int nconns;              /* all connections alive (idle, busy, closing) */
     bool freeing;
+    gs_timeouts_cfg to;      /* seconds, 0 = none (keepalive 0 = 15 s, as Go's dialer) */
     gs_arena_pool blocks;    /* lent to the connections' response-head arenas */
 };
 
@@ -54,7 +61,9 @@ struct gs_upstream_req {
 struct uconn {
     uv_tcp_t tcp;
     uv_connect_t connect;
-    uv_timer_t defer;        /* reports a connect that failed synchronously, from the loop */
+    /* The one timer guards the state the connection is in: a connect that failed synchronously
+     * (fired at once), timeouts.connect, timeouts.responseHeader, timeouts.idleConn. */
+    uv_timer_t timer;
     gs_upstream_pool *pool;
     uconn *next;
     gs_upstream_req *req;
@@ -76,7 +85,23 @@ static void conn_close(uconn *c);
 static void dispatch(gs_upstream_pool *p, gs_upstream_req *r, bool fresh);
 static void send_now(uconn *c);
 static void connect_cb(uv_connect_t *cr, int status);
-static void deferred_cb(uv_timer_t *t);
+static void timer_cb(uv_timer_t *t);
+
+/* The one setter of a connection's state; seconds > 0 arms the timer for the new state, 0
+ * leaves it stopped. */
+static void cset(uconn *c, ustate s, int seconds)
+{
+    if (c->state != s)
+        gs_debug("upstream %s:%d: connection %p %s -> %s", c->pool->host, c->pool->port,
+                 (void *)c, ustate_name[c->state], ustate_name[s]);
+    c->state = s;
+    if (s == U_CLOSED)
+        return;
+    if (seconds > 0)
+        uv_timer_start(&c->timer, timer_cb, (uint64_t)seconds * 1000, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
 
 /* ---- pool ---- */
 
@@ -126,6 +151,11 @@ static void maybe_free_pool(gs_upstream_pool *p)
     }
 }
 
+void gs_upstream_pool_set_timeouts(gs_upstream_pool *p, const gs_timeouts_cfg *t)
+{
+    p->to = *t;
+}
+
 void gs_upstream_head(const gs_upstream_pool *p, gs_buf *b, const char *method, const char *path)
 {
     gs_buf_puts(b, method);
@@ -173,6 +203,7 @@ static void clear_headers(uconn *c)
     c->head_bytes = 0;
 }
 
+/* The connection is freed here only, once both its handles are closed (libuv's rule). */
 static void handle_closed(uv_handle_t *h)
 {
     uconn *c = h->data;
@@ -191,11 +222,11 @@ static void conn_close(uconn *c)
         return;
     if (c->state == U_IDLE)
         remove_idle(c);
-    c->state = U_CLOSED;
+    cset(c, U_CLOSED, 0);
     if (c->req)
         c->req->c = NULL;
     c->req = NULL;
-    uv_close((uv_handle_t *)&c->defer, handle_closed);
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
     uv_close((uv_handle_t *)&c->tcp, handle_closed);
 }
 
@@ -205,11 +236,31 @@ static void req_free(gs_upstream_req *r)
     free(r);
 }
 
-/* The request on c ended (well or not): tell the caller, then pool or close c. */
-static void finish(uconn *c, int err, const char *msg)
+/* A reused keep-alive connection may have been closed by the server just as we wrote to it;
+ * then nothing was processed, and one more try on a fresh connection is safe. Only a failure
+ * right after the write means that: later, the server took the request and died on it, and
+ * sending it again could crash it again. A timeout is never retried. */
+static bool stale_reuse(const uconn *c, int err)
+{
+    const gs_upstream_req *r = c->req;
+    return r && err < 0 && err != UV_ETIMEDOUT && c->reused && !c->got_bytes && !r->retried &&
+           gs_clock_ns() - c->sent_ns < 10000000;
+}
+
+/* The one exit of a request on c, well (err 0) or not: tell the caller, then pool or close c;
+ * or, for a stale keep-alive connection, send it again on a fresh one. */
+static void req_end(uconn *c, int err, const char *msg)
 {
     gs_upstream_req *r = c->req;
-    bool keep = err == 0 && c->keep && !c->pool->freeing && c->pool->nidle < MAX_IDLE;
+    if (stale_reuse(c, err)) {
+        gs_upstream_pool *p = c->pool;
+        r->retried = true;
+        conn_close(c);
+        dispatch(p, r, true);
+        return;
+    }
+    gs_upstream_pool *p = c->pool;
+    bool keep = err == 0 && c->keep && !p->freeing && p->nidle < MAX_IDLE;
     c->req = NULL;
     if (r) {
         r->c = NULL;
@@ -223,30 +274,45 @@ static void finish(uconn *c, int err, const char *msg)
         return;
     }
     clear_headers(c);
-    c->state = U_IDLE;
+    cset(c, U_IDLE, p->to.idle_conn);
     c->got_bytes = false;
     /* Keep reading while idle so that a close by the server is noticed at once. */
-    c->next = c->pool->idle;
-    c->pool->idle = c;
-    c->pool->nidle++;
+    c->next = p->idle;
+    p->idle = c;
+    p->nidle++;
 }
 
-/* A reused keep-alive connection may have been closed by the server just as we wrote to it;
- * then nothing was processed, and one more try on a fresh connection is safe. */
-static void fail(uconn *c, int err, const char *msg)
+static void timer_cb(uv_timer_t *t)
 {
-    gs_upstream_req *r = c->req;
-    /* Only a failure right after the write means a stale connection; later, the server took
-     * the request and died on it, and sending it again could crash it again. */
-    if (r && c->reused && !c->got_bytes && !r->retried && gs_clock_ns() - c->sent_ns < 10000000) {
-        gs_upstream_pool *p = c->pool;
-        r->retried = true;
-        conn_close(c);
-        dispatch(p, r, true);
+    uconn *c = t->data;
+    gs_upstream_pool *p = c->pool;
+    char msg[200];
+    switch (c->state) {
+    case U_CONNECTING:
+        if (c->deferred_err) {
+            snprintf(msg, sizeof msg, "cannot connect to %s:%d: %s", p->host, p->port,
+                     uv_strerror(c->deferred_err));
+            req_end(c, c->deferred_err, msg);
+            return;
+        }
+        snprintf(msg, sizeof msg, "cannot connect to %s:%d within %d s (timeouts.connect)",
+                 p->host, p->port, p->to.connect);
+        req_end(c, UV_ETIMEDOUT, msg);
+        return;
+    case U_AWAITING_HEAD:
+        snprintf(msg, sizeof msg,
+                 "no response head from %s:%d within %d s (timeouts.responseHeader)", p->host,
+                 p->port, p->to.response_header);
+        req_end(c, UV_ETIMEDOUT, msg);
+        return;
+    case U_IDLE:
+        conn_close(c); /* timeouts.idleConn */
+        return;
+    case U_SENDING:
+    case U_STREAMING:
+    case U_CLOSED:
         return;
     }
-    c->keep = false;
-    finish(c, err, msg);
 }
 
 /* ---- response parsing ---- */
@@ -278,7 +344,7 @@ static int cb_header_value_complete(llhttp_t *p)
 static int cb_headers_complete(llhttp_t *p)
 {
     uconn *c = p->data;
-    c->state = U_RECEIVING;
+    cset(c, U_STREAMING, 0);
     int64_t clen = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
     if (p->status_code == 204 || p->status_code == 304)
         clen = 0;
@@ -311,6 +377,19 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof slab;
 }
 
+/* Response bytes (plaintext) for the request on c. */
+static void conn_in(uconn *c, const char *data, size_t n)
+{
+    c->got_bytes = true;
+    llhttp_errno_t e = llhttp_execute(&c->parser, data, n);
+    if (c->state == U_CLOSED)
+        return;
+    if (e == HPE_PAUSED)
+        req_end(c, 0, NULL);
+    else if (e != HPE_OK)
+        req_end(c, -EPROTO, "upstream sent a malformed HTTP response");
+}
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     uconn *c = s->data;
@@ -322,49 +401,53 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (n < 0) {
-        if (c->state == U_RECEIVING && n == UV_EOF && llhttp_finish(&c->parser) == HPE_OK) {
+        if (c->state == U_STREAMING && n == UV_EOF && llhttp_finish(&c->parser) == HPE_OK) {
             /* A close-delimited body ends with EOF. */
             c->keep = false;
-            finish(c, 0, NULL);
+            req_end(c, 0, NULL);
             return;
         }
-        fail(c, (int)n,
-             c->state == U_RECEIVING ? "upstream closed the connection mid-response"
-                                     : "upstream closed the connection before answering");
+        req_end(c, (int)n,
+                c->state == U_STREAMING ? "upstream closed the connection mid-response"
+                                        : "upstream closed the connection before answering");
         return;
     }
-    c->got_bytes = true;
-    llhttp_errno_t e = llhttp_execute(&c->parser, buf->base, (size_t)n);
-    if (c->state == U_CLOSED)
-        return;
-    if (e == HPE_PAUSED) {
-        finish(c, 0, NULL);
-        return;
-    }
-    if (e != HPE_OK)
-        fail(c, -EPROTO, "upstream sent a malformed HTTP response");
+    conn_in(c, buf->base, (size_t)n);
+}
+
+/* The request is out whole: from now on timeouts.responseHeader runs. */
+static void sent(uconn *c)
+{
+    if (c->state == U_SENDING)
+        cset(c, U_AWAITING_HEAD, c->pool->to.response_header);
 }
 
 static void write_cb(uv_write_t *w, int status)
 {
     uconn *c = w->data;
     free(w);
-    if (status < 0 && status != UV_ECANCELED && c->state != U_CLOSED)
-        fail(c, status, "could not send the request upstream");
+    if (c->state == U_CLOSED || status == UV_ECANCELED)
+        return;
+    if (status < 0)
+        req_end(c, status, "could not send the request upstream");
+    else
+        sent(c);
 }
 
 static void send_now(uconn *c)
 {
     gs_upstream_req *r = c->req;
-    c->state = U_SENDING;
+    cset(c, U_SENDING, 0);
     c->sent_ns = gs_clock_ns();
     llhttp_init(&c->parser, HTTP_RESPONSE, &g_settings);
     c->parser.data = c;
     uv_buf_t b = uv_buf_init(r->out, (unsigned)r->out_len);
     /* Requests are small and the socket's buffer empty: usually one write() does it all. */
     int n = c->reused ? uv_try_write((uv_stream_t *)&c->tcp, &b, 1) : UV_EAGAIN;
-    if (n == (int)r->out_len)
+    if (n == (int)r->out_len) {
+        sent(c);
         goto read;
+    }
     if (n > 0)
         b = uv_buf_init(r->out + n, (unsigned)(r->out_len - (size_t)n));
     uv_write_t *w = gs_mem_alloc(sizeof *w);
@@ -372,7 +455,7 @@ static void send_now(uconn *c)
     int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
     if (rc < 0) {
         free(w);
-        fail(c, rc, "could not send the request upstream");
+        req_end(c, rc, "could not send the request upstream");
         return;
     }
 read:
@@ -382,33 +465,22 @@ read:
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 
-static void connect_failed(uconn *c, int status)
-{
-    char msg[160];
-    snprintf(msg, sizeof msg, "cannot connect to %s:%d: %s", c->pool->host, c->pool->port,
-             uv_strerror(status));
-    c->keep = false;
-    finish(c, status, msg);
-}
-
 static void connect_cb(uv_connect_t *cr, int status)
 {
     uconn *c = cr->data;
+    gs_upstream_pool *p = c->pool;
     if (c->state == U_CLOSED)
         return;
     if (status < 0) {
-        connect_failed(c, status);
+        char msg[160];
+        snprintf(msg, sizeof msg, "cannot connect to %s:%d: %s", p->host, p->port,
+                 uv_strerror(status));
+        req_end(c, status, msg);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, (unsigned)(p->to.keepalive > 0 ? p->to.keepalive : 15));
     send_now(c);
-}
-
-static void deferred_cb(uv_timer_t *t)
-{
-    uconn *c = t->data;
-    if (c->state != U_CLOSED)
-        connect_failed(c, c->deferred_err);
 }
 
 static uconn *new_conn(gs_upstream_pool *p)
@@ -416,8 +488,8 @@ static uconn *new_conn(gs_upstream_pool *p)
     uconn *c = gs_mem_calloc(1, sizeof *c);
     c->pool = p;
     uv_tcp_init(p->loop, &c->tcp);
-    uv_timer_init(p->loop, &c->defer);
-    c->tcp.data = c->defer.data = c->connect.data = c;
+    uv_timer_init(p->loop, &c->timer);
+    c->tcp.data = c->timer.data = c->connect.data = c;
     c->handles = 2;
     /* MAX_RESP_HEAD bounds the lines (head_bytes); twice that covers copies and the array. */
     gs_arena_init(&c->arena, &p->blocks, 2 * MAX_RESP_HEAD + 16 * 1024);
@@ -443,11 +515,12 @@ static void dispatch(gs_upstream_pool *p, gs_upstream_req *r, bool fresh)
         send_now(c); /* uv_write never calls back from inside the call */
         return;
     }
-    c->state = U_CONNECTING;
+    cset(c, U_CONNECTING, p->to.connect);
     int rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&p->addr, connect_cb);
     if (rc < 0) {
+        /* Reported from the loop: callbacks never fire inside gs_upstream_send. */
         c->deferred_err = rc;
-        uv_timer_start(&c->defer, deferred_cb, 0, 0);
+        uv_timer_start(&c->timer, timer_cb, 0, 0);
     }
 }
 

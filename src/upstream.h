@@ -6,7 +6,13 @@
  * can pause reading (backpressure from a slow client) and cancel (the client went away), which
  * closes the connection so that llama-server notices and stops generating. A reused connection
  * that the server had closed in the meantime is retried once on a fresh one, before any byte of
- * response was seen. */
+ * response was seen.
+ *
+ * A connection's lifecycle is one enum (connecting, sending, awaiting head, streaming, idle,
+ * closed) with one setter that logs the change at debug level, and one timer that guards the
+ * state it is in with llama-swap's `timeouts` (connect, responseHeader, idleConn; keepalive is
+ * the TCP keep-alive period). A timeout ends the request with UV_ETIMEDOUT and a message that
+ * names the address, the seconds and the key. */
 #ifndef GS_UPSTREAM_H
 #define GS_UPSTREAM_H
 #include <stddef.h>
@@ -33,6 +39,10 @@ typedef struct gs_upstream_cbs {
 /* A pool for http://host:port<base>: base ("" or "/prefix") goes before every request path. */
 gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int port,
                                        const char *base);
+/* The `timeouts` of the model or peer the pool reaches (seconds, 0 = none; keepalive 0 = 15 s,
+ * as Go's dialer). New pools have none. Applies to connections opened or pooled from now on. */
+struct gs_timeouts_cfg;
+void gs_upstream_pool_set_timeouts(gs_upstream_pool *p, const struct gs_timeouts_cfg *t);
 /* Start a request head in b: the request line for `path` (below the pool's base) and the Host
  * header; the caller adds its headers and the blank line. */
 void gs_upstream_head(const gs_upstream_pool *p, gs_buf *b, const char *method, const char *path);
