@@ -592,18 +592,6 @@ int gs_config_parse(const char *text, size_t len, const char *name, gs_config **
         return -EFBIG;
     }
 
-    /* Checked before libfyaml sees the text: besides giving a clear message, libfyaml 0.7
-     * loops forever on some invalid bytes (a directive "%\xff"). */
-    size_t good = gs_yaml_utf8_prefix((const unsigned char *)text, len);
-    if (good < len) {
-        int line = 1;
-        for (size_t i = 0; i < good; i++)
-            line += text[i] == '\n';
-        gs_diag_add(d, true, name, line, "yaml: the file is not valid UTF-8 text");
-        gs_config_free(c);
-        return -EINVAL;
-    }
-
     struct fy_document *doc = NULL;
     int prc = gs_yaml_parse(text, len, name, d, &doc);
     if (prc == -ENOMEM) {

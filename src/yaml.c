@@ -45,10 +45,31 @@ int gs_yaml_line(struct fy_node *n)
     return 0;
 }
 
+/* Checked before libfyaml sees the text, for every reader: besides giving a clear message,
+ * libfyaml 0.7 loops forever on some invalid bytes (a directive "%\xff"), and it silently
+ * stops reading at a NUL byte, losing the rest of the file. */
+static int text_ok(const char *text, size_t len, const char *name, gs_diag *d)
+{
+    size_t good = gs_yaml_utf8_prefix((const unsigned char *)text, len);
+    const char *nul = memchr(text, 0, good);
+    if (!nul && good == len)
+        return 0;
+    const char *bad = nul ? nul : text + good;
+    int line = 1;
+    for (const char *p = text; p < bad; p++)
+        line += *p == '\n';
+    gs_diag_add(d, true, name, line, "%s",
+                nul ? "yaml: the file holds a NUL byte; YAML is text"
+                    : "yaml: the file is not valid UTF-8 text");
+    return -EINVAL;
+}
+
 int gs_yaml_parse(const char *text, size_t len, const char *name, gs_diag *d,
                   struct fy_document **doc)
 {
     *doc = NULL;
+    if (text_ok(text, len, name, d) < 0)
+        return -EINVAL;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;

@@ -53,8 +53,9 @@ void gs_yaml_init(gs_yaml *y, const char *file, gs_diag *d, size_t text_len);
 int gs_yaml_line(struct fy_node *n);
 
 /* Parse text (`name` in messages) into *doc, quietly: every syntax error becomes a diagnostic
- * "name:line: yaml: what". Returns 0 (*doc may still be NULL for an empty file), -EINVAL after a
- * syntax error (*doc is then NULL) or -ENOMEM. */
+ * "name:line: yaml: what", and so does text that is not UTF-8 or holds a NUL byte (libfyaml is
+ * not given it). Returns 0 (*doc may still be NULL for an empty file), -EINVAL after such an
+ * error (*doc is then NULL) or -ENOMEM. */
 int gs_yaml_parse(const char *text, size_t len, const char *name, gs_diag *d,
                   struct fy_document **doc);
 

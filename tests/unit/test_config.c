@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "confdir.h"
 #include "config.h"
+#include "mem.h"
 
 static gs_config *C;
 static gs_diag D;
@@ -1825,4 +1827,33 @@ Test(config, key_table)
             cr_assert_null(k->gets(C), "case %zu: got '%s', want NULL\n%s", i, k->gets(C),
                            k->yaml);
     }
+}
+
+/* A NUL byte or bytes that are not UTF-8 never reach libfyaml, in any reader: libfyaml 0.7
+ * stops at a NUL (the rest of the file was silently lost) and loops forever on "%\xff" (a
+ * -config-dir file hung `config check` and `serve`). */
+Test(config, nul_and_bad_bytes_in_every_reader, .timeout = 10)
+{
+    static const char nul[] = "logLevel: debug\n\0\nbogus: 1\n";
+    int rc = gs_config_parse(nul, sizeof(nul) - 1, "t.yaml", &C, &D);
+    cr_assert_eq(rc, -EINVAL);
+    cr_assert_null(C);
+    HAS("t.yaml:2: error: yaml: the file holds a NUL byte; YAML is text");
+
+    char dir[] = "/tmp/ggswap-confdir-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char *bad = gs_mem_printf("%s/bad.yaml", dir);
+    FILE *f = fopen(bad, "w");
+    cr_assert_not_null(f);
+    fputs("models: {}\n%\xff", f);
+    fclose(f);
+    gs_diag_free(&D);
+    rc = gs_confdir_load(NULL, dir, &C, &D);
+    cr_assert_eq(rc, -EINVAL, "rc %d:\n%s", rc, all());
+    char *want = gs_mem_printf("%s:2: error: yaml: the file is not valid UTF-8 text", bad);
+    HAS(want);
+    unlink(bad);
+    rmdir(dir);
+    free(want);
+    free(bad);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "settings.h"
 #include "strv.h"
 #include "yaml.h"
 
@@ -240,4 +241,42 @@ Test(yaml, merges_aliases_and_budget)
     int iv = 0;
     cr_assert_eq(gs_yaml_int(&Y, val(root), 1, "v", 0, 9, &iv), 0, "past the budget: nothing");
     cr_assert_eq(D.errors, 1);
+}
+
+Test(yaml, parse_refuses_what_is_not_text, .timeout = 10)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *err;
+    } cases[] = {
+        {"a: 1\n%\xff", 7, "y.yaml:2: error: yaml: the file is not valid UTF-8 text"},
+        {"a: \xc3(\n", 7, "y.yaml:1: error: yaml: the file is not valid UTF-8 text"},
+        {"a: 1\n\nb\0: 2\n", 12, "y.yaml:3: error: yaml: the file holds a NUL byte; YAML is text"},
+        {"a: [1,\n", 7, NULL}, /* a syntax error: libfyaml's own message */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fini();
+        int rc = gs_yaml_parse(cases[i].text, cases[i].len, "y.yaml", &D, &Doc);
+        cr_assert_eq(rc, -EINVAL, "case %zu", i);
+        cr_assert_null(Doc, "case %zu: no document after an error", i);
+        cr_assert_eq(D.errors, 1, "case %zu", i);
+        if (cases[i].err)
+            cr_assert(has(cases[i].err), "case %zu: got %s", i, D.msgs[0]);
+        else
+            cr_assert(strstr(D.msgs[0], "y.yaml:2: error: yaml: ") == D.msgs[0], "case %zu: %s", i,
+                      D.msgs[0]);
+    }
+}
+
+/* settings.yaml goes through the same parse: "%\xff" made `config generate` loop forever. */
+Test(yaml, settings_reader_refuses_bad_bytes, .timeout = 10)
+{
+    gs_settings st;
+    gs_settings_init(&st);
+    int rc = gs_settings_parse("ttl: 5\n%\xff", 9, "settings.yaml", &st, &D);
+    cr_assert_lt(rc, 0);
+    cr_assert(has("settings.yaml:2: error: yaml: the file is not valid UTF-8 text"), "%s",
+              D.n ? D.msgs[0] : "nothing");
+    gs_settings_free(&st);
 }
