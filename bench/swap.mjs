@@ -2,9 +2,12 @@
 // conversation swapped away and back through ggswap (release build) with real llama-servers:
 //   1. resumed prompt time with the slot cache / without it / cold;
 //   2. swap request-to-first-byte through ggswap against doing the same swap by hand;
-//   3. load time with a cold page cache, with and without prefetch (needs root for
-//      /proc/sys/vm/drop_caches; says so when it cannot).
-// Usage: node bench/swap.mjs [--rounds N]   (GGSWAP_LLAMA_SERVER, else .deps/llama-server)
+//   3. load time with a cold page cache, with and without prefetch: the model file alone is
+//      dropped from the page cache (posix_fadvise DONTNEED through GNU dd, checked with
+//      util-linux fincore; no root needed), else every cache (/proc/sys/vm/drop_caches, root);
+//      says so when neither works. It also says how long the prefetch read took against how
+//      long the swap waited before the start, i.e. whether it began early enough.
+// Usage: node bench/swap.mjs [--rounds N] [--only 1,2,3]   (GGSWAP_LLAMA_SERVER, else .deps/llama-server)
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,6 +19,7 @@ const LS = process.env.GGSWAP_LLAMA_SERVER || path.join(ROOT, '.deps/llama-serve
 const GG = path.join(ROOT, 'build/ggswap');
 const MK = path.join(ROOT, 'build/ggswap-mkgguf');
 const ROUNDS = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 3;
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',').map(Number) : [1, 2, 3];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ggswap-bench-swap-'));
 const fileA = path.join(dir, 'a.gguf');
@@ -34,13 +38,22 @@ async function post(url, body) {
   return { status: r.status, json: await r.json(), headers: r.headers };
 }
 
-function startGg(slotCache, port, env = {}) {
+function startGg(slotCache, port, env = {}, logLevel = 'warn') {
   const home = fs.mkdtempSync(path.join(dir, 'home-'));
   const cfg = path.join(home, 'config.yaml');
   const cmd = (f) => `${LS} -m ${f} --port \${PORT} -np 1 -c 4096 --jinja`;
-  fs.writeFileSync(cfg, `slotCache: ${slotCache}\nhealthCheckTimeout: 60\nstartPort: ${port + 1}\nlogLevel: warn\nmodels:\n  a: {cmd: "${cmd(fileA)}"}\n  b: {cmd: "${cmd(fileB)}"}\n`);
-  const p = spawn(GG, ['serve', '--config', cfg, '--listen', `127.0.0.1:${port}`], { env: { ...process.env, GGSWAP_HOME: home, ...env }, stdio: 'ignore' });
-  return { p, url: `http://127.0.0.1:${port}` };
+  fs.writeFileSync(cfg, `slotCache: ${slotCache}\nhealthCheckTimeout: 60\nstartPort: ${port + 1}\nlogLevel: ${logLevel}\nmodels:\n  a: {cmd: "${cmd(fileA)}"}\n  b: {cmd: "${cmd(fileB)}"}\n`);
+  const p = spawn(GG, ['serve', '--config', cfg, '--listen', `127.0.0.1:${port}`], { env: { ...process.env, GGSWAP_HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Only the prefetch lines are kept: at debug the models' own output is long.
+  let log = '', part = '';
+  const keep = (d) => {
+    const all = (part + d.toString()).split('\n');
+    part = all.pop();
+    for (const l of all) if (l.includes('prefetch of ')) log += l + '\n';
+  };
+  p.stdout.on('data', keep);
+  p.stderr.on('data', keep);
+  return { p, url: `http://127.0.0.1:${port}`, log: () => log };
 }
 
 async function up(url) {
@@ -131,45 +144,77 @@ async function swapTtfb(port) {
 
 // 3. cold page cache load, with and without prefetch: b busy with a long stream while a is
 // requested (the swap waits for it; prefetch reads a's file meanwhile).
-function dropCaches() {
+function residency(file) {
+  try {
+    const [res, size] = execFileSync('fincore', ['--bytes', '--noheadings', '--raw', '--output', 'RES,SIZE', file])
+      .toString().trim().split(/\s+/).map(Number);
+    return size > 0 ? res / size : null;
+  } catch { return null; }
+}
+
+// The model file alone out of the page cache (what prefetch is about; the binary and its
+// libraries stay warm, as they are on a machine that swaps all day), else every cache.
+let dropHow = null;
+function dropCaches(file) {
+  try {
+    execFileSync('sync', [file]);
+    execFileSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+    const r = residency(file);
+    if (r !== null && r < 0.05) { dropHow = 'the model file dropped with posix_fadvise DONTNEED (fincore: 0 % resident)'; return true; }
+  } catch { /* try the big hammer */ }
   try {
     execFileSync('sh', ['-c', 'sync; echo 1 > /proc/sys/vm/drop_caches']);
+    dropHow = 'every page cache dropped (/proc/sys/vm/drop_caches)';
     return true;
   } catch { return false; }
 }
 
 async function coldLoad(prefetch, port) {
-  const g = startGg(false, port, prefetch ? {} : { GGSWAP_NO_PREFETCH: '1' });
+  const g = startGg(false, port, prefetch ? {} : { GGSWAP_NO_PREFETCH: '1' }, 'debug');
   await up(g.url);
-  const loads = [];
+  const loads = [], waits = [], reads = [];
   for (let i = 0; i < ROUNDS; i++) {
     await post(`${g.url}/v1/chat/completions`, { model: 'b', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
-    if (!dropCaches()) return null;
+    if (!dropCaches(fileA)) return null;
     const busy = post(`${g.url}/v1/chat/completions`, { model: 'b', messages: [{ role: 'user', content: 'count' }], max_tokens: 600 });
     await sleep(50);
     const r = await post(`${g.url}/v1/chat/completions`, { model: 'a', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
     await busy;
-    const m = /load;dur=([\d.]+)/.exec(r.headers.get('server-timing') || '');
+    const st = r.headers.get('server-timing') || '';
+    if (r.status !== 200) throw new Error(`a answered ${r.status}: ${JSON.stringify(r.json)}`);
+    const m = /load;dur=([\d.]+)/.exec(st);
+    const q = /queue;dur=([\d.]+)/.exec(st);
     loads.push(m ? Number(m[1]) : NaN);
+    waits.push(q ? Number(q[1]) : NaN); // the wait before a's start: b's request draining
   }
+  const esc = fileA.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  for (const mm of g.log().matchAll(new RegExp(`prefetch of ${esc}: (\\d+) of (\\d+) bytes in (\\d+) ms`, 'g')))
+    reads.push({ done: Number(mm[1]), size: Number(mm[2]), ms: Number(mm[3]) });
   await stopGg(g);
-  return loads;
+  return { loads, waits, reads };
 }
 
 const base = 24000 + Math.floor(Math.random() * 4000);
-const withCache = await resumed(true, base);
-const without = await resumed(false, base + 20);
-const ttfb = await swapTtfb(base + 40);
-const pre = await coldLoad(true, base + 60);
+const withCache = ONLY.includes(1) ? await resumed(true, base) : null;
+const without = ONLY.includes(1) ? await resumed(false, base + 20) : null;
+const ttfb = ONLY.includes(2) ? await swapTtfb(base + 40) : null;
+const pre = ONLY.includes(3) ? await coldLoad(true, base + 60) : null;
 const nopre = pre ? await coldLoad(false, base + 80) : null;
 fs.rmSync(dir, { recursive: true, force: true });
 
 const f = (v) => v.toFixed(1);
+const readLine = (p) => {
+  if (!p.reads.length) return 'no prefetch read was logged';
+  const whole = p.reads.filter((x) => x.done === x.size).length;
+  return `prefetch read ${(p.reads[0].size / 1e6).toFixed(0)} MB in ${f(median(p.reads.map((x) => x.ms)))} ms ` +
+    `(${whole} of ${p.reads.length} reads whole) while the swap waited ${f(median(p.waits))} ms for the old model's request before the start`;
+};
 const lines = [
-  `model ${sizeMB} MB (embd 512, 8 layers), conversation ${withCache.tokens} tokens, ${ROUNDS} rounds, medians:`,
-  `1. resumed prompt: slot cache ${f(median(withCache.resumed))} ms, without ${f(median(without.resumed))} ms, cold ${f(median(withCache.cold))} ms -> ${(median(withCache.resumed) / median(withCache.cold)).toFixed(2)}x cold (without: ${(median(without.resumed) / median(without.cold)).toFixed(2)}x)`,
-  `2. swap request-to-first-token: ggswap ${f(median(ttfb.via))} ms, by hand ${f(median(ttfb.hand))} ms -> ${(median(ttfb.via) / median(ttfb.hand)).toFixed(2)}x`,
-  pre ? `3. load with a cold page cache while the old model drains: prefetch ${f(median(pre))} ms, none ${f(median(nopre))} ms -> ${(median(pre) / median(nopre)).toFixed(2)}x`
-      : '3. cold page cache: cannot drop the page cache here (needs root); not measured',
+  `model ${sizeMB} MB (embd 512, 8 layers), ${ROUNDS} rounds, medians:`,
+  withCache ? `1. resumed prompt (${withCache.tokens} tokens): slot cache ${f(median(withCache.resumed))} ms, without ${f(median(without.resumed))} ms, cold ${f(median(withCache.cold))} ms -> ${(median(withCache.resumed) / median(withCache.cold)).toFixed(2)}x cold (without: ${(median(without.resumed) / median(without.cold)).toFixed(2)}x)` : '1. (not run)',
+  ttfb ? `2. swap request-to-first-token: ggswap ${f(median(ttfb.via))} ms, by hand ${f(median(ttfb.hand))} ms -> ${(median(ttfb.via) / median(ttfb.hand)).toFixed(2)}x` : '2. (not run)',
+  !ONLY.includes(3) ? '3. (not run)'
+    : pre ? `3. load with a cold page cache (${dropHow}) while the old model drains: prefetch ${f(median(pre.loads))} ms, none ${f(median(nopre.loads))} ms -> ${(median(pre.loads) / median(nopre.loads)).toFixed(2)}x; ${readLine(pre)}; loads with prefetch ${pre.loads.map(f).join(', ')}, without ${nopre.loads.map(f).join(', ')}`
+      : '3. cold page cache: cannot drop the page cache here (neither posix_fadvise nor drop_caches); not measured',
 ];
 console.log(lines.join('\n'));
