@@ -151,8 +151,10 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
     f->status = status;
     f->head_sent = true;
     gs_http_start(f->req, status, hb->data ? hb->data : "", clen);
-    if (f->sse)
-        gs_http_flush(f->req); /* the first token may take a while: show the stream began */
+    /* A stream's head goes out when this read has been handed on (on_read_end), with the
+     * events that came with it: the first token may take a while, so it shows at once that it
+     * began. Other heads wait for their first body bytes, as before. */
+    gs_http_cork(f->req);
     if (f->cbs->on_head)
         f->cbs->on_head(f);
 }
@@ -182,13 +184,31 @@ static void on_body(gs_upstream_req *u, const char *d, size_t n, void *ud)
         return;
     }
     if (f->sse) {
-        for (const char *q = d; (q = memmem(q, n - (size_t)(q - d), "data:", 5)); q += 5)
-            f->events++;
+        /* Every chunk of a stream passes here: memchr to each 'd' (vectorised) rather than
+         * memmem, which was a third of the per-chunk user time. */
+        const char *end = d + n;
+        for (const char *q = d; end - q >= 5 && (q = memchr(q, 'd', (size_t)(end - q - 4)));
+             q++)
+            if (memcmp(q, "data:", 5) == 0)
+                f->events++;
         if (f->events && !f->first_event_ns)
             f->first_event_ns = gs_clock_ns();
     }
     keep_tail(f, d, n);
+    /* Corked: the pieces of one read (SSE events, the chunk end) leave in one write. */
+    gs_http_cork(f->req);
     gs_http_write(f->req, d, n);
+}
+
+static void on_read_end(gs_upstream_req *u, void *ud)
+{
+    gs_fwd *f = ud;
+    if (!f->req)
+        return;
+    if (f->sse)
+        gs_http_flush(f->req); /* the head, even alone: show that the stream began */
+    else
+        gs_http_uncork(f->req);
     if (!f->paused && gs_http_congested(f->req)) {
         /* The client is behind: leave the rest in the upstream socket until it drains. */
         f->paused = true;
@@ -231,7 +251,7 @@ static void on_done(gs_upstream_req *u, int err, const char *msg, void *ud)
     f->cbs->on_done(f, err, msg);
 }
 
-static const gs_upstream_cbs up_cbs = {on_head, on_body, on_done};
+static const gs_upstream_cbs up_cbs = {on_head, on_body, on_done, on_read_end};
 
 void gs_fwd_send(gs_fwd *f, const char *model, gs_upstream_pool *pool, const gs_fwd_cbs *cbs)
 {

@@ -20,6 +20,8 @@
  * answer) before we stop reading from the socket. */
 #define MAX_PENDING_IN (64 * 1024)
 #define MAX_HEADERS 100
+/* Corked pieces past this go out at once. */
+#define CORK_MAX (64 * 1024)
 
 typedef struct conn conn;
 
@@ -64,6 +66,8 @@ struct conn {
     bool reparse;       /* leftover pipelined bytes wait for the timer to be parsed */
     bool shutting;
     bool close_asap;    /* a write failed: close from the loop, not under the caller's feet */
+    bool corked;        /* body pieces gather in held until uncorked (gs_http_cork) */
+    bool cork_pending;  /* held has corked body pieces (not only a head) */
     uint64_t deadline;  /* loop ms when an idle or incomplete request is closed; 0: none */
     uint64_t timer_due; /* when the timer was last armed to fire */
     char peer[64];
@@ -214,6 +218,7 @@ static void req_clear(conn *c)
     r->ud = NULL;
     r->on_abort = r->on_drain = NULL;
     r->head_extra[0] = 0;
+    c->corked = c->cork_pending = false;
 }
 
 /* One timer per connection, armed lazily: a request moves the connection's deadline (a field),
@@ -516,6 +521,7 @@ static int write_held(conn *c, const char *a, size_t alen, const void *b, size_t
         gs_buf_append(&c->held, a, alen);
     int rc = write3(c, c->held.data, c->held.len, b, blen, s, slen);
     gs_buf_reset(&c->held);
+    c->cork_pending = false;
     return rc;
 }
 
@@ -555,14 +561,39 @@ int gs_http_write(gs_http_req *req, const void *data, size_t len)
     if (c->closing || req->state != GS_REQ_STREAMING)
         return -EPIPE;
     if (len == 0 || req->head_only)
-        return write_held(c, NULL, 0, NULL, 0, NULL, 0);
-    if (!req->chunked_out)
-        return write_held(c, NULL, 0, data, len, NULL, 0);
+        return c->corked ? 0 : write_held(c, NULL, 0, NULL, 0, NULL, 0);
     char pre[24];
-    size_t n = gs_buf_fmt_u64(pre, len, 16);
-    pre[n++] = '\r';
-    pre[n++] = '\n';
-    return write_held(c, pre, n, data, len, "\r\n", 2);
+    size_t n = 0;
+    if (req->chunked_out) {
+        n = gs_buf_fmt_u64(pre, len, 16);
+        pre[n++] = '\r';
+        pre[n++] = '\n';
+    }
+    const char *suf = req->chunked_out ? "\r\n" : NULL;
+    size_t sl = req->chunked_out ? 2 : 0;
+    if (c->corked && c->held.len + n + len + sl <= CORK_MAX) {
+        gs_buf_append(&c->held, pre, n);
+        gs_buf_append(&c->held, data, len);
+        gs_buf_append(&c->held, suf, sl);
+        c->cork_pending = true;
+        return 0;
+    }
+    return write_held(c, pre, n, data, len, suf, sl);
+}
+
+void gs_http_cork(gs_http_req *req)
+{
+    GS_CONTAINER_OF(req, conn, req)->corked = true;
+}
+
+int gs_http_uncork(gs_http_req *req)
+{
+    conn *c = GS_CONTAINER_OF(req, conn, req);
+    c->corked = false;
+    if (c->closing || req->state != GS_REQ_STREAMING)
+        return -EPIPE;
+    /* A head alone stays held, as without the cork: it leaves with the first body bytes. */
+    return c->cork_pending ? write_held(c, NULL, 0, NULL, 0, NULL, 0) : 0;
 }
 
 int gs_http_end(gs_http_req *req)

@@ -112,6 +112,11 @@ int gs_http_write(gs_http_req *req, const void *data, size_t len);
 /* gs_http_start holds the head back so that it leaves with the first body bytes (one write for
  * a small answer); flush sends it now, for streams whose first bytes may take a while. */
 int gs_http_flush(gs_http_req *req);
+/* Cork: gs_http_write keeps the pieces (and a held head) until gs_http_uncork, gs_http_end or
+ * 64 KiB, so that what one upstream read brought leaves in one write: one packet and one
+ * wake-up of the client instead of one per piece. */
+void gs_http_cork(gs_http_req *req);
+int gs_http_uncork(gs_http_req *req);
 /* Finish the response; the request must not be touched afterwards. */
 int gs_http_end(gs_http_req *req);
 /* The same, with trailer lines ("Name: v\r\n"...) after the last chunk, for what is known only

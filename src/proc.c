@@ -237,7 +237,7 @@ static void health_done(gs_upstream_req *r, int err, const char *msg, void *ud)
         p->health = NULL;
 }
 
-static const gs_upstream_cbs health_cbs = {health_head, health_body, health_done};
+static const gs_upstream_cbs health_cbs = {health_head, health_body, health_done, NULL};
 
 static void health_check(gs_proc *p)
 {

@@ -528,7 +528,7 @@ static void up_done(gs_upstream_req *r, int err, const char *msg, void *ud)
     step(op, err, msg);
 }
 
-static const gs_upstream_cbs op_cbs = {up_head, up_body, up_done};
+static const gs_upstream_cbs op_cbs = {up_head, up_body, up_done, NULL};
 
 static void send_req(gs_slotcache_op *op, const char *method, const char *path, const char *body)
 {

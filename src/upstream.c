@@ -388,6 +388,8 @@ static void conn_in(uconn *c, const char *data, size_t n)
         req_end(c, 0, NULL);
     else if (e != HPE_OK)
         req_end(c, -EPROTO, "upstream sent a malformed HTTP response");
+    else if (c->req && c->req->cbs->on_read_end)
+        c->req->cbs->on_read_end(c->req, c->req->ud);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)

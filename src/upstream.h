@@ -34,6 +34,9 @@ typedef struct gs_upstream_cbs {
      * happened ("connection refused", "upstream closed the connection mid-response"). The
      * request handle is invalid after this returns. */
     void (*on_done)(gs_upstream_req *r, int err, const char *msg, void *ud);
+    /* Optional: what one read from the socket brought has been handed on (head and body
+     * pieces), and the request goes on. A forwarder writes the pieces out together here. */
+    void (*on_read_end)(gs_upstream_req *r, void *ud);
 } gs_upstream_cbs;
 
 /* A pool for http://host:port<base>: base ("" or "/prefix") goes before every request path. */
