@@ -277,3 +277,74 @@ Test(store, files_that_are_not_a_store_are_refused_by_name)
     free(dmg);
     free(nodir);
 }
+
+static int count_rows(const char *path)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM activity", -1, &q, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    int n = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+Test(store, a_stalled_disk_fills_the_bounded_queue_then_drops_the_oldest)
+{
+    char *path = tmp_path("stall.db");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gs_store *st = open_ok(&loop, path, 0);
+    /* Another writer holds the file: the first batch waits in the thread pool meanwhile. */
+    sqlite3 *other;
+    cr_assert_eq(sqlite3_open(path, &other), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    for (uint64_t i = 1; i <= 1 + GS_STORE_MAX_PENDING + 10; i++) {
+        gs_request_log r = row(i, "a", 200);
+        gs_store_add(st, &r); /* never blocks, whatever the disk does */
+    }
+    cr_assert(gs_store_writing(st));
+    cr_assert_eq(gs_store_dropped(st), 10, "past the queue's bound the oldest queued go");
+    cr_assert_eq(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(gs_store_failed(st), 0, "the batch got the lock within the busy timeout");
+    gs_store_close(st);
+    uv_loop_close(&loop);
+    cr_assert_eq(count_rows(path), 1 + GS_STORE_MAX_PENDING);
+    free(path);
+}
+
+Test(store, a_failed_batch_is_counted_and_the_store_goes_on)
+{
+    char *path = tmp_path("fail.db");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gs_store *st = open_ok(&loop, path, 0);
+    gs_request_log r = row(1, "a", 200);
+    gs_store_add(st, &r);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    /* Someone renames the table under it: the next batch fails and is rolled back. */
+    sqlite3 *other;
+    cr_assert_eq(sqlite3_open(path, &other), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(other, "ALTER TABLE activity RENAME TO gone", NULL, NULL, NULL),
+                 SQLITE_OK);
+    r = row(2, "a", 200);
+    gs_store_add(st, &r);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(gs_store_failed(st), 1);
+    cr_assert_not(gs_store_writing(st), "idle again, not stuck");
+    cr_assert_eq(sqlite3_exec(other, "ALTER TABLE gone RENAME TO activity", NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(other);
+    r = row(3, "a", 200);
+    gs_store_add(st, &r);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(gs_store_failed(st), 1, "writing again once the table is back");
+    gs_store_close(st);
+    uv_loop_close(&loop);
+    cr_assert_eq(count_rows(path), 2, "rows 1 and 3");
+    free(path);
+}
