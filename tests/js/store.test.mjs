@@ -102,7 +102,16 @@ test('a store that llama-swap wrote is read; a file that is not a store is a sta
   gg.proc.kill('SIGHUP');
   await gg.waitLog(/reload: store.path .*junk\.db: not a usable activity store.*; keeping .*llama-swap\.db/);
   assert.equal((await chat(gg, 'a')).status, 200);
+  // One that names a good new file: the requests from then on go there, ids still unique.
+  const next = path.join(dir, 'next.db');
+  fs.writeFileSync(gg.configPath, withStore(base, next));
+  gg.proc.kill('SIGHUP');
+  await gg.waitLog(`activity store ${next}`);
+  await gg.waitLog(/reloaded /);
+  assert.equal((await chat(gg, 'a')).status, 200);
   await finish(gg, token);
+  assert.equal(execFileSync('sqlite3', [next, 'SELECT id, model_id FROM activity']).toString().trim(), '3|a',
+    'the third request, in the new file');
   const rows = execFileSync('sqlite3', [lsFile, 'SELECT id, model_id, resp_status_code FROM activity ORDER BY id']).toString();
   assert.equal(rows.trim(), '1|qwen|200\n2|a|200', 'ours went into its table, after its row');
 
