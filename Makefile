@@ -3,8 +3,8 @@
 CC ?= cc
 PKGS := libuv jansson libfyaml libcurl libcrypto libssl sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl: headers only; src/curlso.c loads the library on the first download.
-PKG_LIBS := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
+# libcurl and OpenSSL: headers only; src/curlso.c and src/sslso.c load them on first use.
+PKG_LIBS := $(shell pkg-config --libs $(filter-out libcurl libcrypto libssl,$(PKGS)) 2>/dev/null)
 
 # llhttp: the system library where pkg-config knows it, else Debian's node-llhttp C sources.
 LLHTTP_PC := $(shell pkg-config --exists libllhttp 2>/dev/null && echo yes)

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "hub.h"
 #include "log.h"
 #include "mem.h"
+#include "sslso.h"
 
 #define TREE_MAX (32u << 20)   /* bytes of one tree listing page */
 #define TREE_PAGES 50
@@ -470,6 +470,11 @@ static void hash_work(uv_work_t *w)
 {
     dl_file *f = w->data;
     f->hash_rc = 0;
+    const char *why = NULL;
+    if (gs_sslso_load(&why) < 0) { /* hash_done says why */
+        f->hash_rc = -ENOSYS;
+        return;
+    }
     int fd = open(f->part, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         f->hash_rc = -errno;
@@ -526,8 +531,10 @@ static void hash_done(uv_work_t *w, int status)
     }
     char msg[900];
     if (f->hash_rc < 0) {
-        snprintf(msg, sizeof msg, "%s: cannot read %s to verify it: %s", f->name, f->part,
-                 strerror(-f->hash_rc));
+        const char *why = NULL;
+        if (f->hash_rc != -ENOSYS || gs_sslso_load(&why) == 0)
+            why = strerror(-f->hash_rc);
+        snprintf(msg, sizeof msg, "%s: cannot read %s to verify it: %s", f->name, f->part, why);
         file_close_fd(f);
         file_set_state(f, GS_DL_FAILED, msg);
         return;

@@ -32,6 +32,11 @@ static int readable(const char *flag, const char *path, char *err, size_t errlen
 gs_tls_ctx *gs_tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
 {
     SSL_CTX *ctx = NULL;
+    const char *why = NULL;
+    if (gs_sslso_load(&why) < 0) {
+        snprintf(err, errlen, "HTTPS (-tls-cert-file) needs OpenSSL: %s", why);
+        return NULL;
+    }
     ERR_clear_error();
     if (readable("-tls-cert-file", cert, err, errlen) < 0 ||
         readable("-tls-key-file", key, err, errlen) < 0)
@@ -73,5 +78,6 @@ fail:
 
 void gs_tls_ctx_free(gs_tls_ctx *ctx)
 {
-    SSL_CTX_free(ctx);
+    if (ctx) /* no OpenSSL to load for nothing */
+        SSL_CTX_free(ctx);
 }

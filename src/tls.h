@@ -9,6 +9,9 @@
 #define GS_TLS_H
 #include <stddef.h>
 
+/* OpenSSL through the table that loads it on first use (sslso.h), for this module and http.c. */
+#include "sslso.h"
+
 typedef struct ssl_ctx_st gs_tls_ctx;
 
 /* A server context for cert (PEM, the chain may follow) and key (PEM). NULL with the reason,
