@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "log.h"
 #include "mem.h"
+#include "strv.h"
 
 #define MAX_WATCHED 256
 #define MAX_DEPTH 8
@@ -32,9 +33,19 @@ struct gs_watch {
     watched *handles[MAX_WATCHED];
     int nhandles;
     uv_timer_t timer;
-    char *applied;
+    char *applied;         /* NULL while the first listing is taken (list_work) */
     char *prev;
     bool closing;
+    /* The listing that counts as applied is taken on libuv's thread pool: with 1,000 models it
+     * is a stat per file, and the daemon need not wait for it to answer. */
+    uv_work_t work;
+    bool working;          /* work queued or running: w is freed only after it */
+    bool timer_closed;
+    unsigned gen;          /* set_dirs calls: a listing of older folders is dropped */
+    unsigned work_gen;
+    char **work_dirs;      /* the work's own copy */
+    int work_ndirs;
+    char *work_out;
 };
 
 gs_watch_action gs_watch_decide(const char *applied, const char *prev, const char *now)
@@ -164,6 +175,10 @@ static void rewatch(gs_watch *w)
 static void on_timer(uv_timer_t *t)
 {
     gs_watch *w = t->data;
+    if (!w->applied) { /* the first listing is not there yet: look when it is */
+        uv_timer_start(&w->timer, on_timer, w->debounce_ms, 0);
+        return;
+    }
     char *now = gs_watch_listing(w->dirs, w->ndirs);
     gs_watch_action a = gs_watch_decide(w->applied, w->prev, now);
     if (a == GS_WATCH_NOTHING) {
@@ -202,6 +217,64 @@ gs_watch *gs_watch_new(uv_loop_t *loop, unsigned debounce_ms, gs_watch_cb cb, vo
     return w;
 }
 
+static void free_watch(gs_watch *w)
+{
+    for (int i = 0; i < w->ndirs; i++)
+        free(w->dirs[i]);
+    free(w->dirs);
+    free(w->applied);
+    free(w->prev);
+    free(w);
+}
+
+static void list_work(uv_work_t *req)
+{
+    gs_watch *w = req->data;
+    w->work_out = gs_watch_listing(w->work_dirs, w->work_ndirs);
+}
+
+static void start_listing(gs_watch *w);
+
+static void list_done(uv_work_t *req, int status)
+{
+    gs_watch *w = req->data;
+    w->working = false;
+    gs_strv_free(w->work_dirs);
+    w->work_dirs = NULL;
+    char *out = w->work_out;
+    w->work_out = NULL;
+    if (w->closing) {
+        free(out);
+        if (w->timer_closed)
+            free_watch(w);
+        return;
+    }
+    if (status == 0 && w->work_gen == w->gen && !w->applied) {
+        w->applied = out;
+        return;
+    }
+    free(out);
+    if (!w->applied)
+        start_listing(w); /* the folders changed meanwhile: list the new ones */
+}
+
+static void start_listing(gs_watch *w)
+{
+    if (w->working)
+        return; /* list_done starts the next one */
+    w->work_dirs = gs_strv_dup(w->dirs, w->ndirs);
+    w->work_ndirs = w->ndirs;
+    w->work_gen = w->gen;
+    w->work.data = w;
+    if (uv_queue_work(w->loop, &w->work, list_work, list_done) == 0) {
+        w->working = true;
+        return;
+    }
+    gs_strv_free(w->work_dirs); /* no thread pool: list here */
+    w->work_dirs = NULL;
+    w->applied = gs_watch_listing(w->dirs, w->ndirs);
+}
+
 void gs_watch_set_dirs(gs_watch *w, char *const *dirs, int n)
 {
     for (int i = 0; i < w->ndirs; i++)
@@ -212,7 +285,9 @@ void gs_watch_set_dirs(gs_watch *w, char *const *dirs, int n)
         w->dirs[i] = gs_mem_strdup(dirs[i]);
     w->ndirs = n;
     free(w->applied);
-    w->applied = gs_watch_listing(w->dirs, w->ndirs);
+    w->applied = NULL;
+    w->gen++;
+    start_listing(w);
     free(w->prev);
     w->prev = NULL;
     rewatch(w);
@@ -227,12 +302,9 @@ void gs_watch_poke(gs_watch *w)
 static void timer_closed(uv_handle_t *h)
 {
     gs_watch *w = h->data;
-    for (int i = 0; i < w->ndirs; i++)
-        free(w->dirs[i]);
-    free(w->dirs);
-    free(w->applied);
-    free(w->prev);
-    free(w);
+    w->timer_closed = true;
+    if (!w->working)
+        free_watch(w);
 }
 
 void gs_watch_free(gs_watch *w)

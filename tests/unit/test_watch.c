@@ -75,3 +75,52 @@ Test(watch, need)
     cr_expect_eq(gs_pullapi_need(0), 512LL << 20);
     cr_expect_eq(gs_pullapi_need(10000000000LL), 11000000000LL + (512LL << 20));
 }
+
+static int changes;
+static void on_change(void *ud)
+{
+    changes++;
+}
+
+static void run_for(uv_loop_t *loop, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+}
+
+/* The listing that counts as applied is taken off the loop thread: an unchanged folder gives no
+ * change (not even when looked at before that listing is in), a new file gives one. */
+Test(watch, applied_listing_then_one_change)
+{
+    char dir[] = "/tmp/gs-watch-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char a[128], b[128];
+    snprintf(a, sizeof a, "%s/a.gguf", dir);
+    snprintf(b, sizeof b, "%s/b.gguf", dir);
+    FILE *f = fopen(a, "w");
+    fputs("x", f);
+    fclose(f);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    gs_watch *w = gs_watch_new(&loop, 20, on_change, NULL);
+    char *dirs[] = {dir};
+    gs_watch_set_dirs(w, dirs, 1);
+    gs_watch_poke(w); /* a look that may come before the listing is in */
+    run_for(&loop, 300);
+    cr_expect_eq(changes, 0, "nothing changed");
+    f = fopen(b, "w");
+    fputs("yy", f);
+    fclose(f);
+    gs_watch_poke(w);
+    for (int i = 0; i < 3000 && !changes; i++)
+        run_for(&loop, 1);
+    cr_expect_eq(changes, 1, "the new file is one change");
+    gs_watch_free(w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
+}
