@@ -355,7 +355,11 @@ static int resolve(gs_server *s, const char *name, gs_resolved *out, char *why, 
     int *busy = small ? busy_s : gs_mem_calloc((size_t)nm + 1, sizeof *busy);
     for (int i = 0; i < nm; i++) {
         gs_proc_state ps = s->procs[i]->state;
-        st[i] = ps == GS_PROC_READY ? 2 : ps == GS_PROC_STARTING ? 1 : ps == GS_PROC_STOPPING ? 3 : 0;
+        /* DYING counts as ready here: a request for it is held and reaches its restart. */
+        st[i] = ps == GS_PROC_READY || ps == GS_PROC_DYING ? 2
+                : ps == GS_PROC_STARTING                  ? 1
+                : ps == GS_PROC_STOPPING                  ? 3
+                                                          : 0;
         busy[i] = s->procs[i]->inflight + gs_sched_queued(&s->sched, s->procs[i]);
     }
     gs_resolve_view v = {s->cfg, s->active_profile, st, busy, s->selector_turn};
@@ -518,7 +522,8 @@ static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
     }
     /* upstream.ignorePaths: a page of the model's own server asks for its assets long after
      * it was unloaded; such a path must not swap models (409, as llama-swap). */
-    if (s->procs[best]->state != GS_PROC_READY && gs_config_ignore_path(s->cfg, dec + best_len)) {
+    gs_proc_state bs = s->procs[best]->state;
+    if (bs != GS_PROC_READY && bs != GS_PROC_DYING && gs_config_ignore_path(s->cfg, dec + best_len)) {
         gs_timing_tag_now(req);
         gs_api_error(req, 409, "conflict", "model %s is not loaded; path matches "
                      "upstream.ignorePaths", s->cfg->models[best].id);
@@ -540,8 +545,10 @@ static void handle_models_list(gs_server *s, gs_http_req *req, const char *rest)
 {
     int n = s->cfg->nmodels;
     unsigned char *st = gs_mem_calloc((size_t)(n ? n : 1), 1);
-    for (int i = 0; i < n; i++)
-        st[i] = s->procs[i]->state == GS_PROC_READY ? 2 : s->procs[i]->state == GS_PROC_STARTING;
+    for (int i = 0; i < n; i++) {
+        gs_proc_state ps = s->procs[i]->state;
+        st[i] = ps == GS_PROC_READY || ps == GS_PROC_DYING ? 2 : ps == GS_PROC_STARTING;
+    }
     gs_listing_in in = {.cfg = s->cfg, .state = st, .created = (int64_t)(gs_clock_wall_ms() / 1000),
                         .ggswap_meta = listing_meta, .ud = s};
     gs_api_respond_json(req, 200, gs_listing_build(&in));

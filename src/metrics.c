@@ -36,7 +36,7 @@ void gs_metrics_handle(gs_server *s, gs_http_req *req, const char *rest)
     gs_buf_puts(&b, "# HELP ggswap_model_state 1 for the state each model is in.\n"
                     "# TYPE ggswap_model_state gauge\n");
     for (int i = 0; i < s->cfg->nmodels; i++)
-        for (int st = GS_PROC_STOPPED; st <= GS_PROC_FAILED; st++)
+        for (int st = GS_PROC_STOPPED; st <= GS_PROC_DYING; st++)
             gs_buf_printf(&b, "ggswap_model_state{model=\"%s\",state=\"%s\"} %d\n",
                           s->procs[i]->id, gs_proc_state_name((gs_proc_state)st),
                           s->procs[i]->state == (gs_proc_state)st);

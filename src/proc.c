@@ -56,6 +56,7 @@ const char *gs_proc_state_name(gs_proc_state s)
     case GS_PROC_READY: return "ready";
     case GS_PROC_STOPPING: return "stopping";
     case GS_PROC_FAILED: return "failed";
+    case GS_PROC_DYING: return "dying";
     }
     return "?";
 }
@@ -190,7 +191,7 @@ static void schedule_health(gs_proc *p)
     p->health_interval_ms = ms * 3 / 2 + 1;
     if (p->health_interval_ms > HEALTH_MAX_MS)
         p->health_interval_ms = HEALTH_MAX_MS;
-    uv_timer_start(&p->timer, health_timer_cb, ms, 0);
+    uv_timer_start(&p->health_timer, health_timer_cb, ms, 0);
 }
 
 static void become_ready(gs_proc *p)
@@ -215,7 +216,9 @@ static void health_head(gs_upstream_req *r, int status, const gs_http_header *h,
     gs_proc *p = ud;
     if (status == 200 && p->state == GS_PROC_STARTING && !p->in_hook) {
         p->health = NULL; /* on_done still comes; it must not look at p->health */
-        uv_timer_stop(&p->timer);
+        /* Healthy: the hook bounds its own time, so healthCheckTimeout no longer applies. */
+        uv_timer_stop(&p->health_timer);
+        uv_timer_stop(&p->start_timer);
         if (p->hooks && p->hooks->before_ready) {
             p->in_hook = true;
             if (p->hooks->before_ready(p, p->hooks_ud))
@@ -278,22 +281,36 @@ static void health_timer_cb(uv_timer_t *t)
     gs_proc *p = t->data;
     if (p->state != GS_PROC_STARTING)
         return;
-    uint64_t elapsed = gs_clock_ms() - p->start_ms;
-    if (elapsed > (uint64_t)p->health_timeout_s * 1000) {
-        char what[160];
-        snprintf(what, sizeof what,
-                 "model %s did not become ready within %d s (healthCheckTimeout)", p->id,
-                 p->health_timeout_s);
-        if (p->health) {
-            gs_upstream_cancel(p->health);
-            p->health = NULL;
-        }
-        fail_start(p, what);
-        kill_group(p, SIGKILL);
-        return;
-    }
     health_check(p);
     schedule_health(p);
+}
+
+static void start_timer_cb(uv_timer_t *t)
+{
+    gs_proc *p = t->data;
+    if (p->state != GS_PROC_STARTING || p->in_hook)
+        return;
+    char what[160];
+    snprintf(what, sizeof what, "model %s did not become ready within %d s (healthCheckTimeout)",
+             p->id, p->health_timeout_s);
+    uv_timer_stop(&p->health_timer);
+    if (p->health) {
+        gs_upstream_cancel(p->health);
+        p->health = NULL;
+    }
+    fail_start(p, what);
+    kill_group(p, SIGKILL);
+}
+
+/* Every timer of the proc at rest (not while it is being freed: they are closing then). */
+static void stop_timers(gs_proc *p)
+{
+    if (p->freeing)
+        return;
+    uv_timer_stop(&p->health_timer);
+    uv_timer_stop(&p->start_timer);
+    uv_timer_stop(&p->stop_timer);
+    uv_timer_stop(&p->ttl_timer);
 }
 
 /* ---- exit ---- */
@@ -308,15 +325,13 @@ static void run_check(gs_proc_run *r)
     r->p = NULL;
     p->run = NULL;
     p->pid = 0;
-    p->dying = false;
     abandon_hook(p); /* a crash: nothing more to save or restore */
     if (p->health) {
         gs_upstream_cancel(p->health);
         p->health = NULL;
     }
     gs_upstream_pool_drain(p->pool);
-    if (!p->freeing)
-        uv_timer_stop(&p->timer);
+    stop_timers(p);
     char what[160];
     if (r->term_signal)
         snprintf(what, sizeof what, "process %d was killed by signal %d", r->pid, r->term_signal);
@@ -331,6 +346,7 @@ static void run_check(gs_proc_run *r)
         break;
     }
     case GS_PROC_READY:
+    case GS_PROC_DYING:
         gs_warn("model %s: upstream exited unexpectedly (%s)", p->id, what);
         set_state(p, GS_PROC_STOPPED, what);
         break;
@@ -493,10 +509,12 @@ int gs_proc_start(gs_proc *p)
     uv_read_start((uv_stream_t *)&r->out[0], out_alloc, out_read);
     uv_read_start((uv_stream_t *)&r->out[1], out_alloc, out_read);
     p->health_interval_ms = HEALTH_FIRST_MS;
-    if (!cfg->check_endpoint)
+    if (!cfg->check_endpoint) {
         set_state(p, GS_PROC_READY, "checkEndpoint is none");
-    else
+    } else {
+        uv_timer_start(&p->start_timer, start_timer_cb, (uint64_t)p->health_timeout_s * 1000, 0);
         schedule_health(p);
+    }
 out:
     free(args);
     free(env);
@@ -564,7 +582,8 @@ static void send_stop(gs_proc *p)
         run_cmd_stop(p);
     else
         kill_group(p, SIGTERM);
-    uv_timer_start(&p->timer, stop_timer_cb, (uint64_t)(p->stop_grace_ms > 0 ? p->stop_grace_ms : STOP_TIMEOUT_MS), 0);
+    uv_timer_start(&p->stop_timer, stop_timer_cb,
+                   (uint64_t)(p->stop_grace_ms > 0 ? p->stop_grace_ms : STOP_TIMEOUT_MS), 0);
 }
 
 void gs_proc_stop(gs_proc *p, const char *why)
@@ -574,19 +593,19 @@ void gs_proc_stop(gs_proc *p, const char *why)
 
 void gs_proc_stop_within(gs_proc *p, const char *why, int grace_ms)
 {
-    if (p->state != GS_PROC_STARTING && p->state != GS_PROC_READY)
+    if (p->state != GS_PROC_STARTING && p->state != GS_PROC_READY && p->state != GS_PROC_DYING)
         return;
     if (p->health) {
         gs_upstream_cancel(p->health);
         p->health = NULL;
     }
-    uv_timer_stop(&p->timer);
+    stop_timers(p);
     abandon_hook(p); /* a restore under way is cut short: the model is going anyway */
     if (!p->run) {
         set_state(p, GS_PROC_STOPPED, why);
         return;
     }
-    bool planned = p->state == GS_PROC_READY && !p->dying;
+    bool planned = p->state == GS_PROC_READY; /* a DYING one has nothing left to save */
     set_state(p, GS_PROC_STOPPING, why);
     p->stop_grace_ms = grace_ms > 0 ? grace_ms : STOP_TIMEOUT_MS;
     if (planned && p->state == GS_PROC_STOPPING && p->hooks && p->hooks->before_stop) {
@@ -611,7 +630,7 @@ void gs_proc_hook_done(gs_proc *p)
 
 void gs_proc_check_dead(gs_proc *p)
 {
-    if (p->state != GS_PROC_READY || p->pid <= 0 || p->dying)
+    if (p->state != GS_PROC_READY || p->pid <= 0)
         return;
     char path[64], buf[256];
     snprintf(path, sizeof path, "/proc/%d/stat", p->pid);
@@ -626,9 +645,11 @@ void gs_proc_check_dead(gs_proc *p)
         dead = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
     }
     if (dead) {
-        p->dying = true;
-        gs_info("model %s: process %d is gone; holding requests until its exit is handled", p->id,
-                p->pid);
+        char why[96];
+        snprintf(why, sizeof why, "process %d is gone; holding requests until its exit is handled",
+                 p->pid);
+        uv_timer_stop(&p->ttl_timer);
+        set_state(p, GS_PROC_DYING, why);
     }
 }
 
@@ -652,8 +673,7 @@ static void ttl_cb(uv_timer_t *t)
 void gs_proc_request_begin(gs_proc *p)
 {
     p->inflight++;
-    if (p->state == GS_PROC_READY)
-        uv_timer_stop(&p->timer);
+    uv_timer_stop(&p->ttl_timer);
 }
 
 void gs_proc_request_end(gs_proc *p)
@@ -662,7 +682,7 @@ void gs_proc_request_end(gs_proc *p)
         p->inflight--;
     p->last_used_ms = gs_clock_ms();
     if (p->inflight == 0 && p->state == GS_PROC_READY && p->cfg->ttl > 0)
-        uv_timer_start(&p->timer, ttl_cb, (uint64_t)p->cfg->ttl * 1000, 0);
+        uv_timer_start(&p->ttl_timer, ttl_cb, (uint64_t)p->cfg->ttl * 1000, 0);
 }
 
 double gs_proc_ttl_left(const gs_proc *p)
@@ -687,8 +707,12 @@ gs_proc *gs_proc_new(uv_loop_t *loop, const gs_model_cfg *cfg, int health_timeou
     p->on_state = on_state;
     p->ud = ud;
     p->state_since_ms = p->last_used_ms = gs_clock_ms();
-    uv_timer_init(loop, &p->timer);
-    p->timer.data = p;
+    uv_timer_t *timers[] = {&p->health_timer, &p->start_timer, &p->stop_timer, &p->ttl_timer};
+    for (size_t i = 0; i < GS_ARRAY_LEN(timers); i++) {
+        uv_timer_init(loop, timers[i]);
+        timers[i]->data = p;
+    }
+    p->timers_open = (int)GS_ARRAY_LEN(timers);
     gs_ring_init(&p->log, LOG_RING_SIZE);
     p->pool = gs_upstream_pool_new(loop, cfg->proxy_host, cfg->proxy_port, cfg->proxy_path);
     return p;
@@ -702,13 +726,13 @@ bool gs_proc_alive(const gs_proc *p)
 static void timer_closed(uv_handle_t *h)
 {
     gs_proc *p = h->data;
-    p->timer_closed = true;
+    p->timers_open--;
     maybe_free(p);
 }
 
 static void maybe_free(gs_proc *p)
 {
-    if (!p->freeing || p->run || !p->timer_closed)
+    if (!p->freeing || p->run || p->timers_open > 0)
         return;
     gs_upstream_pool_free(p->pool);
     gs_ring_free(&p->log);
@@ -730,7 +754,7 @@ void gs_proc_free(gs_proc *p)
     p->hooks = NULL;
     gs_prefetch_release(p->prefetch);
     p->prefetch = NULL;
-    if (p->state == GS_PROC_STARTING || p->state == GS_PROC_READY)
+    if (p->state == GS_PROC_STARTING || p->state == GS_PROC_READY || p->state == GS_PROC_DYING)
         gs_proc_stop(p, "removed");
     else if (was_saving && p->run)
         send_stop(p); /* it was saving its slots: signal it now */
@@ -739,8 +763,11 @@ void gs_proc_free(gs_proc *p)
         gs_upstream_cancel(p->health);
         p->health = NULL;
     }
-    uv_close((uv_handle_t *)&p->timer, timer_closed);
-    /* The kill escalation timer is gone with the handle; make sure the child goes. */
+    uv_close((uv_handle_t *)&p->health_timer, timer_closed);
+    uv_close((uv_handle_t *)&p->start_timer, timer_closed);
+    uv_close((uv_handle_t *)&p->stop_timer, timer_closed);
+    uv_close((uv_handle_t *)&p->ttl_timer, timer_closed);
+    /* The kill escalation timer is gone with its handle; make sure the child goes. */
     if (p->run)
         kill_group(p, SIGKILL);
 }

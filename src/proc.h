@@ -1,9 +1,11 @@
 /* proc: one supervised llama-server (or any upstream command) per model.
  *
  * Each model has one gs_proc with an explicit state machine: STOPPED -> STARTING -> READY ->
- * STOPPING -> STOPPED, and FAILED when a start did not reach READY. All transitions go through
- * one function that logs them and calls the owner back, so the router and the event stream see
- * every change. Children run through ggswap's own binary as a tiny shim that asks the kernel to
+ * STOPPING -> STOPPED, FAILED when a start did not reach READY, and READY -> DYING -> STOPPED
+ * when a request found the child dead before libuv reported its exit. All transitions go
+ * through one function that logs them and calls the owner back, so the router and the event
+ * stream see every change. Each timed concern has a timer of its own (health poll, start
+ * deadline, stop grace, TTL), so none has to guess from elapsed time which one fired. Children run through ggswap's own binary as a tiny shim that asks the kernel to
  * kill them when ggswap dies (PR_SET_PDEATHSIG, which survives exec), in a session and process
  * group of their own, so a stop signals the whole group: SIGTERM (or cmdStop), then SIGKILL after
  * a timeout. Readiness is polled on the health endpoint with a short, growing interval and also
@@ -26,6 +28,8 @@ typedef enum gs_proc_state {
     GS_PROC_READY,
     GS_PROC_STOPPING,
     GS_PROC_FAILED,
+    GS_PROC_DYING,   /* was READY; its process is seen dead and the exit is on its way: takes
+                      * no request, and becomes STOPPED when the exit is handled */
 } gs_proc_state;
 
 typedef struct gs_proc gs_proc;
@@ -52,7 +56,10 @@ struct gs_proc {
     const gs_model_cfg *cfg;   /* owned by the config in force; swapped on reload */
     gs_proc_state state;
     uv_loop_t *loop;
-    uv_timer_t timer;          /* health polling (STARTING), kill escalation (STOPPING), TTL */
+    uv_timer_t health_timer;   /* STARTING: the next health poll (a short, growing interval) */
+    uv_timer_t start_timer;    /* STARTING: healthCheckTimeout, then the start has failed */
+    uv_timer_t stop_timer;     /* STOPPING: the grace before SIGKILL */
+    uv_timer_t ttl_timer;      /* READY and idle: the TTL unload */
     gs_proc_run *run;          /* the child of the current start, NULL when none is alive */
     gs_upstream_pool *pool;    /* keep-alive connections to cfg->proxy */
     gs_upstream_req *health;   /* health request in flight */
@@ -69,8 +76,7 @@ struct gs_proc {
     char *error;               /* why the last start failed, or NULL */
     unsigned fails;            /* count of FAILED transitions: tells old failures from new */
     bool freeing;
-    bool timer_closed;
-    bool dying;                /* READY, but its process is seen dead; the exit is on its way */
+    int timers_open;           /* of the four above; freed once all are closed */
     gs_proc_state_cb on_state;
     void *ud;
     struct gs_proc *successor_of; /* an old process for the same port still alive (reload) */
@@ -100,7 +106,7 @@ void gs_proc_stop_within(gs_proc *p, const char *why, int grace_ms);
 /* A hook's asynchronous work is over: go on to READY, or to the stop signal. */
 void gs_proc_hook_done(gs_proc *p);
 /* An upstream request failed: if the child is already dead (a zombie whose exit libuv has not
- * reported yet), mark the model dying so that no request is sent to it in the meantime. */
+ * reported yet), READY becomes DYING so that no request is sent to it in the meantime. */
 void gs_proc_check_dead(gs_proc *p);
 /* SIGKILL the child's process group now (shutdown with no more patience). */
 void gs_proc_kill(gs_proc *p);

@@ -12,6 +12,7 @@
 #include "prefetch.h"
 #include "memest.h"
 #include "reply.h"
+#include "retry.h"
 #include "router.h"
 #include "slotcache.h"
 
@@ -258,19 +259,19 @@ static void wake_in(gs_sched *s, uint64_t ms)
     uv_timer_start(&s->retry_timer, retry_cb, ms, 0);
 }
 
-/* Queue the request again (at the front) for 100 ms from now, by which time the model is either
- * seen stopped (and restarted) or answers again. */
-static void requeue(gs_sched_req *r)
+/* Queue the request again (at the front), held as the retry policy says (retry.h): by then the
+ * model is either seen stopped (and restarted) or answers again. */
+static void requeue(gs_sched_req *r, const gs_retry *how)
 {
     gs_sched *s = r->s;
     unlink_r(r);
     gs_proc_request_end(r->proc);
     r->retried = true;
     r->fails_seen = r->proc->fails;
-    r->hold_until = gs_clock_ns() + 100ull * 1000 * 1000;
+    r->hold_until = gs_clock_ns() + (uint64_t)how->hold_ms * 1000000ull;
     rset(r, GS_SCHED_HELD);
     push_queue(r, true);
-    wake_in(s, 110);
+    wake_in(s, how->wake_ms);
 }
 
 static void fwd_head(gs_fwd *f)
@@ -282,22 +283,23 @@ static void fwd_done(gs_fwd *f, int err, const char *msg)
 {
     gs_sched_req *r = GS_CONTAINER_OF(f, gs_sched_req, fwd);
     gs_sched *s = r->s;
-    if (err)
-        gs_proc_check_dead(r->proc);
-    /* Refused, or closed without a byte right after we sent it: the model most likely had just
-     * died and is about to be seen stopped, so send it once more to its restart. A request it
-     * had been working on for longer may be what killed it: that one gets the error. */
-    bool fresh = gs_clock_ns() - f->sent_ns < 25ull * 1000 * 1000;
-    if (!f->head_sent && !r->retried &&
-        (err == UV_ECONNREFUSED || ((err == UV_EOF || err == UV_ECONNRESET) && fresh))) {
-        gs_info("model %s: %s; trying the request again shortly", r->proc->id, msg);
-        requeue(r);
+    gs_proc *proc = r->proc;
+    gs_retry_case rc = {.err = err, .since_sent_ns = gs_clock_ns() - f->sent_ns,
+                        .answered = f->head_sent, .retried = r->retried};
+    gs_retry how = gs_retry_decide(&rc);
+    if (how.kind == GS_RETRY_HOLD) {
+        gs_info("model %s: %s; trying the request again shortly", proc->id, msg);
+        requeue(r, &how);
+        /* After the request is out of the active list: a dead child makes the model DYING,
+         * and that change pumps the queue, which must not see this request still in flight. */
+        gs_proc_check_dead(proc);
         return;
     }
     if (err) {
         gs_warn("model %s: %s %s: %s", r->proc->id, f->method, f->upath, msg);
         gs_fwd_fail(f, msg);
         req_exit(r, f->head_sent ? f->status : 502);
+        gs_proc_check_dead(proc);
     } else {
         req_exit(r, f->status);
     }
@@ -380,7 +382,8 @@ static gs_plan_mstate mstate(gs_proc_state st)
     switch (st) {
     case GS_PROC_STOPPED: return GS_PLAN_STOPPED;
     case GS_PROC_STARTING: return GS_PLAN_STARTING;
-    case GS_PROC_READY: return GS_PLAN_READY;
+    case GS_PROC_READY:
+    case GS_PROC_DYING: return GS_PLAN_READY; /* with .dying set: it takes no request */
     case GS_PROC_STOPPING: return GS_PLAN_STOPPING;
     case GS_PROC_FAILED: return GS_PLAN_FAILED;
     }
@@ -508,10 +511,11 @@ static void pump_once(gs_sched *s)
         models[i] = (gs_plan_model){
             .state = mstate(p->state),
             .alive = gs_proc_alive(p),
-            .dying = p->dying,
+            .dying = p->state == GS_PROC_DYING,
             .port_busy = s->hooks.port_busy && s->hooks.port_busy(p, s->hooks.ud),
             .inflight = p->inflight,
             .fails = p->fails,
+            /* not DYING: a dead process has no residency worth protecting */
             .ready_ns = p->state == GS_PROC_READY ? p->state_since_ms * 1000000ull : 0,
             .priority = p->cfg ? p->cfg->priority : 0,
         };
@@ -614,7 +618,8 @@ static void load_progress(void *ud, char *out, size_t cap)
 static void maybe_early_bytes(gs_sched_req *r)
 {
     gs_http_req *req = r->fwd.req;
-    if (!req || r->load_only || r->loading || r->proc->state == GS_PROC_READY)
+    if (!req || r->load_only || r->loading || r->proc->state == GS_PROC_READY ||
+        r->proc->state == GS_PROC_DYING)
         return;
     if (!r->stream_known) {
         const char *body = r->fwd.body ? r->fwd.body : req->body.data;

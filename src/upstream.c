@@ -13,6 +13,7 @@
 #include "log.h"
 #include "config.h"
 #include "mem.h"
+#include "retry.h"
 
 #define MAX_IDLE 1024
 #define MAX_RESP_HEAD (64 * 1024)
@@ -237,14 +238,16 @@ static void req_free(gs_upstream_req *r)
 }
 
 /* A reused keep-alive connection may have been closed by the server just as we wrote to it;
- * then nothing was processed, and one more try on a fresh connection is safe. Only a failure
- * right after the write means that: later, the server took the request and died on it, and
- * sending it again could crash it again. A timeout is never retried. */
+ * then nothing was processed, and one more try on a fresh connection is safe. The policy
+ * (retry.h) says when: only right after the write, never for a timeout. */
 static bool stale_reuse(const uconn *c, int err)
 {
     const gs_upstream_req *r = c->req;
-    return r && err < 0 && err != UV_ETIMEDOUT && c->reused && !c->got_bytes && !r->retried &&
-           gs_clock_ns() - c->sent_ns < 10000000;
+    if (!r)
+        return false;
+    gs_retry_case rc = {.err = err, .since_sent_ns = gs_clock_ns() - c->sent_ns,
+                        .answered = c->got_bytes, .retried = r->retried, .reused_conn = c->reused};
+    return gs_retry_decide(&rc).kind == GS_RETRY_CONN;
 }
 
 /* The one exit of a request on c, well (err 0) or not: tell the caller, then pool or close c;

@@ -1,11 +1,13 @@
 /* The model process state machine, with real children: every transition is observed through
  * the state callback, in order. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "config.h"
 #include "helpers.h"
 #include "proc.h"
@@ -198,5 +200,59 @@ Test(proc, busy_port_is_refused)
     cr_assert_eq(p->state, GS_PROC_FAILED);
     cr_assert(strstr(p->error, "port 31716 is already in use"), "error: %s", p->error);
     uv_close((uv_handle_t *)&l, NULL);
+    finish(&t, p, c);
+}
+
+Test(proc, a_child_seen_dead_is_dying_until_its_exit_is_handled)
+{
+    char y[512];
+    snprintf(y, sizeof y, "startPort: 31717\nmodels:\n  m:\n    cmd: %s --port ${PORT}\n", fake());
+    gs_config *c = test_config(y);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    trace t = {.loop = &loop};
+    gs_proc *p = gs_proc_new(&loop, &c->models[0], 15, on_state, &t);
+    cr_assert_eq(gs_proc_start(p), 0);
+    run_until(&t, GS_PROC_READY, 10000);
+    cr_assert_eq(p->state, GS_PROC_READY, "state %s: %s", gs_proc_state_name(p->state),
+                 p->error ? p->error : "");
+    gs_proc_check_dead(p);
+    cr_assert_eq(p->state, GS_PROC_READY, "a live child stays READY");
+    /* Kill it behind libuv's back and look before the loop reaps it: a zombie. */
+    kill(p->pid, SIGKILL);
+    usleep(100 * 1000);
+    gs_proc_check_dead(p);
+    cr_assert_eq(p->state, GS_PROC_DYING);
+    cr_assert_str_eq(gs_proc_state_name(p->state), "dying");
+    gs_proc_check_dead(p); /* once is enough: no second transition */
+    run_until(&t, GS_PROC_STOPPED, 5000);
+    cr_assert_eq(p->state, GS_PROC_STOPPED);
+    gs_proc_state want[] = {GS_PROC_STARTING, GS_PROC_READY, GS_PROC_DYING, GS_PROC_STOPPED};
+    cr_assert_eq(t.n, 4, "%d transitions", t.n);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(t.seen[i], want[i], "transition %d: %s", i, gs_proc_state_name(t.seen[i]));
+    cr_assert_not(gs_proc_alive(p));
+    finish(&t, p, c);
+}
+
+Test(proc, health_check_timeout_has_its_own_deadline)
+{
+    char y[512];
+    snprintf(y, sizeof y,
+             "startPort: 31718\nmodels:\n  m:\n    cmd: %s --port ${PORT} --health-delay 10000\n",
+             fake());
+    gs_config *c = test_config(y);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    trace t = {.loop = &loop};
+    gs_proc *p = gs_proc_new(&loop, &c->models[0], 1, on_state, &t);
+    uint64_t t0 = gs_clock_ms();
+    cr_assert_eq(gs_proc_start(p), 0);
+    run_until(&t, GS_PROC_FAILED, 8000);
+    uint64_t took = gs_clock_ms() - t0;
+    cr_assert_eq(p->state, GS_PROC_FAILED, "state %s", gs_proc_state_name(p->state));
+    cr_assert(strstr(p->error, "did not become ready within 1 s (healthCheckTimeout)"), "error: %s",
+              p->error);
+    cr_assert(took >= 1000 && took < 2500, "failed after %llu ms", (unsigned long long)took);
     finish(&t, p, c);
 }
