@@ -128,8 +128,8 @@ static uint64_t room(uint64_t budget, uint64_t held)
 static int misfit(const gs_plan_view *v, const uint64_t *need, const uint64_t *held)
 {
     for (int d = 0; d < ndev(v); d++) {
-        uint64_t b = v->devices[d].budget;
-        if (b && need[d] > room(b, held[d]))
+        /* A budget of 0 is no room, as in memfit: "not limited" is memory off (no devices). */
+        if (need[d] > room(v->devices[d].budget, held[d]))
             return d;
     }
     return -1;

@@ -66,7 +66,8 @@ typedef struct gs_plan_constraint {
 #define GS_PLAN_MAX_DEVICES 9
 
 typedef struct gs_plan_device {
-    uint64_t budget;   /* bytes the view's models may occupy on it; 0: not limited */
+    uint64_t budget;   /* bytes the view's models may occupy on it; 0: no room (a model that
+                        * needs none there still fits). No limit = memory off: no devices */
     uint64_t used;     /* bytes taken on it by anything else than the view's models */
 } gs_plan_device;
 

@@ -56,6 +56,10 @@ Test(memfit, decisions_table)
         {"a slow reload outweighs a little idleness", 3, {200, 200, 200}, {0}, {500, 20000, 0}, {1, 5, 0}, "110", 450, 2, "100"},
         {"stopped models cost nothing", 3, {200, 200, 200}, {0}, {0}, {0}, "100", 450, 2, "000"},
         {"exactly the budget fits", 2, {225, 225}, {0}, {0}, {0}, "10", 450, 1, "00"},
+        {"a 0 budget is no room: all that may go goes (the plan then fails it)", 3, {200, 200, 100},
+         {0}, {0}, {0}, "110", 0, 2, "110"},
+        {"a 0 budget: a model needing none of it stops nothing", 3, {200, 200, 0}, {0}, {0}, {0},
+         "110", 0, 2, "000"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         bool ev[6];
@@ -122,4 +126,15 @@ Test(memfit, too_big)
     running[0] = false;
     cr_expect(!gs_memfit_too_big(&f, 1, running, &dev));
     cr_expect(!gs_memfit_too_big(&f, 0, NULL, &dev));
+}
+
+Test(memfit, a_zero_budget_is_no_room)
+{
+    gs_memfit_model m[2] = {{.need = {0, 300 * MiB}}, {.need = {1 * MiB, 0}}};
+    gs_memfit f = {.models = m, .n = 2, .ndev = 2, .budget = {4096 * MiB, 0}};
+    int dev = -1;
+    cr_expect(gs_memfit_too_big(&f, 0, NULL, &dev), "300 MiB of GPU in a 0 budget");
+    cr_expect_eq(dev, 1);
+    cr_expect_not(gs_memfit_too_big(&f, 1, NULL, &dev), "needs none of the 0-budget GPU");
+    cr_expect_eq(dev, -1);
 }

@@ -49,7 +49,8 @@ typedef struct pcase {
     ispec q[8];
     uint64_t now_ms;
     const char *want;
-    uint64_t budget; /* MiB of RAM; 0: memory off */
+    uint64_t budget; /* MiB of RAM; 0: memory off (unless no_room) */
+    bool no_room;    /* memory on with a RAM budget of 0 */
 } pcase;
 
 /* Two models sharing the default group (swap, exclusive): one at a time. */
@@ -166,6 +167,11 @@ static const pcase cases[] = {
      {{"a", R, 1, .need = 600}, {"b", S, .need = 300}}, {{"b", 2}}, 10, "start b, wait#0", 1000},
     {"memory: a model stopping still holds its room", FREE3,
      {{"a", SP, .need = 600}, {"c", S, .need = 500}}, {{"c", 1}}, 10, "wait#0", 1000},
+    /* A budget of 0 is no room (plan and memfit agree); no limit is memory off. */
+    {"memory: a 0 budget is no room: a model that needs memory fails at once", FREE3,
+     {{"c", S, .need = 100}}, {{"c", 1}}, 10, "fail-memory#0", 0, true},
+    {"memory: a 0 budget still takes a model that needs none of it", FREE3, {{"c", S, .need = 0}},
+     {{"c", 1}}, 10, "start c, wait#0", 0, true},
     /* Priorities order the queue; a request waiting past the bound goes first anyway. */
     {"priority: higher first", FREE3, {{"a", R}, {"b", R, .prio = 5}}, {{"a", 1000}, {"b", 2000}},
      3000, "dispatch#1, dispatch#0"},
@@ -233,7 +239,7 @@ static void run_case(const pcase *pc)
     gs_plan_view v = {models, c->nmodels, items, nq, pc->now_ms * MS, GS_PLAN_WINDOW_NS,
                       {gs_router_evictions, c}};
     v.starve_ns = GS_PLAN_STARVE_NS;
-    if (pc->budget) {
+    if (pc->budget || pc->no_room) {
         v.constraint = (gs_plan_constraint){gs_memfit_evictions, &fit};
         v.devices = &dev;
         v.ndevices = 1;
