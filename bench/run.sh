@@ -74,10 +74,13 @@ chat() {  # PORT MODEL
     curl -sf -o /dev/null -H 'Content-Type: application/json' "http://127.0.0.1:$1/v1/chat/completions" \
         -d "{\"model\":\"$2\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
 }
-wrk_point() {  # PORT CONNS [extra env]: prints the BENCH line of post.lua
+wrk_point() {  # PORT CONNS [SECONDS]: prints the BENCH line of post.lua
     th=2; [ "$2" -lt 2 ] && th=1
-    wrk -t$th -c"$2" -d"${SECS}s" --timeout 10s -s bench/post.lua "http://127.0.0.1:$1/v1/chat/completions" 2>&1 |
+    wrk -t$th -c"$2" -d"${3:-$SECS}s" --timeout 10s -s bench/post.lua "http://127.0.0.1:$1/v1/chat/completions" 2>&1 |
         sed -n 's/^BENCH //p'
+}
+fmedian() {  # "v1 v2 ...": the median (lower middle) of numbers with decimals, or empty
+    echo "$1" | tr ' ' '\n' | grep -E '^[0-9]+(\.[0-9]+)?$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
 median() {  # ",v1,v2,...": the median (lower middle), or empty
     echo "$1" | tr ',' '\n' | grep -E '^[0-9]+$' | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
@@ -166,15 +169,33 @@ FAKE_IDLE_RSS=$(rss $FAKE)
 
 # ---- 1. proxy overhead ------------------------------------------------------------------------
 if part proxy; then
-say "1. proxy overhead: wrk ${SECS}s per point, small non-streaming POST /v1/chat/completions, keep-alive"
+# The machine is shared: load from elsewhere comes and goes within seconds. So each point is
+# ROUNDS interleaved runs (direct, nginx, ggswap, direct, ...) of SECS/ROUNDS seconds, and the
+# figures are the medians over the rounds: a burst of load falls on one round of each, not on
+# one of the three whole.
+ROUNDS=${BENCH_ROUNDS:-5}
+RSECS=$(( SECS / ROUNDS )); [ "$RSECS" -ge 1 ] || RSECS=1
+say "1. proxy overhead: wrk ${SECS}s per point ($ROUNDS interleaved rounds of ${RSECS}s, medians), small non-streaming POST /v1/chat/completions, keep-alive"
 for c in 1 16 256; do
-    for who in direct nginx ggswap; do
-        case $who in direct) port=$P_FAKE ;; nginx) port=$P_NGINX ;; ggswap) ensure_ggswap; port=$P_GG ;; esac
-        line=$(wrk_point $port $c)
-        [ -n "$line" ] || line="rps= p50_us= p99_us= errors=wrk-failed"
-        eval "${who}_rps=$(kv "$line" rps) ${who}_p50=$(kv "$line" p50_us) ${who}_p99=$(kv "$line" p99_us) ${who}_err=$(kv "$line" errors)"
-        say "  c=$c $who: $line"
+    for who in direct nginx ggswap; do eval "${who}_all_rps='' ${who}_all_p50='' ${who}_all_p99='' ${who}_err=0"; done
+    rr=""
+    for r in $(seq "$ROUNDS"); do
+        for who in direct nginx ggswap; do
+            case $who in direct) port=$P_FAKE ;; nginx) port=$P_NGINX ;; ggswap) ensure_ggswap; port=$P_GG ;; esac
+            line=$(wrk_point $port $c $RSECS)
+            [ -n "$line" ] || line="rps= p50_us= p99_us= errors=1"
+            eval "${who}_all_rps=\"\$${who}_all_rps $(kv "$line" rps)\" ${who}_all_p50=\"\$${who}_all_p50 $(kv "$line" p50_us)\" ${who}_all_p99=\"\$${who}_all_p99 $(kv "$line" p99_us)\""
+            eval "${who}_err=\$(( ${who}_err + $(kv "$line" errors) ))"
+            eval "${who}_last_rps=$(kv "$line" rps)"
+        done
+        # shellcheck disable=SC2154
+        rr="$rr $(awk -v a="$ggswap_last_rps" -v b="$nginx_last_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
     done
+    for who in direct nginx ggswap; do
+        eval "${who}_rps=\$(fmedian \"\$${who}_all_rps\") ${who}_p50=\$(fmedian \"\$${who}_all_p50\") ${who}_p99=\$(fmedian \"\$${who}_all_p99\")"
+        eval "say \"  c=$c $who: req/s per round:\$${who}_all_rps; median \$${who}_rps, p50 \$${who}_p50 µs, p99 \$${who}_p99 µs, errors \$${who}_err\""
+    done
+    say "  c=$c ggswap/nginx req/s per round:$rr"
     alive "$GG" || say "  ggswap died at the end of the c=$c run (see findings)"
     # shellcheck disable=SC2154
     {
@@ -195,21 +216,33 @@ fi
 if part streams; then
 say "2. streaming: forwarding delay of each chunk (fake-upstream's send stamp → client read)"
 ensure_ggswap
+SROUNDS=${BENCH_STREAM_ROUNDS:-3}
 for spec in "1 100 20" "1000 40 50"; do
     set -- $spec
     n=$1 chunks=$2 cms=$3
-    d=$($BC streams $P_FAKE "$n" "$chunks" "$cms" fake "$FAKE")
-    say "  $n streams direct: $d"
-    ng=$($BC streams $P_NGINX "$n" "$chunks" "$cms" fake "$NG")
-    say "  $n streams nginx:  $ng"
-    ensure_ggswap
-    g=$($BC streams $P_GG "$n" "$chunks" "$cms" fake "$GG")
-    say "  $n streams ggswap: $g"
-    for q in p50 p99; do
-        row "chunk delay $q µs, $n stream(s) every ${cms} ms: ggswap" "$(kv "$g" ${q}_us)" "direct" "$(kv "$d" ${q}_us)"
-        row "chunk delay $q µs, $n stream(s) every ${cms} ms: nginx" "$(kv "$ng" ${q}_us)" "direct" "$(kv "$d" ${q}_us)"
+    # Interleaved rounds as in section 1; each figure is the median of the rounds' figures.
+    for w in d ng g; do eval "${w}_p50s='' ${w}_p99s=''"; done
+    for r in $(seq "$SROUNDS"); do
+        d=$($BC streams $P_FAKE "$n" "$chunks" "$cms" fake "$FAKE")
+        say "  $n streams direct: $d"
+        ng=$($BC streams $P_NGINX "$n" "$chunks" "$cms" fake "$NG")
+        say "  $n streams nginx:  $ng"
+        ensure_ggswap
+        g=$($BC streams $P_GG "$n" "$chunks" "$cms" fake "$GG")
+        say "  $n streams ggswap: $g"
+        for w in d ng g; do
+            eval "v=\$$w"
+            eval "${w}_p50s=\"\$${w}_p50s $(kv "$v" p50_us)\" ${w}_p99s=\"\$${w}_p99s $(kv "$v" p99_us)\""
+        done
+        [ "$(kv "$g" errors)$(kv "$g" unfinished)" = 00 ] || say "  ggswap stream errors: $g"
     done
-    [ "$(kv "$g" errors)$(kv "$g" unfinished)" = 00 ] || say "  ggswap stream errors: $g"
+    for q in p50 p99; do
+        eval "mg=\$(fmedian \"\$g_${q}s\") mn=\$(fmedian \"\$ng_${q}s\") md=\$(fmedian \"\$d_${q}s\")"
+        say "  $n streams $q per round: direct$(eval echo \"\$d_${q}s\"), nginx$(eval echo \"\$ng_${q}s\"), ggswap$(eval echo \"\$g_${q}s\")"
+        row "chunk delay $q µs, $n stream(s) every ${cms} ms: ggswap" "$mg" "direct" "$md"
+        row "chunk delay $q µs, $n stream(s) every ${cms} ms: nginx" "$mn" "direct" "$md"
+        [ "$n" = 1000 ] && [ "$q" = p99 ] && row "chunk delay p99 µs, 1000 streams: ggswap vs nginx" "$mg" "nginx" "$mn"
+    done
     if [ "$n" = 1000 ]; then
         STREAM_RSS_GG=$(kv "$g" rss_kb) STREAM_RSS_NG=$(kv "$ng" rss_kb)
     fi
