@@ -93,6 +93,8 @@ cat > "$T/fake.yaml" <<EOF
 # concurrencyLimit (10, as in llama-swap) would answer 429 at 16 and 256 connections.
 healthCheckTimeout: 30
 logLevel: info
+# Not the default 5800, which other ggswaps on a shared machine (tests) may hold.
+startPort: $((P0 + 20))
 models:
   fake:
     cmd: $B/fake-upstream --port \${PORT} --model fake
