@@ -20,6 +20,8 @@
  * answer) before we stop reading from the socket. */
 #define MAX_PENDING_IN (64 * 1024)
 #define MAX_HEADERS 100
+/* Bodies of a known length up to this go into the request's arena. */
+#define ARENA_BODY_MAX (64 * 1024)
 /* Corked pieces past this go out at once. */
 #define CORK_MAX (64 * 1024)
 
@@ -750,9 +752,11 @@ static int cb_headers_complete(llhttp_t *p)
         c->err_msg = "request body too large";
         return -1;
     }
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
+        p->content_length <= ARENA_BODY_MAX) {
         /* The length is known: one arena piece of that size, never grown (max is the length,
-         * so no append can reach realloc). Chunked bodies grow on the heap as before. */
+         * so no append can reach realloc). Chunked and big bodies grow on the heap as they
+         * arrive, so a length that is announced but never sent costs nothing. */
         size_t n = (size_t)p->content_length;
         char *d = gs_arena_alloc(&c->arena, n + 1);
         if (!d) {
