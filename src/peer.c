@@ -46,22 +46,26 @@ void gs_peers_free(gs_peers *ps)
     free(ps);
 }
 
-/* Pools are kept by address, so a reload that keeps a peer keeps its connections. */
+/* Pools are kept by address, so a reload that keeps a peer keeps its connections; its timeouts
+ * are the peer's of the config in force. */
 static gs_upstream_pool *pool_for(gs_peers *ps, const gs_peer_cfg *p)
 {
-    char *key = gs_mem_printf("%s:%d%s", p->proxy_host, p->proxy_port,
-                              p->proxy_path ? p->proxy_path : "");
-    for (int i = 0; i < ps->npools; i++)
-        if (!strcmp(ps->pools[i].key, key)) {
-            free(key);
-            return ps->pools[i].pool;
-        }
-    ps->pools = gs_mem_realloc(ps->pools, sizeof *ps->pools * (size_t)(ps->npools + 1));
-    ps->pools[ps->npools] = (pool_ent){key, gs_upstream_pool_new(ps->loop, p->proxy_host,
-                                                                 p->proxy_port,
-                                                                 p->proxy_path ? p->proxy_path
-                                                                               : "")};
-    return ps->pools[ps->npools++].pool;
+    char *key = gs_mem_printf("%s://%s:%d%s", p->tls ? "https" : "http", p->proxy_host,
+                              p->proxy_port, p->proxy_path ? p->proxy_path : "");
+    gs_upstream_pool *pool = NULL;
+    for (int i = 0; i < ps->npools && !pool; i++)
+        if (!strcmp(ps->pools[i].key, key))
+            pool = ps->pools[i].pool;
+    if (pool) {
+        free(key);
+    } else {
+        pool = gs_upstream_pool_new(ps->loop, p->proxy_host, p->proxy_port,
+                                    p->proxy_path ? p->proxy_path : "");
+        ps->pools = gs_mem_realloc(ps->pools, sizeof *ps->pools * (size_t)(ps->npools + 1));
+        ps->pools[ps->npools++] = (pool_ent){key, pool};
+    }
+    gs_upstream_pool_set_timeouts(pool, &p->timeouts);
+    return pool;
 }
 
 static void req_free(peer_req *r)

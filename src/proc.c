@@ -715,6 +715,7 @@ gs_proc *gs_proc_new(uv_loop_t *loop, const gs_model_cfg *cfg, int health_timeou
     p->timers_open = (int)GS_ARRAY_LEN(timers);
     gs_ring_init(&p->log, LOG_RING_SIZE);
     p->pool = gs_upstream_pool_new(loop, cfg->proxy_host, cfg->proxy_port, cfg->proxy_path);
+    gs_upstream_pool_set_timeouts(p->pool, &cfg->timeouts);
     return p;
 }
 

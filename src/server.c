@@ -222,6 +222,7 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
             procs[i] = s->procs[j];
             procs[i]->cfg = m;
             procs[i]->health_timeout_s = cfg->health_check_timeout;
+            gs_upstream_pool_set_timeouts(procs[i]->pool, &m->timeouts);
             kept[j] = true;
         } else {
             procs[i] = gs_proc_new(s->loop, m, cfg->health_check_timeout, on_proc_state, s);

@@ -5,11 +5,13 @@
  * answers say which model answered and echo the request body, so tests can see where ggswap
  * routed a request and how it rewrote it. Request body fields steer failure modes a real server
  * shows only by accident: mid-stream crashes, slow headers, garbage replies. Command-line flags
- * steer the process: slow start, failed start, refusing SIGTERM, dying on its own.
+ * steer the process: slow start, failed start, refusing SIGTERM, dying on its own, a port that
+ * never accepts (--blackhole: connects to it hang, for connect timeouts).
  *
  * It is also the "direct" baseline of the benchmarks, so it runs one libuv loop, answers with
  * Content-Length, keeps connections alive and allocates little per request.
  * Everything it says goes to stderr, one line per event, prefixed with its model name. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -47,7 +50,8 @@ static struct {
     long long alloc_mb;    /* --alloc MB: really allocated and touched, like a loaded model */
     const char *slot_dir;      /* --slot-save-path: POST /slots/0?action=save|restore work */
     uint64_t slot_delay_ms;    /* --slot-save-delay: a save answers this late */
-} opt = { "127.0.0.1", 0, "fake", 0, 0, -1, 0, NULL, 0, NULL, 0 };
+    int blackhole;             /* --blackhole: listen, never accept, queue full */
+} opt = { "127.0.0.1", 0, "fake", 0, 0, -1, 0, NULL, 0, NULL, 0, 0 };
 
 static uv_loop_t *loop;
 static uv_tcp_t server;
@@ -1064,6 +1068,8 @@ static int parse_args(int argc, char **argv)
             opt.slot_delay_ms = (uint64_t)n;
         } else if (!strcmp(flag, "--ignore-sigterm")) {
             opt.ignore_sigterm = 1;
+        } else if (!strcmp(flag, "--blackhole")) {
+            opt.blackhole = 1;
         } else if (!strcmp(flag, "--exit-after-ms")) {
             if (parse_int("--exit-after-ms", VALUE(), 0, INT_MAX, &n))
                 return -EINVAL;
@@ -1090,6 +1096,30 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
+/* --blackhole: a listener that never accepts, its queue (backlog 0 holds one) already full
+ * of our own connections, so Linux drops further SYNs: a client's connect neither succeeds
+ * nor fails until its own timeout. Runs until a signal ends it. */
+static int blackhole(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || inet_pton(AF_INET, opt.host, &a.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 0) < 0) {
+        fprintf(stderr, "fake-upstream %s: cannot listen on %s:%d: %s\n", opt.name, opt.host,
+                opt.port, strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < 3; i++) {
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (c >= 0)
+            connect(c, (struct sockaddr *)&a, sizeof a); /* kept open until exit */
+    }
+    fprintf(stderr, "fake-upstream %s listening on %s:%d (pid %d, blackhole: never accepts)\n",
+            opt.name, opt.host, opt.port, (int)getpid());
+    for (;;)
+        pause();
+}
+
 /* --alloc's memory: a global, so that it stays reachable (not a leak) until exit. */
 char *fake_alloc_mem;
 
@@ -1099,7 +1129,7 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv)) {
         fprintf(stderr, "usage: fake-upstream --port N [--model NAME] [--health-delay MS] "
                         "[--ignore-sigterm] [--exit-after-ms MS] [--exit-code N] [--fail-start MSG] [--alloc MB] "
-                        "[--slot-save-path DIR] [--slot-save-delay MS] "
+                        "[--slot-save-path DIR] [--slot-save-delay MS] [--blackhole] "
                         "[llama-server args, ignored]\n");
         return 2;
     }
@@ -1131,6 +1161,8 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stderr, NULL, _IOLBF, 0);
+    if (opt.blackhole)
+        return blackhole();
     loop = uv_default_loop();
     start_ms = uv_now(loop);
 

@@ -311,7 +311,7 @@ export function shellQuote(s) {
 }
 
 // fake-upstream's own flags from options: {healthDelay, ignoreSigterm, exitAfterMs, exitCode,
-// failStart, args: [more words]}.
+// failStart, blackhole (listens, never accepts), args: [more words]}.
 function fakeFlags(o = {}) {
   const a = [];
   if (o.healthDelay != null) a.push('--health-delay', String(o.healthDelay));
@@ -319,6 +319,7 @@ function fakeFlags(o = {}) {
   if (o.exitAfterMs != null) a.push('--exit-after-ms', String(o.exitAfterMs));
   if (o.exitCode != null) a.push('--exit-code', String(o.exitCode));
   if (o.failStart != null) a.push('--fail-start', String(o.failStart));
+  if (o.blackhole) a.push('--blackhole');
   return a.concat(o.args || []);
 }
 
@@ -361,7 +362,7 @@ export function toYaml(v, indent = '') {
   return scalar(v);
 }
 
-const FAKE_KEYS = new Set(['healthDelay', 'ignoreSigterm', 'exitAfterMs', 'exitCode', 'failStart', 'args']);
+const FAKE_KEYS = new Set(['healthDelay', 'ignoreSigterm', 'exitAfterMs', 'exitCode', 'failStart', 'blackhole', 'args']);
 
 // A llama-swap config whose models are fake-upstreams:
 //   fakeModelYaml({ token, models: { a: { healthDelay: 200, ttl: 5, aliases: ['x'] } },
