@@ -64,8 +64,9 @@ $(B)/libggswap.a: $(OBJ) $(LLHTTP_OBJ)
 	rm -f $@ && ar rcs $@ $^
 $(B)/ggswap: $(B)/obj/main.o $(B)/libggswap.a
 	$(CC) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+# The fake links libcrypto itself (SHA-1 for its WebSocket handshake); the daemon loads OpenSSL.
 $(B)/fake-upstream: tests/fake_upstream.c $(B)/libggswap.a
-	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcrypto
 $(B)/ggswap-mkgguf: tools/mkgguf.c $(B)/obj/tools/ggufw.o $(B)/libggswap.a
 	$(CC) $(CFLAGS_ALL) -Itools $(OPT_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 # A stand-in NVML for the GPU tests (tests/stub_nvml.c); plain -O1: it is dlopen'ed.

@@ -23,6 +23,7 @@
 #include "scheduler.h"
 #include "server.h"
 #include "stats.h"
+#include "tunnel.h"
 #include "timing.h"
 #include "webui.h"
 
@@ -447,6 +448,7 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
         free(body);
         goto out;
     }
+    req->upgrade = false; /* only /upstream/ tunnels; this gets a plain answer */
     gs_sched_request(&s->sched, req, idx, req->url, body, body_len);
 out:
     json_decref(root);
@@ -527,6 +529,18 @@ static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
         gs_timing_tag_now(req);
         gs_api_error(req, 409, "conflict", "model %s is not loaded; path matches "
                      "upstream.ignorePaths", s->cfg->models[best].id);
+        goto out;
+    }
+    /* compat.ignoreWebsockets: such a WebSocket neither starts the model nor counts as
+     * activity (in flight, TTL, swaps); it reaches a ready model only (llama-swap's 409). */
+    const gs_model_cfg *mc = &s->cfg->models[best];
+    if (req->upgrade && mc->ignore_websockets && gs_tunnel_is_websocket(req)) {
+        if (s->procs[best]->state != GS_PROC_READY)
+            gs_api_error(req, 409, "conflict", "model %s is not loaded; ignored websocket "
+                         "requests cannot start it", mc->id);
+        else
+            gs_tunnel_serve(s->loop, req, mc->id, mc->proxy_host, mc->proxy_port,
+                            mc->proxy_path, upath);
         goto out;
     }
     if (!refuse_for_memory(s, req, best))

@@ -9,6 +9,7 @@
 #include "loading.h"
 #include "mem.h"
 #include "reply.h"
+#include "tunnel.h"
 
 static const struct {
     const char *name;
@@ -77,6 +78,7 @@ void gs_fwd_init(gs_fwd *f, gs_http_req *req, const char *upath, char *body, siz
 
 void gs_fwd_free(gs_fwd *f)
 {
+    gs_fwd_cancel(f);
     gs_buf_free(&f->early_err);
     free(f->upath);
     free(f->body);
@@ -219,6 +221,8 @@ static void on_read_end(gs_upstream_req *u, void *ud)
 static void on_drain(gs_http_req *req, void *ud)
 {
     gs_fwd *f = ud;
+    if (f->tun)
+        gs_tunnel_drain(f->tun);
     if (f->paused && f->up) {
         f->paused = false;
         gs_upstream_resume(f->up);
@@ -303,6 +307,44 @@ void gs_fwd_cancel(gs_fwd *f)
     if (f->up)
         gs_upstream_cancel(f->up);
     f->up = NULL;
+    if (f->tun)
+        gs_tunnel_cancel(f->tun);
+    f->tun = NULL;
+}
+
+/* ---- protocol upgrades (tunnel.h) ---- */
+
+static void tun_open(gs_tunnel *t, int status, void *ud)
+{
+    gs_fwd *f = ud;
+    f->status = status;
+    f->head_sent = true;
+    f->up_ms = (double)(gs_clock_ns() - f->sent_ns) / 1e6;
+    f->cbs->on_head(f);
+}
+
+static void tun_done(gs_tunnel *t, int err, const char *msg, void *ud)
+{
+    gs_fwd *f = ud;
+    f->tun = NULL;
+    if (!err) {
+        /* The tunnel ended the client's connection itself. */
+        gs_fwd_detach(f);
+        f->req = NULL;
+    }
+    f->cbs->on_done(f, err, msg);
+}
+
+static const gs_tunnel_cbs tun_cbs = {tun_open, tun_done};
+
+void gs_fwd_tunnel(gs_fwd *f, uv_loop_t *loop, const char *model, const char *host, int port,
+                   const char *base, const gs_fwd_cbs *cbs)
+{
+    f->model = model;
+    f->cbs = cbs;
+    f->sent_ns = gs_clock_ns();
+    f->req->on_drain = on_drain;
+    f->tun = gs_tunnel_open(loop, f->req, model, host, port, base, f->upath, &tun_cbs, f);
 }
 
 void gs_fwd_fail(gs_fwd *f, const char *msg)

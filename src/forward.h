@@ -17,6 +17,7 @@
 #include "upstream.h"
 
 typedef struct gs_fwd gs_fwd;
+struct gs_tunnel;
 
 typedef struct gs_fwd_cbs {
     /* The response head went to the client (body pieces follow). */
@@ -37,6 +38,7 @@ struct gs_fwd {
     const char *api_key;     /* set: replaces the client's Authorization and x-api-key (a
                               * peer's apiKey); borrowed */
     gs_upstream_req *up;     /* in flight, or NULL */
+    struct gs_tunnel *tun;   /* a protocol upgrade in progress (tunnel.h), or NULL */
     const gs_fwd_cbs *cbs;
     bool head_sent;
     bool sse;                /* the response is an event stream */
@@ -65,7 +67,13 @@ void gs_fwd_end_early(gs_fwd *f, gs_http_req *req);
 void gs_fwd_init(gs_fwd *f, gs_http_req *req, const char *upath, char *body, size_t body_len);
 /* Send it to pool now; the callbacks come from the loop only. */
 void gs_fwd_send(gs_fwd *f, const char *model, gs_upstream_pool *pool, const gs_fwd_cbs *cbs);
-/* Close the upstream request, if any; no callback follows. */
+/* A protocol upgrade (req->upgrade, through /upstream/): a tunnel of its own to
+ * http://host:port<base> instead of the pool. on_head comes with the server's answer head,
+ * on_done when either side closed (err 0) or when the server could not be reached (err < 0,
+ * nothing sent: the caller retries or answers with gs_fwd_fail). */
+void gs_fwd_tunnel(gs_fwd *f, uv_loop_t *loop, const char *model, const char *host, int port,
+                   const char *base, const gs_fwd_cbs *cbs);
+/* Close the upstream request or tunnel, if any; no callback follows. */
 void gs_fwd_cancel(gs_fwd *f);
 /* The client's hooks are no longer ours (before answering it by other means). */
 void gs_fwd_detach(gs_fwd *f);

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mem.h"
+#include "status.h"
 #include "tls.h"
 
 #define HIGH_WATER (256 * 1024)
@@ -66,6 +67,7 @@ struct conn {
     bool reading;
     bool congested;
     bool reparse;       /* leftover pipelined bytes wait for the timer to be parsed */
+    bool raw;           /* after a protocol upgrade: bytes go to req.on_data, not llhttp */
     bool shutting;
     bool close_asap;    /* a write failed: close from the loop, not under the caller's feet */
     bool corked;        /* body pieces gather in held until uncorked (gs_http_cork) */
@@ -91,41 +93,6 @@ static void maybe_free_server(gs_http_server *s);
 static void parse_pending(conn *c);
 static void start_read(conn *c);
 static void timer_cb(uv_timer_t *t);
-
-const char *gs_http_status_text(int status)
-{
-    switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-    }
-}
 
 /* ---- request lifecycle ---- */
 
@@ -214,11 +181,12 @@ static void req_clear(conn *c)
     r->headers = NULL;
     r->nheaders = 0;
     gs_buf_init(&r->body, c->srv->lim.max_body);
-    r->keep_alive = r->chunked_out = r->head_only = false;
+    r->keep_alive = r->chunked_out = r->head_only = r->upgrade = false;
     r->status = 0;
     r->start_ns = 0;
     r->ud = NULL;
     r->on_abort = r->on_drain = NULL;
+    r->on_data = NULL, r->data_ud = NULL;
     r->head_extra[0] = 0;
     c->corked = c->cork_pending = false;
 }
@@ -488,7 +456,7 @@ static void hold_head(conn *c, int status, const char *ctype, const char *extra,
     gs_buf_append(h, "HTTP/1.1 ", 9);
     gs_buf_put_u64(h, status > 0 && status < 1000 ? (unsigned)status : 500);
     gs_buf_append(h, " ", 1);
-    gs_buf_puts(h, gs_http_status_text(status));
+    gs_buf_puts(h, gs_status_text(status));
     gs_buf_append(h, "\r\n", 2);
     if (ctype) {
         gs_buf_append(h, "Content-Type: ", 14);
@@ -746,7 +714,8 @@ static int cb_headers_complete(llhttp_t *p)
     r->query = q ? q + 1 : r->url + c->url_len;
     if (!r->path)
         return -1;
-    r->keep_alive = llhttp_should_keep_alive(p);
+    /* llhttp stops after an upgrade's head: a plain answer ends the connection (or raw mode). */
+    r->keep_alive = !(r->upgrade = p->upgrade) && llhttp_should_keep_alive(p);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body) {
         c->err_status = 413;
         c->err_msg = "request body too large";
@@ -776,9 +745,9 @@ static int cb_headers_complete(llhttp_t *p)
         p->content_length > 0)
         /* curl waits a second for this before sending a body over 1 KiB. */
         write3(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0, NULL, 0);
-    if (p->upgrade) {
+    if (p->upgrade && p->method == HTTP_CONNECT) {
         c->err_status = 501;
-        c->err_msg = "protocol upgrades are not supported";
+        c->err_msg = "CONNECT is not supported";
         return -1;
     }
     return 0;
@@ -852,6 +821,11 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void plain_in(conn *c, const char *data, size_t n)
 {
     uv_stream_t *s = (uv_stream_t *)&c->tcp;
+    if (c->raw) {
+        if (c->req.on_data)
+            c->req.on_data(&c->req, data, n, c->req.data_ud);
+        return;
+    }
     if (c->req.state == GS_REQ_READING && c->in.len == 0) {
         /* Fast path: parse straight from the read buffer, keep only what is left over. */
         llhttp_errno_t e = llhttp_execute(&c->parser, data, n);
@@ -926,6 +900,39 @@ static void start_read(conn *c)
 {
     if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
         c->reading = true;
+}
+
+/* Raw mode (after an upgrade): http.h. */
+int gs_http_raw_start(gs_http_req *req, gs_http_data_cb on_data, void *data_ud)
+{
+    conn *c = GS_CONTAINER_OF(req, conn, req);
+    if (c->closing || req->state != GS_REQ_HANDLING)
+        return -EINVAL;
+    c->raw = true;
+    req->keep_alive = req->chunked_out = false;
+    req->on_data = on_data;
+    req->data_ud = data_ud;
+    req_set_state(c, GS_REQ_STREAMING);
+    c->deadline = 0; /* no idle limit: a WebSocket may be quiet for hours */
+    gs_http_raw_pause(req, false);
+    gs_buf in = c->in; /* what came after the upgrade's head */
+    gs_buf_init(&c->in, in.max);
+    if (in.len)
+        on_data(req, in.data, in.len, data_ud);
+    gs_buf_free(&in);
+    return 0;
+}
+
+void gs_http_raw_pause(gs_http_req *req, bool pause)
+{
+    conn *c = GS_CONTAINER_OF(req, conn, req);
+    if (c->closing || !c->raw || c->reading == !pause)
+        return;
+    if (pause)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    else
+        start_read(c); /* sets reading */
+    c->reading = c->reading && !pause;
 }
 
 /* ---- connection lifetime ---- */

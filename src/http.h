@@ -47,6 +47,8 @@ int gs_http_hdrs_line(gs_http_hdrs *h);
 
 typedef struct gs_http_req gs_http_req;
 typedef void (*gs_http_req_cb)(gs_http_req *req, void *ud);
+/* Bytes from the client of a connection in raw mode (gs_http_raw_start). */
+typedef void (*gs_http_data_cb)(gs_http_req *req, const char *data, size_t len, void *ud);
 
 typedef enum gs_http_req_state {
     GS_REQ_READING = 0, /* head or body still arriving */
@@ -67,12 +69,16 @@ struct gs_http_req {
     bool keep_alive;
     bool chunked_out;           /* response uses chunked encoding */
     bool head_only;             /* HEAD request: no body is sent */
+    bool upgrade;               /* the client asks to switch protocols (Connection: upgrade,
+                                 * Upgrade: ...); the connection closes after a plain answer */
     int status;                 /* response status, once sent */
     uint64_t start_ns;          /* when the request head began */
     /* Set by the handler: */
     void *ud;
     gs_http_req_cb on_abort;    /* the client went away before the response ended */
     gs_http_req_cb on_drain;    /* the write queue fell below the low watermark */
+    gs_http_data_cb on_data;    /* raw mode: what the client sends, with data_ud */
+    void *data_ud;
     /* Header lines ("Name: v\r\n"...) that every response to this request carries, whoever
      * sends it (the CORS headers of an allowed origin); empty by default. */
     char head_extra[768];
@@ -128,6 +134,12 @@ void gs_http_abort(gs_http_req *req);
 /* True while more than the high watermark of output waits in the socket's queue. */
 bool gs_http_congested(const gs_http_req *req);
 
-const char *gs_http_status_text(int status);
+/* Raw mode, for a protocol upgrade (a WebSocket tunnel): no more HTTP on this connection. The
+ * bytes the client sends go to on_data (those that came after the request head at once, inside
+ * this call); gs_http_write sends bytes as they are; congestion, on_drain and on_abort work as
+ * for a streamed response; gs_http_end closes once what was written has left. */
+int gs_http_raw_start(gs_http_req *req, gs_http_data_cb on_data, void *data_ud);
+/* Stop (true) or resume reading from the client: backpressure from the other side. */
+void gs_http_raw_pause(gs_http_req *req, bool pause);
 
 #endif

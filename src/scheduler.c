@@ -359,7 +359,14 @@ static void dispatch(gs_sched_req *r)
         r->fwd.early = true;
     }
     gs_proc_request_begin(r->proc);
-    gs_fwd_send(&r->fwd, r->proc->id, r->proc->pool, &fwd_cbs);
+    const gs_model_cfg *mc = r->proc->cfg;
+    if (r->fwd.req && r->fwd.req->upgrade)
+        /* A WebSocket through /upstream/: in flight (swaps wait for it) until either side
+         * closes, as llama-swap counts it. */
+        gs_fwd_tunnel(&r->fwd, r->s->loop, r->proc->id, mc->proxy_host, mc->proxy_port,
+                      mc->proxy_path, &fwd_cbs);
+    else
+        gs_fwd_send(&r->fwd, r->proc->id, r->proc->pool, &fwd_cbs);
 }
 
 void gs_sched_cancel_active(gs_sched *s, gs_proc *proc, const char *msg)

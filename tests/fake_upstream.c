@@ -10,7 +10,13 @@
  *
  * It is also the "direct" baseline of the benchmarks, so it runs one libuv loop, answers with
  * Content-Length, keeps connections alive and allocates little per request.
- * Everything it says goes to stderr, one line per event, prefixed with its model name. */
+ * Everything it says goes to stderr, one line per event, prefixed with its model name.
+ *
+ * GET /ws with a WebSocket upgrade (RFC 6455) answers 101 and then, per text message: "info" ->
+ * a JSON text with the request's path, Host and Origin; "flood N" -> N bytes in 64 KiB binary
+ * messages, each written only once the previous one left (so it shows backpressure), then
+ * "flood done" on stderr; "close" -> a close frame (1000) from the server; anything else is
+ * echoed with its opcode. Pings get pongs, a close gets a close. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -29,6 +35,8 @@
 #include <jansson.h>
 #include <llhttp.h>
 #include <uv.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "buf.h"
 #include "mem.h"
@@ -82,6 +90,7 @@ typedef enum conn_state {
     CS_WAITING,    /* request complete, answer delayed by a timer (hang_ms, /slow) */
     CS_STREAMING,  /* sending SSE chunks */
     CS_FLUSHING,   /* last bytes of an answer queued; next request or close when written */
+    CS_WS,         /* after a WebSocket upgrade: frames */
     CS_CLOSING,
 } conn_state;
 
@@ -112,9 +121,16 @@ typedef struct conn {
     unsigned long req_no;
     char *model_json;   /* "model" of the answer, a JSON string literal */
     json_t *echo;       /* the request body, echoed in the final chunk */
+    /* WebSocket: the request's headers it needs, frames in, a flood in progress */
+    char hname[32];     /* the header being parsed (lower case, cut at 31 bytes) */
+    size_t hname_len;
+    int hname_done;     /* its value is arriving */
+    char ws_key[64], ws_host[256], ws_origin[256];
+    gs_buf ws_in;
+    uint64_t flood_left, flood_total;
 } conn;
 
-enum { WR_LAST = 1, WR_CHUNK = 2, WR_CLOSE = 4 };
+enum { WR_LAST = 1, WR_CHUNK = 2, WR_CLOSE = 4, WR_FLOOD = 8 };
 
 typedef struct wreq {
     uv_write_t req;
@@ -135,6 +151,7 @@ static void conn_closed(uv_handle_t *h)
     conn *c = h->data;
     if (--c->handles_open > 0)
         return;
+    gs_buf_free(&c->ws_in);
     gs_buf_free(&c->url);
     gs_buf_free(&c->body);
     gs_buf_free(&c->pending);
@@ -163,12 +180,15 @@ static void conn_peer_gone(conn *c, int err)
             err == UV_EOF ? "EOF" : uv_err_name(err));
     else if (c->state == CS_WAITING)
         say("client closed request before the answer (%s)", err == UV_EOF ? "EOF" : uv_err_name(err));
+    else if (c->state == CS_WS)
+        say("websocket closed by the client (%s)", err == UV_EOF ? "EOF" : uv_err_name(err));
     conn_close(c);
 }
 
 static void stream_next(conn *c);
 static void on_stream_timer(uv_timer_t *t);
 static void conn_request_done(conn *c);
+static void ws_flood_next(conn *c);
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -184,6 +204,10 @@ static void on_write(uv_write_t *req, int status)
     }
     if (flags & WR_CLOSE) {
         conn_close(c);
+        return;
+    }
+    if (flags & WR_FLOOD) {
+        ws_flood_next(c);
         return;
     }
     if (flags & WR_CHUNK) {
@@ -724,6 +748,165 @@ static const char *method_name(conn *c)
 }
 
 /* Dispatch one complete request (url and body are in c). */
+/* ---- WebSocket (RFC 6455) ----------------------------------------------------------------- */
+
+#define WS_MAX_IN (32u * 1024 * 1024)
+#define WS_FLOOD_PIECE (64 * 1024)
+
+/* One unmasked frame (a server's) with FIN and opcode op. */
+static void ws_send(conn *c, int op, const char *p, size_t n, int flags)
+{
+    gs_buf b;
+    gs_buf_init(&b, 0);
+    unsigned char h[10];
+    size_t hl = 2;
+    h[0] = (unsigned char)(0x80 | op);
+    if (n < 126) {
+        h[1] = (unsigned char)n;
+    } else if (n < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(n >> 8);
+        h[3] = (unsigned char)n;
+        hl = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+        hl = 10;
+    }
+    gs_buf_append(&b, h, hl);
+    gs_buf_append(&b, p, n);
+    conn_write(c, b.data, b.len, flags);
+    gs_buf_free(&b);
+}
+
+static void ws_flood_next(conn *c)
+{
+    if (c->state != CS_WS)
+        return;
+    if (!c->flood_left) {
+        say("flood done: %" PRIu64 " bytes", c->flood_total);
+        return;
+    }
+    static char piece[WS_FLOOD_PIECE];
+    if (!piece[0])
+        memset(piece, 'x', sizeof piece);
+    size_t n = c->flood_left < sizeof piece ? (size_t)c->flood_left : sizeof piece;
+    c->flood_left -= n;
+    ws_send(c, 2, piece, n, WR_FLOOD);
+}
+
+static void ws_message(conn *c, int first, char *p, size_t n)
+{
+    int op = first & 0x0f;
+    if (op == 8) {
+        say("websocket close from the client");
+        ws_send(c, 8, p, n < 2 ? n : 2, WR_CLOSE);
+        return;
+    }
+    if (op == 9) {
+        ws_send(c, 10, p, n, 0);
+        return;
+    }
+    if (op == 10)
+        return;
+    if (op == 1 && n == 4 && !memcmp(p, "info", 4)) {
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "model", opt.name, "host", c->ws_host,
+                              "origin", c->ws_origin, "url", c->url.data ? c->url.data : "");
+        char *j = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!j)
+            j = gs_mem_strdup("{}");
+        ws_send(c, 1, j, strlen(j), 0);
+        free(j);
+        return;
+    }
+    if (op == 1 && n > 6 && !memcmp(p, "flood ", 6)) {
+        char num[32];
+        size_t k = n - 6 < sizeof num - 1 ? n - 6 : sizeof num - 1;
+        memcpy(num, p + 6, k);
+        num[k] = 0;
+        c->flood_total = c->flood_left = strtoull(num, NULL, 10);
+        ws_flood_next(c);
+        return;
+    }
+    if (op == 1 && n == 5 && !memcmp(p, "close", 5)) {
+        say("websocket closing from the server");
+        ws_send(c, 8, "\x03\xe8", 2, WR_CLOSE);
+        return;
+    }
+    ws_send(c, op, p, n, 0); /* echo */
+}
+
+static void ws_feed(conn *c, const char *data, size_t len)
+{
+    if (gs_buf_append(&c->ws_in, data, len)) {
+        say("websocket: more than %u bytes of frames pending; closing", WS_MAX_IN);
+        conn_close(c);
+        return;
+    }
+    size_t off = 0;
+    unsigned char *b = (unsigned char *)c->ws_in.data;
+    while (c->state == CS_WS && c->ws_in.len - off >= 2) {
+        unsigned char *f = b + off;
+        size_t avail = c->ws_in.len - off;
+        uint64_t n = f[1] & 0x7f;
+        size_t hl = 2;
+        if (n == 126) {
+            if (avail < 4)
+                break;
+            n = (uint64_t)f[2] << 8 | f[3];
+            hl = 4;
+        } else if (n == 127) {
+            if (avail < 10)
+                break;
+            n = 0;
+            for (int i = 0; i < 8; i++)
+                n = n << 8 | f[2 + i];
+            hl = 10;
+        }
+        int masked = f[1] & 0x80;
+        if (masked)
+            hl += 4;
+        if (n > WS_MAX_IN || avail < hl + n)
+            break;
+        char *payload = (char *)f + hl;
+        if (masked)
+            for (uint64_t i = 0; i < n; i++)
+                payload[i] ^= (char)f[hl - 4 + (i & 3)];
+        off += hl + (size_t)n;
+        ws_message(c, f[0], payload, (size_t)n);
+    }
+    if (c->state == CS_WS)
+        gs_buf_consume(&c->ws_in, off);
+}
+
+static void ws_accept(conn *c, const char *url)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char cat[128];
+    int k = snprintf(cat, sizeof cat, "%s%s", c->ws_key, guid);
+    unsigned char sha[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)cat, (size_t)k, sha);
+    unsigned char acc[64];
+    EVP_EncodeBlock(acc, sha, SHA_DIGEST_LENGTH);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                     "X-Fake-Model: %s\r\n\r\n", acc, opt.name);
+    conn_set_state(c, CS_WS);
+    gs_buf_init(&c->ws_in, WS_MAX_IN + 16);
+    say("websocket open on %s (Host %s)", url, c->ws_host);
+    conn_write(c, head, (size_t)n, 0);
+    if (c->pending.len) {
+        gs_buf more = c->pending;
+        gs_buf_init(&c->pending, MAX_PENDING);
+        ws_feed(c, more.data, more.len);
+        gs_buf_free(&more);
+    }
+}
+
 static void handle_request(conn *c)
 {
     const char *url = c->url.data ? c->url.data : "/";
@@ -733,6 +916,13 @@ static void handle_request(conn *c)
     int get = method == HTTP_GET;
     int post = method == HTTP_POST;
 
+    if (llhttp_get_upgrade(&c->parser)) {
+        if (get && path_is(url, plen, "/ws") && c->ws_key[0]) {
+            ws_accept(c, url);
+            return;
+        }
+        c->keep_alive = 0; /* the parser does not go on after an upgrade's head */
+    }
     if (get && path_is(url, plen, "/health")) {
         if (loading()) {
             respond_error(c, 503, "unavailable_error", "Loading model");
@@ -841,6 +1031,9 @@ static int on_message_begin(llhttp_t *p)
     gs_buf_reset(&c->url);
     gs_buf_reset(&c->body);
     c->header_is_expect = c->expect_continue = 0;
+    c->hname_len = 0;
+    c->hname_done = 0;
+    c->hname[0] = c->ws_key[0] = c->ws_host[0] = c->ws_origin[0] = 0;
     return 0;
 }
 
@@ -854,15 +1047,39 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     return gs_buf_append(&parser_conn(p)->body, at, n) ? -1 : 0;
 }
 
+static void cat_bounded(char *dst, size_t cap, const char *at, size_t n)
+{
+    size_t l = strlen(dst);
+    if (n > cap - 1 - l)
+        n = cap - 1 - l;
+    memcpy(dst + l, at, n);
+    dst[l + n] = 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
-    parser_conn(p)->header_is_expect = n == 6 && strncasecmp(at, "expect", 6) == 0;
+    conn *c = parser_conn(p);
+    c->header_is_expect = n == 6 && strncasecmp(at, "expect", 6) == 0;
+    if (c->hname_done) {
+        c->hname_len = 0;
+        c->hname_done = 0;
+    }
+    for (size_t i = 0; i < n && c->hname_len < sizeof c->hname - 1; i++)
+        c->hname[c->hname_len++] = (char)(at[i] >= 'A' && at[i] <= 'Z' ? at[i] + 32 : at[i]);
+    c->hname[c->hname_len] = 0;
     return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     conn *c = parser_conn(p);
+    c->hname_done = 1;
+    if (!strcmp(c->hname, "sec-websocket-key"))
+        cat_bounded(c->ws_key, sizeof c->ws_key, at, n);
+    else if (!strcmp(c->hname, "host"))
+        cat_bounded(c->ws_host, sizeof c->ws_host, at, n);
+    else if (!strcmp(c->hname, "origin"))
+        cat_bounded(c->ws_origin, sizeof c->ws_origin, at, n);
     if (c->header_is_expect && n == 12 && strncasecmp(at, "100-continue", 12) == 0)
         c->expect_continue = 1;
     return 0;
@@ -942,6 +1159,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     if (nread == 0 || c->state == CS_CLOSING)
         return;
+    if (c->state == CS_WS) {
+        ws_feed(c, b->base, (size_t)nread);
+        return;
+    }
     if (c->state != CS_READING) {
         /* The client sent more while we answer: keep it for later. */
         if (gs_buf_append(&c->pending, b->base, (size_t)nread))
