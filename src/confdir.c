@@ -91,23 +91,13 @@ static bool null_node(struct fy_node *n)
            fy_node_get_scalar(n, &len) && len == 0;
 }
 
-static const char *key_text(struct fy_node *k, size_t *len)
-{
-    const char *s = k && fy_node_is_scalar(k) ? fy_node_get_scalar(k, len) : NULL;
-    if (!s) {
-        *len = 0;
-        return "";
-    }
-    return s;
-}
-
 static struct fy_node_pair *find_pair(struct fy_node *map, const char *k, size_t klen)
 {
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(map, &it))) {
         size_t l;
-        const char *s = key_text(fy_node_pair_key(p), &l);
+        const char *s = gs_yaml_scalar(fy_node_pair_key(p), &l);
         if (l == klen && memcmp(s, k, l) == 0)
             return p;
     }
@@ -170,7 +160,7 @@ static void merge_map(merger *m, struct fy_node *dst, struct fy_node *src, const
     while ((sp = fy_node_mapping_iterate(src, &it)) && !m->failed) {
         size_t kl;
         struct fy_node *sk = fy_node_pair_key(sp);
-        const char *k = key_text(sk, &kl);
+        const char *k = gs_yaml_scalar(sk, &kl);
         char *child = *path ? gs_mem_printf("%s.%.*s", path, (int)kl, k)
                             : gs_mem_printf("%.*s", (int)kl, k);
         struct fy_node_pair *dp = find_pair(dst, k, kl);
