@@ -139,7 +139,7 @@ bench-trace: all
 # crashes to build/fuzz/crashes/<target>/. Findings and runs: docs/RELIABILITY.md.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := http config gguf cmdline names matrix hub flags jscan
+FUZZ_TARGETS := http config gguf cmdline names matrix hub flags jscan settings
 FUZZ_CFLAGS := $(BASE_CFLAGS) -Wno-format-nonliteral -O1 -fno-omit-frame-pointer -DGS_FUZZING \
   -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FZ := build/fuzz
