@@ -17,6 +17,7 @@
 #include "confmodel.h"
 #include "confpeer.h"
 #include "confroute.h"
+#include "log.h"
 #include "mem.h"
 #include "strv.h"
 #include "yaml.h"
@@ -359,6 +360,12 @@ static void log_stdout_fn(gs_yaml *y, const gs_yaml_kv *e, const char *key, void
     free(s);
 }
 
+static void set_level(gs_config *c, const char *name)
+{
+    free(c->log_level);
+    c->log_level = gs_mem_strdup(name);
+}
+
 static void log_level_fn(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base,
                          void *ud)
 {
@@ -366,14 +373,15 @@ static void log_level_fn(gs_yaml *y, const gs_yaml_kv *e, const char *key, void 
     char *s;
     if (gs_yaml_str(y, e->val, e->line, key, &s) <= 0)
         return;
-    if (strcmp(s, "debug") && strcmp(s, "info") && strcmp(s, "warn") && strcmp(s, "error")) {
+    /* the rule of -log-level and settings.yaml (any case, "warning" too), kept by its name */
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    gs_log_level lv;
+    if (gs_log_parse_level(s, &lv) < 0 || (size_t)lv >= GS_ARRAY_LEN(names))
         gs_yaml_warn(y, e->line, key, "unknown level '%s' (debug, info, warn, error), using info",
                      s);
-        free(s);
-        return;
-    }
-    free(c->log_level);
-    c->log_level = s;
+    else
+        set_level(c, names[lv]);
+    free(s);
 }
 
 static void api_keys_fn(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)

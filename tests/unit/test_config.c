@@ -1718,6 +1718,8 @@ static const key_case key_cases[] = {
     {"logToStdout: nope\n", .diag = "t.yaml:1: error: logToStdout: must be one of: proxy, "
                                     "upstream, both, none; not 'nope'"},
     {"logLevel: debug\n", .gets = t_level, .want_s = "debug"},
+    {"logLevel: WARNING\n", .gets = t_level, .want_s = "warn"},
+    {"logLevel: Error\n", .gets = t_level, .want_s = "error"},
     {"logLevel: loud\n", .gets = t_level, .want_s = "info",
      .diag = "t.yaml:1: warning: logLevel: unknown level 'loud' (debug, info, warn, error), "
              "using info"},
