@@ -203,21 +203,11 @@ static bool alias_ok(sp *P, char **v, int n, int line, const char *key)
     return true;
 }
 
-/* A size as the config takes it: a number with an optional unit (512MiB, 6GiB, 1.5GB, 100000). */
+/* A size as the config takes it (512MiB, 6GiB, 1.5GB, 100000): the loader's own rule, so that
+ * what passes here loads there. */
 static bool size_ok(const char *t)
 {
-    char *end;
-    double d = strtod(t, &end);
-    if (end == t || d < 0)
-        return false;
-    while (*end == ' ')
-        end++;
-    static const char *const units[] = {"", "B", "K", "KB", "KiB", "M", "MB", "MiB", "G", "GB",
-                                        "GiB", "T", "TB", "TiB", "k", "kB"};
-    for (size_t i = 0; i < GS_ARRAY_LEN(units); i++)
-        if (!strcmp(end, units[i]))
-            return true;
-    return false;
+    return gs_config_parse_size(t) >= 0;
 }
 
 /* `memory: false`, `memory: true`, or {ram: auto|SIZE, gpu: auto|[SIZE, ...], margin: SIZE}. */
@@ -245,8 +235,10 @@ static void memory_settings(sp *P, gs_settings *s, struct fy_node *v, int line)
         char *kp = gs_mem_printf("memory.%s", kn ? kn : "");
         if (!strcmp(kn, "ram") || !strcmp(kn, "margin")) {
             char *t = scalar_dup(P, x, kl, kp);
-            if (t && strcmp(t, "auto") && !size_ok(t)) {
-                gs_diag_add(P->d, true, P->file, kl, "%s: '%s' is not auto or a size like 24GiB", kp, t);
+            bool is_ram = !strcmp(kn, "ram"); /* margin has no auto in the config */
+            if (t && (strcmp(t, "auto") || !is_ram) && !size_ok(t)) {
+                gs_diag_add(P->d, true, P->file, kl, "%s: '%s' is not %sa size like 24GiB", kp, t,
+                            is_ram ? "auto or " : "");
                 free(t);
             } else if (t) {
                 char **dst = !strcmp(kn, "ram") ? &s->memory_ram : &s->memory_margin;

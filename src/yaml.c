@@ -305,7 +305,7 @@ json_t *gs_yaml_plain_json(const char *s, size_t len)
 
 long long gs_yaml_parse_size(const char *s)
 {
-    if (!s)
+    if (!s || strlen(s) >= 64) /* no size is written that long; gs_yaml_size reads up to 63 */
         return -1;
     while (*s == ' ')
         s++;

@@ -128,6 +128,10 @@ static const char *const cases[] = {
     "memory: {ram: \"1e3\", gpu: auto}\n",
     "memory: {ram: huge}\n",
     "memory: {gpu: []}\n",
+    "memory: {gpu: [+8GiB]}\n", /* found by fuzz_settings: settings had a size rule of its own */
+    "memory: {margin: \" 8 gib \"}\n",
+    "memory: {ram: auto, margin: auto}\n", /* fuzz_settings: margin has no auto in the config */
+    "models:\n  chat:8b: {memory: \"1                                                                 \"}\n",
     "listen: \"127.0.0.1:9\"\n",
     "llamaServer: \"/x y/llama-server\"\n",
     "modelsDirs: [\"/a b\", \"~/m\"]\n",
