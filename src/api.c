@@ -382,8 +382,11 @@ static void handle_inference(gs_server *s, gs_http_req *req, const char *rest)
     bool is_json = false;
     if (s->state != GS_SERVICE_RUNNING) {
         gs_timing_tag_now(req);
-        gs_api_error(req, 503, "service_unavailable",
-                        "the service is stopped; start it (POST /api/service/start or the page)");
+        if (gs_server_shutting_down(s))
+            gs_api_error(req, 503, "service_unavailable", "ggswap is shutting down");
+        else
+            gs_api_error(req, 503, "service_unavailable",
+                         "the service is stopped; start it (POST /api/service/start or the page)");
         goto out;
     }
     const char *ctype = gs_http_header_get(req, "content-type");
@@ -519,7 +522,8 @@ static void handle_upstream(gs_server *s, gs_http_req *req, const char *rest)
     }
     if (s->state != GS_SERVICE_RUNNING) {
         gs_timing_tag_now(req);
-        gs_api_error(req, 503, "service_unavailable", "the service is stopped");
+        gs_api_error(req, 503, "service_unavailable",
+                     gs_server_shutting_down(s) ? "ggswap is shutting down" : "the service is stopped");
         goto out;
     }
     /* upstream.ignorePaths: a page of the model's own server asks for its assets long after
@@ -727,7 +731,9 @@ static void handle_load(gs_server *s, gs_http_req *req, const char *model)
                         names);
         free(names);
     } else if (s->state != GS_SERVICE_RUNNING) {
-        gs_api_error(req, 503, "service_unavailable", "the service is stopped; start it first");
+        gs_api_error(req, 503, "service_unavailable",
+                     gs_server_shutting_down(s) ? "ggswap is shutting down"
+                                                : "the service is stopped; start it first");
     } else if (!refuse_for_memory(s, req, idx)) {
         gs_sched_load(&s->sched, req, idx);
     }

@@ -102,7 +102,7 @@ static void on_change(gs_dl_job *j, void *ud)
 static void folders_changed(void *ud)
 {
     gs_server *s = ud;
-    if (!s->integrated || !s->regenerate || s->shutdown != GS_SHUTDOWN_NONE)
+    if (!s->integrated || !s->regenerate || gs_server_shutting_down(s))
         return;
     char *msg = NULL;
     int before = s->cfg->nmodels;

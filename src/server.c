@@ -273,11 +273,37 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
 
 /* ---- service control ---- */
 
+const char *gs_server_state_name(gs_service_state st)
+{
+    switch (st) {
+    case GS_SERVICE_STOPPED: return "stopped";
+    case GS_SERVICE_RUNNING: return "running";
+    case GS_SERVICE_DRAINING: return "draining";
+    case GS_SERVICE_STOPPING: return "stopping children";
+    case GS_SERVICE_KILLING: return "killing";
+    }
+    return "?";
+}
+
+bool gs_server_shutting_down(const gs_server *s)
+{
+    return s->state >= GS_SERVICE_DRAINING;
+}
+
+/* The one setter of the service's state. */
+static void service_set(gs_server *s, gs_service_state st, const char *why)
+{
+    if (s->state == st)
+        return;
+    gs_info("service: %s -> %s: %s", gs_server_state_name(s->state), gs_server_state_name(st), why);
+    s->state = st;
+}
+
 void gs_server_service_stop(gs_server *s)
 {
-    if (s->state == GS_SERVICE_STOPPED)
+    if (s->state != GS_SERVICE_RUNNING)
         return;
-    s->state = GS_SERVICE_STOPPED;
+    service_set(s, GS_SERVICE_STOPPED, "asked to stop");
     gs_info("service stopped: unloading every model; inference answers 503 until started");
     gs_sched_fail_queued(&s->sched, NULL, 503, "the service is stopped");
     gs_sched_cancel_active(&s->sched, NULL, "the service was stopped");
@@ -300,9 +326,9 @@ static void run_preload(gs_server *s)
 
 void gs_server_service_start(gs_server *s)
 {
-    if (s->state == GS_SERVICE_RUNNING)
-        return;
-    s->state = GS_SERVICE_RUNNING;
+    if (s->state != GS_SERVICE_STOPPED)
+        return; /* running already, or shutting down: no way back */
+    service_set(s, GS_SERVICE_RUNNING, "started");
     s->started_ms = gs_clock_ms();
     gs_info("service running: %d models, listening on %s", s->cfg->nmodels, s->listen);
     run_preload(s);
@@ -447,25 +473,6 @@ static void final_close(gs_server *s)
 #define KILL_AFTER_MS 20000
 #define GIVE_UP_MS 30000
 
-static const char *shutdown_name(gs_shutdown_phase ph)
-{
-    switch (ph) {
-    case GS_SHUTDOWN_NONE: return "running";
-    case GS_SHUTDOWN_DRAINING: return "draining";
-    case GS_SHUTDOWN_STOPPING: return "stopping children";
-    case GS_SHUTDOWN_KILLING: return "killing";
-    }
-    return "?";
-}
-
-static void shutdown_set(gs_server *s, gs_shutdown_phase ph, const char *why)
-{
-    if (s->shutdown == ph)
-        return;
-    gs_info("shutdown: %s -> %s: %s", shutdown_name(s->shutdown), shutdown_name(ph), why);
-    s->shutdown = ph;
-}
-
 /* Every 50 ms while shutting down. The loop ends only once every child is gone, so nothing
  * is left behind or leaked. */
 static void shutdown_tick(uv_timer_t *t)
@@ -473,11 +480,11 @@ static void shutdown_tick(uv_timer_t *t)
     gs_server *s = t->data;
     uint64_t el = gs_clock_ms() - s->shutdown_since_ms;
     bool busy = gs_sched_busy(&s->sched);
-    if (s->shutdown == GS_SHUTDOWN_DRAINING) {
+    if (s->state == GS_SERVICE_DRAINING) {
         if (busy && el < DRAIN_MS)
             return;
-        shutdown_set(s, GS_SHUTDOWN_STOPPING,
-                     busy ? "requests still in flight after 10 s" : "no request in flight");
+        service_set(s, GS_SERVICE_STOPPING,
+                    busy ? "requests still in flight after 10 s" : "no request in flight");
     }
     if (busy)
         gs_sched_cancel_active(&s->sched, NULL, "ggswap is shutting down");
@@ -485,9 +492,9 @@ static void shutdown_tick(uv_timer_t *t)
         gs_proc_stop(s->procs[i], "ggswap is shutting down");
     for (int i = 0; i < s->nretired; i++)
         gs_proc_stop(s->retired[i], "ggswap is shutting down");
-    if (s->shutdown == GS_SHUTDOWN_STOPPING && el > KILL_AFTER_MS)
-        shutdown_set(s, GS_SHUTDOWN_KILLING, "children still alive after 20 s");
-    if (s->shutdown == GS_SHUTDOWN_KILLING) {
+    if (s->state == GS_SERVICE_STOPPING && el > KILL_AFTER_MS)
+        service_set(s, GS_SERVICE_KILLING, "children still alive after 20 s");
+    if (s->state == GS_SERVICE_KILLING) {
         for (int i = 0; i < s->cfg->nmodels; i++)
             gs_proc_kill(s->procs[i]);
         for (int i = 0; i < s->nretired; i++)
@@ -501,14 +508,14 @@ static void shutdown_tick(uv_timer_t *t)
 
 void gs_server_shutdown(gs_server *s)
 {
-    if (s->shutdown != GS_SHUTDOWN_NONE) {
+    if (gs_server_shutting_down(s)) {
         /* A second signal: no more waiting for requests or polite stops. */
         gs_info("second signal: cutting requests and killing models now");
-        shutdown_set(s, GS_SHUTDOWN_KILLING, "second signal");
+        service_set(s, GS_SERVICE_KILLING, "second signal");
         return;
     }
     s->shutdown_since_ms = gs_clock_ms();
-    shutdown_set(s, GS_SHUTDOWN_DRAINING, "signal");
+    service_set(s, GS_SERVICE_DRAINING, "signal");
     gs_sd_notify("STOPPING=1");
     gs_info("shutting down: no new connections; letting requests in flight finish");
     if (s->http)

@@ -21,21 +21,19 @@ typedef struct gs_events gs_events;
 typedef struct gs_unload_wait gs_unload_wait;
 typedef struct gs_server gs_server;
 
+/* The service's one lifecycle, changed only by the setter in server.c, which logs each change.
+ * STOPPED <-> RUNNING are the page's buttons (stopped: models unloaded, inference answers 503).
+ * The last three are the daemon's way out (SIGTERM/SIGINT), from either: requests in flight
+ * finish (DRAINING, at most 10 s), then children get SIGTERM (STOPPING, up to 20 s from the
+ * start; their own escalation kills them after 5 s), then SIGKILL (KILLING; at once on a second
+ * signal); the loop ends when every child is gone (or at 30 s). There is no way back from them. */
 typedef enum gs_service_state {
     GS_SERVICE_STOPPED = 0,
     GS_SERVICE_RUNNING,
+    GS_SERVICE_DRAINING,
+    GS_SERVICE_STOPPING,
+    GS_SERVICE_KILLING,
 } gs_service_state;
-
-/* The daemon's way out (SIGTERM/SIGINT), one phase at a time, changed by one setter that logs
- * it: requests in flight finish (DRAINING, at most 10 s), then children get SIGTERM (STOPPING,
- * up to 20 s from the start; their own escalation kills them after 5 s), then SIGKILL
- * (KILLING; at once on a second signal); the loop ends when every child is gone (or at 30 s). */
-typedef enum gs_shutdown_phase {
-    GS_SHUTDOWN_NONE = 0,
-    GS_SHUTDOWN_DRAINING,
-    GS_SHUTDOWN_STOPPING,
-    GS_SHUTDOWN_KILLING,
-} gs_shutdown_phase;
 
 /* Integrated mode: rescan the model folders and write a new config file. Returns 0 or a
  * negative errno with a message in *msg (caller frees); fills problems for the page. */
@@ -70,8 +68,7 @@ struct gs_server {
     bool log_level_forced;   /* --log-level given: the config's logLevel does not apply */
     gs_config **old_configs; /* still read by retired processes */
     int nold_configs;
-    gs_shutdown_phase shutdown;
-    uint64_t shutdown_since_ms; /* when shutdown began (monotonic) */
+    uint64_t shutdown_since_ms; /* when shutdown (DRAINING) began (monotonic) */
     struct json_t *last_diff;  /* {"added":[...],"removed":[...],"changed":[...]} of the last apply */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_fs_poll_t watch;
@@ -101,6 +98,9 @@ int gs_server_reload(gs_server *s, char **msg);
 /* Service control (the page's buttons). */
 void gs_server_service_stop(gs_server *s);
 void gs_server_service_start(gs_server *s);
+/* True from DRAINING on: ggswap is on its way out. */
+bool gs_server_shutting_down(const gs_server *s);
+const char *gs_server_state_name(gs_service_state st);
 /* Graceful shutdown: stop listening, let requests in flight finish (bounded), stop children. */
 void gs_server_shutdown(gs_server *s);
 void gs_server_watch_config(gs_server *s);

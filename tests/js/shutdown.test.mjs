@@ -83,6 +83,25 @@ test('a second SIGTERM stops waiting: the stream is cut, children stopped, nothi
   await waitNoProcesses(token, 5000);
 });
 
+test('the service lifecycle: stopped and started from the API, then a signal walks it to the end, each change logged once', async () => {
+  const token = uniqueToken('sd');
+  const gg = await startGgswap({ config: await fakeModelYaml({ token, models: { a: {} } }) });
+  assert.equal((await chat(gg, 'a')).status, 200);
+  assert.equal((await postJson(`${gg.url}/api/service/stop`, {})).status, 200);
+  const stopped = await chat(gg, 'a');
+  assert.equal(stopped.status, 503);
+  assert.match(stopped.json.error.message, /the service is stopped/);
+  assert.equal((await postJson(`${gg.url}/api/service/start`, {})).status, 200);
+  assert.equal((await chat(gg, 'a')).status, 200);
+  gg.proc.kill('SIGTERM');
+  const t = await Promise.race([gg.exited, sleep(30000, null)]);
+  assert.ok(t, 'ggswap exited within 30 s of SIGTERM');
+  const changes = gg.logs().split('\n').map((l) => /service: (.+ -> [^:]+):/.exec(l)?.[1]).filter(Boolean);
+  assert.deepEqual(changes, ['stopped -> running', 'running -> stopped', 'stopped -> running',
+    'running -> draining', 'draining -> stopping children']);
+  await waitNoProcesses(token, 5000);
+});
+
 test(`kill -9 of ggswap leaves no child, and the same ports serve again (${KILLS} times)`, async () => {
   const token = uniqueToken('sd');
   const port = await freePort();
