@@ -8,6 +8,7 @@
 #include "log.h"
 #include "mem.h"
 #include "reply.h"
+#include "tls.h"
 #include "upstream.h"
 
 typedef struct pool_ent {
@@ -17,6 +18,7 @@ typedef struct pool_ent {
 
 struct gs_peers {
     uv_loop_t *loop;
+    gs_tls_ctx *tls;   /* for https peers, made on first use */
     pool_ent *pools;
     int npools;
 };
@@ -43,13 +45,16 @@ void gs_peers_free(gs_peers *ps)
         free(ps->pools[i].key);
     }
     free(ps->pools);
+    gs_tls_ctx_free(ps->tls);
     free(ps);
 }
 
 /* Pools are kept by address, so a reload that keeps a peer keeps its connections; its timeouts
- * are the peer's of the config in force. */
-static gs_upstream_pool *pool_for(gs_peers *ps, const gs_peer_cfg *p)
+ * are the peer's of the config in force. NULL (err says why) when TLS cannot start. */
+static gs_upstream_pool *pool_for(gs_peers *ps, const gs_peer_cfg *p, char *err, size_t errlen)
 {
+    if (p->tls && !ps->tls && !(ps->tls = gs_tls_client_ctx_new(err, errlen)))
+        return NULL;
     char *key = gs_mem_printf("%s://%s:%d%s", p->tls ? "https" : "http", p->proxy_host,
                               p->proxy_port, p->proxy_path ? p->proxy_path : "");
     gs_upstream_pool *pool = NULL;
@@ -61,6 +66,8 @@ static gs_upstream_pool *pool_for(gs_peers *ps, const gs_peer_cfg *p)
     } else {
         pool = gs_upstream_pool_new(ps->loop, p->proxy_host, p->proxy_port,
                                     p->proxy_path ? p->proxy_path : "");
+        if (p->tls)
+            gs_upstream_pool_set_tls(pool, ps->tls);
         ps->pools = gs_mem_realloc(ps->pools, sizeof *ps->pools * (size_t)(ps->npools + 1));
         ps->pools[ps->npools++] = (pool_ent){key, pool};
     }
@@ -119,10 +126,11 @@ static char *peer_body(const gs_peer_cfg *p, const char *model, json_t *body, si
 void gs_peers_forward(gs_peers *ps, const gs_peer_cfg *peer, const char *model,
                       gs_http_req *req, json_t *body)
 {
-    if (peer->tls) {
-        gs_reply_error(req, 502, "bad_gateway",
-                       "peer proxy error: peer %s is https (%s); ggswap reaches peers over plain "
-                       "http only", peer->id, peer->proxy);
+    char err[300];
+    gs_upstream_pool *pool = pool_for(ps, peer, err, sizeof err);
+    if (!pool) {
+        gs_reply_error(req, 502, "bad_gateway", "peer proxy error: peer %s (%s): %s", peer->id,
+                       peer->proxy, err);
         return;
     }
     size_t len = 0;
@@ -133,5 +141,5 @@ void gs_peers_forward(gs_peers *ps, const gs_peer_cfg *peer, const char *model,
     r->key = peer->api_key ? gs_mem_strdup(peer->api_key) : NULL; /* a reload may free peer */
     r->f.api_key = r->key;
     req->on_abort = on_abort;
-    gs_fwd_send(&r->f, r->id, pool_for(ps, peer), &cbs);
+    gs_fwd_send(&r->f, r->id, pool, &cbs);
 }

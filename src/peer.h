@@ -4,8 +4,9 @@
  * The request path goes below the peer's `proxy` URL, the body's model becomes the peer's own
  * name for it, the peer's filters apply, and its apiKey replaces the client's Authorization
  * and x-api-key. A peer that cannot be reached answers 502 "peer proxy error: ...". One
- * keep-alive pool per peer address lives as long as the gs_peers. Peers over https are not
- * reached yet (the upstream client speaks plain HTTP): they answer 502 saying so. */
+ * keep-alive pool per peer address lives as long as the gs_peers. Peers over https run TLS
+ * (OpenSSL), their certificate verified against the system's CA store, or $SSL_CERT_FILE /
+ * $SSL_CERT_DIR (tls.h); a handshake that fails answers 502 saying why. */
 #ifndef GS_PEER_H
 #define GS_PEER_H
 #include <stddef.h>

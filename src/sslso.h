@@ -33,6 +33,19 @@ typedef struct gs_ssl_fns {
     int (*SSL_write)(SSL *s, const void *buf, int n);
     int (*SSL_shutdown)(SSL *s);
     int (*SSL_get_error)(const SSL *s, int rc);
+    /* libssl, the client side (https peers, upstream.c) */
+    const SSL_METHOD *(*TLS_client_method)(void);
+    void (*SSL_CTX_set_verify)(SSL_CTX *c, int mode, SSL_verify_cb cb);
+    int (*SSL_CTX_set_default_verify_paths)(SSL_CTX *c);
+    int (*SSL_CTX_up_ref)(SSL_CTX *c);
+    void (*SSL_set_connect_state)(SSL *s);
+    int (*SSL_do_handshake)(SSL *s);
+    long (*SSL_ctrl)(SSL *s, int cmd, long larg, void *parg);
+    int (*SSL_set1_host)(SSL *s, const char *host);
+    X509_VERIFY_PARAM *(*SSL_get0_param)(SSL *s);
+    long (*SSL_get_verify_result)(const SSL *s);
+    int (*X509_VERIFY_PARAM_set1_ip_asc)(X509_VERIFY_PARAM *p, const char *ip);
+    const char *(*X509_verify_cert_error_string)(long n);
     /* libcrypto */
     unsigned long (*ERR_get_error)(void);
     unsigned long (*ERR_peek_last_error)(void);
@@ -82,6 +95,18 @@ static inline void gs_sslso_md_free_(EVP_MD_CTX *c) { if (c) GS_SSL_(EVP_MD_CTX_
 #define SSL_write(...) GS_SSL_(SSL_write)(__VA_ARGS__)
 #define SSL_shutdown(...) GS_SSL_(SSL_shutdown)(__VA_ARGS__)
 #define SSL_get_error(...) GS_SSL_(SSL_get_error)(__VA_ARGS__)
+#define TLS_client_method() GS_SSL_(TLS_client_method)()
+#define SSL_CTX_set_verify(...) GS_SSL_(SSL_CTX_set_verify)(__VA_ARGS__)
+#define SSL_CTX_set_default_verify_paths(...) GS_SSL_(SSL_CTX_set_default_verify_paths)(__VA_ARGS__)
+#define SSL_CTX_up_ref(...) GS_SSL_(SSL_CTX_up_ref)(__VA_ARGS__)
+#define SSL_set_connect_state(...) GS_SSL_(SSL_set_connect_state)(__VA_ARGS__)
+#define SSL_do_handshake(...) GS_SSL_(SSL_do_handshake)(__VA_ARGS__)
+#define SSL_ctrl(...) GS_SSL_(SSL_ctrl)(__VA_ARGS__)
+#define SSL_set1_host(...) GS_SSL_(SSL_set1_host)(__VA_ARGS__)
+#define SSL_get0_param(...) GS_SSL_(SSL_get0_param)(__VA_ARGS__)
+#define SSL_get_verify_result(...) GS_SSL_(SSL_get_verify_result)(__VA_ARGS__)
+#define X509_VERIFY_PARAM_set1_ip_asc(...) GS_SSL_(X509_VERIFY_PARAM_set1_ip_asc)(__VA_ARGS__)
+#define X509_verify_cert_error_string(...) GS_SSL_(X509_verify_cert_error_string)(__VA_ARGS__)
 #define ERR_get_error() GS_SSL_(ERR_get_error)()
 #define ERR_peek_last_error() GS_SSL_(ERR_peek_last_error)()
 #define ERR_error_string_n(...) GS_SSL_(ERR_error_string_n)(__VA_ARGS__)

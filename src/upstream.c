@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <llhttp.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "config.h"
 #include "mem.h"
+#include "tls.h"
 #include "retry.h"
 
 #define MAX_IDLE 1024
@@ -24,6 +26,7 @@ typedef struct uconn uconn;
  * through cset(), which logs it, and every request ends in req_end(). */
 typedef enum ustate {
     U_CONNECTING,    /* TCP connect in progress (or its synchronous failure, reported by timer) */
+    U_HANDSHAKING,   /* TLS handshake in progress (https peers) */
     U_SENDING,       /* the request is being written */
     U_AWAITING_HEAD, /* written whole, no response head yet */
     U_STREAMING,     /* response head seen, body arriving */
@@ -31,8 +34,8 @@ typedef enum ustate {
     U_CLOSED,        /* done with: its handles are closing, freed by their close callbacks */
 } ustate;
 
-static const char *const ustate_name[] = {"connecting", "sending", "awaiting head", "streaming",
-                                          "idle", "closed"};
+static const char *const ustate_name[] = {"connecting", "handshaking", "sending", "awaiting head",
+                                          "streaming", "idle", "closed"};
 
 struct gs_upstream_pool {
     uv_loop_t *loop;
@@ -46,6 +49,7 @@ struct gs_upstream_pool {
     int nconns;              /* all connections alive (idle, busy, closing) */
     bool freeing;
     gs_timeouts_cfg to;      /* seconds, 0 = none (keepalive 0 = 15 s, as Go's dialer) */
+    gs_tls_ctx *tls;         /* https: the client context (a reference held), else NULL */
     gs_arena_pool blocks;    /* lent to the connections' response-head arenas */
 };
 
@@ -79,7 +83,17 @@ struct uconn {
     gs_arena arena;          /* the response's header lines, given back when it ends */
     gs_http_hdrs hdrs;
     size_t head_bytes;
+    SSL *ssl;                /* https: TLS in memory BIOs under the socket, else NULL */
+    BIO *rbio, *wbio;        /* ciphertext from / to the socket (owned by ssl) */
 };
+
+/* A write of ciphertext (TLS): the bytes travel with the request. */
+typedef struct twrite {
+    uv_write_t w;
+    uconn *c;
+    bool last;               /* the request's end: timeouts.responseHeader starts after it */
+    char data[];
+} twrite;
 
 static llhttp_settings_t g_settings;
 static void conn_close(uconn *c);
@@ -87,6 +101,7 @@ static void dispatch(gs_upstream_pool *p, gs_upstream_req *r, bool fresh);
 static void send_now(uconn *c);
 static void connect_cb(uv_connect_t *cr, int status);
 static void timer_cb(uv_timer_t *t);
+static void sent(uconn *c);
 
 /* The one setter of a connection's state; seconds > 0 arms the timer for the new state, 0
  * leaves it stopped. */
@@ -145,6 +160,7 @@ static void maybe_free_pool(gs_upstream_pool *p)
 {
     if (p->freeing && p->nconns == 0) {
         gs_arena_pool_free(&p->blocks);
+        SSL_CTX_free(p->tls);
         free(p->host);
         free(p->head);
         free(p->host_line);
@@ -155,6 +171,14 @@ static void maybe_free_pool(gs_upstream_pool *p)
 void gs_upstream_pool_set_timeouts(gs_upstream_pool *p, const gs_timeouts_cfg *t)
 {
     p->to = *t;
+}
+
+void gs_upstream_pool_set_tls(gs_upstream_pool *p, gs_tls_ctx *ctx)
+{
+    if (ctx)
+        SSL_CTX_up_ref(ctx);
+    SSL_CTX_free(p->tls);
+    p->tls = ctx;
 }
 
 void gs_upstream_head(const gs_upstream_pool *p, gs_buf *b, const char *method, const char *path)
@@ -212,6 +236,7 @@ static void handle_closed(uv_handle_t *h)
         return;
     gs_upstream_pool *p = c->pool;
     clear_headers(c);
+    SSL_free(c->ssl);
     free(c);
     p->nconns--;
     maybe_free_pool(p);
@@ -300,6 +325,12 @@ static void timer_cb(uv_timer_t *t)
         }
         snprintf(msg, sizeof msg, "cannot connect to %s:%d within %d s (timeouts.connect)",
                  p->host, p->port, p->to.connect);
+        req_end(c, UV_ETIMEDOUT, msg);
+        return;
+    case U_HANDSHAKING:
+        snprintf(msg, sizeof msg,
+                 "TLS handshake with %s:%d did not finish within %d s (timeouts.tlsHandshake)",
+                 p->host, p->port, p->to.tls_handshake);
         req_end(c, UV_ETIMEDOUT, msg);
         return;
     case U_AWAITING_HEAD:
@@ -395,29 +426,149 @@ static void conn_in(uconn *c, const char *data, size_t n)
         c->req->cbs->on_read_end(c->req, c->req->ud);
 }
 
+/* The socket ended (EOF or an error) while c was busy. */
+static void conn_eof(uconn *c, int n)
+{
+    if (c->state == U_STREAMING && n == UV_EOF && llhttp_finish(&c->parser) == HPE_OK) {
+        /* A close-delimited body ends with EOF. */
+        c->keep = false;
+        req_end(c, 0, NULL);
+        return;
+    }
+    if (c->state == U_CONNECTING || c->state == U_HANDSHAKING) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "TLS handshake with %s:%d failed: the server closed the "
+                 "connection (is it https?)", c->pool->host, c->pool->port);
+        req_end(c, n, msg);
+        return;
+    }
+    req_end(c, n,
+            c->state == U_STREAMING ? "upstream closed the connection mid-response"
+                                    : "upstream closed the connection before answering");
+}
+
+static void twrite_cb(uv_write_t *uw, int status)
+{
+    twrite *w = uw->data;
+    uconn *c = w->c;
+    bool last = w->last;
+    free(w);
+    if (c->state == U_CLOSED || status == UV_ECANCELED)
+        return;
+    if (status < 0)
+        req_end(c, status, "could not send the request upstream");
+    else if (last)
+        sent(c);
+}
+
+/* Send what TLS has ready for the socket; last marks the request's end. */
+static int tls_flush(uconn *c, bool last)
+{
+    size_t n = (size_t)BIO_ctrl_pending(c->wbio);
+    if (n == 0) {
+        if (last)
+            sent(c);
+        return 0;
+    }
+    twrite *w = gs_mem_alloc(sizeof *w + n);
+    w->c = c;
+    w->last = last;
+    w->w.data = w;
+    int got = BIO_read(c->wbio, w->data, (int)n);
+    uv_buf_t b = uv_buf_init(w->data, got > 0 ? (unsigned)got : 0);
+    int rc = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, twrite_cb);
+    if (rc < 0)
+        free(w);
+    return rc;
+}
+
+static void tls_failed(uconn *c)
+{
+    char msg[400];
+    if (c->state == U_HANDSHAKING)
+        gs_tls_handshake_error(c->ssl, c->pool->host, c->pool->port, msg, sizeof msg);
+    else
+        snprintf(msg, sizeof msg, "TLS error from %s:%d: %s", c->pool->host, c->pool->port,
+                 gs_tls_last_error());
+    req_end(c, UV_EPROTO, msg);
+}
+
+static void handshake_step(uconn *c)
+{
+    int rc = SSL_do_handshake(c->ssl);
+    int e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, rc);
+    if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ) {
+        tls_flush(c, false); /* our alert, if any */
+        tls_failed(c);
+        return;
+    }
+    if (tls_flush(c, false) < 0) {
+        req_end(c, UV_EPIPE, "could not send the TLS handshake upstream");
+        return;
+    }
+    if (rc == 1)
+        send_now(c);
+}
+
+/* Ciphertext from the socket: the handshake's, or records to decrypt for the response. */
+static void tls_in(uconn *c, const char *data, size_t n)
+{
+    static char plain[16 * 1024];
+    if (BIO_write(c->rbio, data, (int)n) != (int)n) {
+        req_end(c, UV_ENOMEM, "TLS: cannot buffer the upstream's bytes");
+        return;
+    }
+    if (c->state == U_HANDSHAKING) {
+        handshake_step(c);
+        if (c->state == U_CLOSED || c->state == U_HANDSHAKING)
+            return;
+    }
+    for (;;) {
+        int r = SSL_read(c->ssl, plain, (int)sizeof plain);
+        if (r > 0) {
+            if (c->state == U_IDLE) {
+                conn_close(c); /* a server that speaks on an idle connection */
+                return;
+            }
+            conn_in(c, plain, (size_t)r);
+            if (c->state == U_CLOSED)
+                return;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break; /* also after a TLS 1.3 session ticket, which carries no data */
+        if (c->state == U_IDLE) {
+            conn_close(c);
+            return;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN)
+            conn_eof(c, UV_EOF); /* close_notify */
+        else
+            tls_failed(c);
+        return;
+    }
+    tls_flush(c, false); /* key updates and the like */
+}
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     uconn *c = s->data;
     if (n == 0 || c->state == U_CLOSED)
         return;
+    if (n > 0 && c->ssl) {
+        tls_in(c, buf->base, (size_t)n);
+        return;
+    }
     if (c->state == U_IDLE) {
         /* The server closed (or spoke on) an idle connection: it is no use any more. */
         conn_close(c);
         return;
     }
-    if (n < 0) {
-        if (c->state == U_STREAMING && n == UV_EOF && llhttp_finish(&c->parser) == HPE_OK) {
-            /* A close-delimited body ends with EOF. */
-            c->keep = false;
-            req_end(c, 0, NULL);
-            return;
-        }
-        req_end(c, (int)n,
-                c->state == U_STREAMING ? "upstream closed the connection mid-response"
-                                        : "upstream closed the connection before answering");
-        return;
-    }
-    conn_in(c, buf->base, (size_t)n);
+    if (n < 0)
+        conn_eof(c, (int)n);
+    else
+        conn_in(c, buf->base, (size_t)n);
 }
 
 /* The request is out whole: from now on timeouts.responseHeader runs. */
@@ -439,6 +590,14 @@ static void write_cb(uv_write_t *w, int status)
         sent(c);
 }
 
+/* Plaintext out through TLS; memory BIOs take it all at once. */
+static int tls_send(uconn *c, const char *data, size_t len)
+{
+    if (SSL_write(c->ssl, data, (int)len) != (int)len)
+        return UV_EPROTO;
+    return tls_flush(c, true);
+}
+
 static void send_now(uconn *c)
 {
     gs_upstream_req *r = c->req;
@@ -446,6 +605,14 @@ static void send_now(uconn *c)
     c->sent_ns = gs_clock_ns();
     llhttp_init(&c->parser, HTTP_RESPONSE, &g_settings);
     c->parser.data = c;
+    if (c->ssl) {
+        int rc = tls_send(c, r->out, r->out_len);
+        if (rc < 0) {
+            req_end(c, rc, "could not send the request upstream");
+            return;
+        }
+        goto read;
+    }
     uv_buf_t b = uv_buf_init(r->out, (unsigned)r->out_len);
     /* Requests are small and the socket's buffer empty: usually one write() does it all. */
     int n = c->reused ? uv_try_write((uv_stream_t *)&c->tcp, &b, 1) : UV_EAGAIN;
@@ -470,6 +637,36 @@ read:
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 
+/* https: the handshake, verifying the certificate for the pool's host (name or address). */
+static void start_tls(uconn *c)
+{
+    gs_upstream_pool *p = c->pool;
+    c->ssl = SSL_new(p->tls);
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    if (!c->ssl || !c->rbio || !c->wbio) {
+        if (!c->ssl) {
+            BIO_free(c->rbio);
+            BIO_free(c->wbio);
+        }
+        req_end(c, UV_ENOMEM, "cannot start TLS");
+        return;
+    }
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_connect_state(c->ssl);
+    struct in6_addr ip;
+    bool literal = inet_pton(AF_INET, p->host, &ip) == 1 || inet_pton(AF_INET6, p->host, &ip) == 1;
+    if (literal) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), p->host);
+    } else {
+        SSL_set_tlsext_host_name(c->ssl, p->host);
+        SSL_set1_host(c->ssl, p->host);
+    }
+    cset(c, U_HANDSHAKING, p->to.tls_handshake);
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    handshake_step(c);
+}
+
 static void connect_cb(uv_connect_t *cr, int status)
 {
     uconn *c = cr->data;
@@ -485,7 +682,10 @@ static void connect_cb(uv_connect_t *cr, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, (unsigned)(p->to.keepalive > 0 ? p->to.keepalive : 15));
-    send_now(c);
+    if (p->tls)
+        start_tls(c);
+    else
+        send_now(c);
 }
 
 static uconn *new_conn(gs_upstream_pool *p)
@@ -557,7 +757,7 @@ gs_upstream_req *gs_upstream_send(gs_upstream_pool *p, const char *head, size_t 
 void gs_upstream_pause(gs_upstream_req *r)
 {
     r->paused = true;
-    if (r->c && r->c->state != U_CONNECTING)
+    if (r->c && r->c->state > U_HANDSHAKING)
         uv_read_stop((uv_stream_t *)&r->c->tcp);
 }
 
@@ -566,7 +766,7 @@ void gs_upstream_resume(gs_upstream_req *r)
     if (!r->paused)
         return;
     r->paused = false;
-    if (r->c && r->c->state != U_CONNECTING)
+    if (r->c && r->c->state > U_HANDSHAKING)
         uv_read_start((uv_stream_t *)&r->c->tcp, alloc_cb, read_cb);
 }
 

@@ -9,8 +9,8 @@
  * response was seen.
  *
  * A connection's lifecycle is one enum (connecting, sending, awaiting head, streaming, idle,
- * closed) with one setter that logs the change at debug level, and one timer that guards the
- * state it is in with llama-swap's `timeouts` (connect, responseHeader, idleConn; keepalive is
+ * closed; handshaking for https) with one setter that logs the change at debug level, and one timer that guards the
+ * state it is in with llama-swap's `timeouts` (connect, tlsHandshake, responseHeader, idleConn; keepalive is
  * the TCP keep-alive period). A timeout ends the request with UV_ETIMEDOUT and a message that
  * names the address, the seconds and the key. */
 #ifndef GS_UPSTREAM_H
@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "http.h"
+#include "tls.h"
 
 typedef struct gs_upstream_pool gs_upstream_pool;
 typedef struct gs_upstream_req gs_upstream_req;
@@ -46,6 +47,9 @@ gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int po
  * as Go's dialer). New pools have none. Applies to connections opened or pooled from now on. */
 struct gs_timeouts_cfg;
 void gs_upstream_pool_set_timeouts(gs_upstream_pool *p, const struct gs_timeouts_cfg *t);
+/* https: connections run TLS with ctx (a client context, gs_tls_client_ctx_new; the pool keeps a
+ * reference), the certificate verified for the pool's host. NULL: plain HTTP. */
+void gs_upstream_pool_set_tls(gs_upstream_pool *p, gs_tls_ctx *ctx);
 /* Start a request head in b: the request line for `path` (below the pool's base) and the Host
  * header; the caller adds its headers and the blank line. */
 void gs_upstream_head(const gs_upstream_pool *p, gs_buf *b, const char *method, const char *path);

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "tls.h"
 #include "upstream.h"
 
 #define MAX_SCONNS 16
@@ -203,7 +204,7 @@ static void on_done(gs_upstream_req *r, int err, const char *msg, void *ud)
     res->done_ms = uv_now(g_loop);
 }
 
-static const gs_upstream_cbs cbs = {on_head, on_body, on_done};
+static const gs_upstream_cbs cbs = {.on_head = on_head, .on_body = on_body, .on_done = on_done};
 
 static void wake(uv_timer_t *t)
 {
@@ -395,4 +396,57 @@ Test(upstream, keepalive_sets_the_tcp_keepalive_period)
         srv_stop(&s);
         uv_run(g_loop, UV_RUN_DEFAULT);
     }
+}
+
+Test(upstream, tls_handshake_timeout_ends_a_handshake_the_server_never_answers)
+{
+    /* The server reads the ClientHello and says nothing (it waits for an HTTP request end). */
+    srv s;
+    srv_start(&s, g_loop, -1, 0);
+    char err[300] = "";
+    gs_tls_ctx *ctx = gs_tls_client_ctx_new(err, sizeof err);
+    cr_assert_not_null(ctx, "%s", err);
+    gs_upstream_pool *p = pool_with(s.port, (gs_timeouts_cfg){.tls_handshake = 1});
+    gs_upstream_pool_set_tls(p, ctx);
+    gs_tls_ctx_free(ctx); /* the pool holds its own reference */
+    result res;
+    uint64_t t0 = get(p, &res);
+    cr_assert(run_until(&res.done, 5000));
+    char want[160];
+    snprintf(want, sizeof want,
+             "TLS handshake with 127.0.0.1:%d did not finish within 1 s (timeouts.tlsHandshake)",
+             s.port);
+    cr_assert_eq(res.err, UV_ETIMEDOUT, "%d %s", res.err, res.msg);
+    cr_assert_str_eq(res.msg, want);
+    cr_assert_geq(res.done_ms - t0, 950);
+    cr_assert_lt(res.done_ms - t0, 2500);
+    gs_upstream_pool_free(p);
+    srv_stop(&s);
+}
+
+Test(upstream, https_to_a_plain_http_server_fails_the_handshake_clearly)
+{
+    /* A plain HTTP server answers the ClientHello's bytes with a 400 head: not TLS. */
+    srv s;
+    srv_start(&s, g_loop, 0, 0);
+    char err[300] = "";
+    gs_tls_ctx *ctx = gs_tls_client_ctx_new(err, sizeof err);
+    cr_assert_not_null(ctx, "%s", err);
+    gs_upstream_pool *p = pool_with(s.port, (gs_timeouts_cfg){.tls_handshake = 5});
+    gs_upstream_pool_set_tls(p, ctx);
+    gs_tls_ctx_free(ctx);
+    result res;
+    s.head_after_ms = -1;
+    get(p, &res);
+    /* Make the server speak HTTP at the first bytes it gets. */
+    run_for(200);
+    cr_assert_eq(s.nconns, 1);
+    swrite(s.conns[0], "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    cr_assert(run_until(&res.done, 5000));
+    char want[64];
+    snprintf(want, sizeof want, "TLS handshake with 127.0.0.1:%d failed: ", s.port);
+    cr_assert_neq(res.err, 0);
+    cr_assert(strncmp(res.msg, want, strlen(want)) == 0, "%s", res.msg);
+    gs_upstream_pool_free(p);
+    srv_stop(&s);
 }
