@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <libfyaml.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ const gs_model_settings *gs_settings_model(const gs_settings *s, const char *nam
 typedef struct sp {
     const char *file;
     gs_diag *d;
+    gs_yaml *y;
 } sp;
 
 /* A scalar's text as a new string; NULL (after an error) for mappings and sequences. */
@@ -89,41 +91,6 @@ static bool is_null(struct fy_node *v)
     size_t len;
     const char *t = fy_node_get_scalar(v, &len);
     return len == 0 || (len == 1 && t[0] == '~') || (len == 4 && !memcmp(t, "null", 4));
-}
-
-static bool get_long(sp *P, struct fy_node *v, int line, const char *key, long min, long max, long *out)
-{
-    char *s = scalar_dup(P, v, line, key);
-    if (!s)
-        return false;
-    char *e;
-    errno = 0;
-    long x = strtol(s, &e, 10);
-    bool ok = *s && !*e && !errno && x >= min && x <= max;
-    if (!ok)
-        gs_diag_add(P->d, true, P->file, line, "%s: '%s' is not a whole number from %ld to %ld", key, s, min, max);
-    else
-        *out = x;
-    free(s);
-    return ok;
-}
-
-static bool get_bool(sp *P, struct fy_node *v, int line, const char *key, bool *out)
-{
-    char *s = scalar_dup(P, v, line, key);
-    if (!s)
-        return false;
-    bool ok = true;
-    if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on"))
-        *out = true;
-    else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off"))
-        *out = false;
-    else {
-        gs_diag_add(P->d, true, P->file, line, "%s: '%s' is not true or false", key, s);
-        ok = false;
-    }
-    free(s);
-    return ok;
 }
 
 static bool has_ctl(const char *s)
@@ -217,7 +184,7 @@ static void memory_settings(sp *P, gs_settings *s, struct fy_node *v, int line)
         return;
     if (fy_node_is_scalar(v)) {
         bool b;
-        if (get_bool(P, v, line, "memory", &b))
+        if (gs_yaml_bool(P->y, v, line, "memory", &b) > 0)
             s->memory_off = !b;
         return;
     }
@@ -265,162 +232,169 @@ static void memory_settings(sp *P, gs_settings *s, struct fy_node *v, int line)
     }
 }
 
-static void model_settings(sp *P, gs_settings *s, struct fy_node *key, struct fy_node *val)
+/* ---- key tables: the rows below are read through the same typed getters as config.yaml's
+ * keys (yaml.h), so a value settings.yaml accepts is one the generated config can hold. */
+
+#define ST(f) offsetof(gs_settings, f)
+#define MS(f) offsetof(gs_model_settings, f)
+#define DAY_S (365L * 86400)
+
+/* A list value for the old readers: the alias followed, NULL for an alias that failed. */
+static struct fy_node *val(gs_yaml *y, const gs_yaml_kv *e, const char *key)
 {
-    int line = gs_yaml_line(key);
-    char *name = scalar_dup(P, key, line, "models");
-    if (!name)
-        return;
-    char *path = gs_mem_printf("models.%s", name);
-    if (gs_settings_model(s, name)) {
-        gs_diag_add(P->d, true, P->file, line, "%s: the model is listed twice", path);
+    return gs_yaml_deref(y, e->val, e->line, key);
+}
+
+static void long_fn(gs_yaml *y, const gs_yaml_kv *e, const char *key, long *dst)
+{
+    int x;
+    if (gs_yaml_int(y, e->val, e->line, key, 0, 1L << 30, &x) > 0)
+        *dst = x;
+}
+
+static void m_ctx(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    long_fn(y, e, key, &((gs_model_settings *)base)->ctx_size);
+}
+
+/* Checked after the row stored it: the loader's own size rule. */
+static void m_memory(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    gs_model_settings *m = base;
+    if (m->memory && !size_ok(m->memory)) {
+        gs_yaml_err(y, e->line, key, "'%s' is not a size like 6GiB or 512MiB", m->memory);
+        free(m->memory);
+        m->memory = NULL;
+    }
+}
+
+static void m_swappable(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    bool b;
+    if (gs_yaml_bool(y, e->val, e->line, key, &b) > 0)
+        ((gs_model_settings *)base)->swappable = b;
+}
+
+static void m_extra(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    gs_model_settings *m = base;
+    get_words(ud, val(y, e, key), e->line, key, true, &m->extra_args, &m->nextra);
+}
+
+static void m_aliases(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    gs_model_settings *m = base;
+    if (get_words(ud, val(y, e, key), e->line, key, false, &m->aliases, &m->naliases))
+        alias_ok(ud, m->aliases, m->naliases, e->line, key);
+}
+
+static const gs_yaml_key model_keys[] = {
+    {"ttl", GS_YT_INT, MS(ttl), 0, DAY_S, 0, NULL, 0},
+    {"ctxSize", GS_YT_FN, 0, 0, 0, 0, m_ctx, 0},
+    {"disabled", GS_YT_BOOL, MS(disabled), 0, 0, 0, NULL, 0},
+    {"memory", GS_YT_STR, MS(memory), 0, 0, 0, m_memory, 0},
+    {"swappable", GS_YT_FN, 0, 0, 0, 0, m_swappable, 0},
+    {"extraArgs", GS_YT_FN, 0, 0, 0, 0, m_extra, 0},
+    {"aliases", GS_YT_FN, 0, 0, 0, 0, m_aliases, 0},
+};
+
+static void model_settings(sp *P, gs_settings *s, const gs_yaml_kv *e)
+{
+    char *path = gs_yaml_path_join("models", e->key);
+    struct fy_node *v = gs_yaml_deref(P->y, e->val, e->line, path);
+    if (gs_settings_model(s, e->key)) {
+        gs_diag_add(P->d, true, P->file, e->line, "%s: the model is listed twice", path);
         goto out;
     }
-    if (!is_null(val) && !fy_node_is_mapping(val)) {
-        gs_diag_add(P->d, true, P->file, line, "%s: must be a mapping like {ttl: 900, disabled: true}", path);
+    if (!gs_yaml_is_null(v) && !fy_node_is_mapping(v)) {
+        gs_diag_add(P->d, true, P->file, e->line, "%s: must be a mapping like {ttl: 900, disabled: true}", path);
         goto out;
     }
     s->models = gs_mem_realloc(s->models, sizeof(*s->models) * (size_t)(s->nmodels + 1));
     gs_model_settings *m = &s->models[s->nmodels++];
-    memset(m, 0, sizeof(*m));
-    m->name = name;
-    name = NULL;
-    m->line = line;
-    m->ttl = -1;
-    m->swappable = -1;
-    void *it = NULL;
-    struct fy_node_pair *p;
-    while (!is_null(val) && (p = fy_node_mapping_iterate(val, &it))) {
-        struct fy_node *k = fy_node_pair_key(p), *v = fy_node_pair_value(p);
-        int kl = gs_yaml_line(k);
-        const char *kn = k && fy_node_is_scalar(k) ? fy_node_get_scalar0(k) : "";
-        char *kp = gs_mem_printf("%s.%s", path, kn ? kn : "");
-        long x;
-        if (!strcmp(kn, "ttl")) {
-            if (get_long(P, v, kl, kp, 0, 365L * 86400, &x))
-                m->ttl = (int)x;
-        } else if (!strcmp(kn, "ctxSize")) {
-            if (get_long(P, v, kl, kp, 0, 1L << 30, &x))
-                m->ctx_size = x;
-        } else if (!strcmp(kn, "disabled")) {
-            get_bool(P, v, kl, kp, &m->disabled);
-        } else if (!strcmp(kn, "memory")) {
-            char *t = scalar_dup(P, v, kl, kp);
-            if (t && !size_ok(t)) {
-                gs_diag_add(P->d, true, P->file, kl, "%s: '%s' is not a size like 6GiB or 512MiB", kp, t);
-                free(t);
-            } else if (t) {
-                free(m->memory);
-                m->memory = t;
-            }
-        } else if (!strcmp(kn, "swappable")) {
-            bool b;
-            if (get_bool(P, v, kl, kp, &b))
-                m->swappable = b;
-        } else if (!strcmp(kn, "extraArgs")) {
-            get_words(P, v, kl, kp, true, &m->extra_args, &m->nextra);
-        } else if (!strcmp(kn, "aliases")) {
-            if (get_words(P, v, kl, kp, false, &m->aliases, &m->naliases))
-                alias_ok(P, m->aliases, m->naliases, kl, kp);
-        } else {
-            gs_diag_add(P->d, false, P->file, kl,
-                        "%s: unknown key (known: ttl, extraArgs, aliases, disabled, ctxSize, memory, "
-                        "swappable); ignored", kp);
-        }
-        free(kp);
-    }
+    *m = (gs_model_settings){.name = gs_mem_strdup(e->key), .line = e->line, .ttl = -1, .swappable = -1};
+    gs_yaml_apply(P->y, model_keys, GS_ARRAY_LEN(model_keys), v, e->line, path, NULL, m, P);
 out:
-    free(name);
     free(path);
 }
 
-/* One top-level key of settings.yaml. */
-static void top_key(sp *P, gs_settings *s, const char *kn, struct fy_node *v, int kl)
+static void t_llama_server(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
 {
-    gs_diag *d = P->d;
-    const char *name = P->file;
-    long x;
-    if (!strcmp(kn, "listen")) {
-        char *t = scalar_dup(P, v, kl, kn);
-        if (t) {
-            free(s->listen);
-            s->listen = t;
-        }
-    } else if (!strcmp(kn, "llamaServer")) {
-        char *t = scalar_dup(P, v, kl, kn);
-        if (t && !*t) {
-            free(t);
-            t = NULL;
-        }
-        if (t) {
-            free(s->llama_server);
-            s->llama_server = gs_scan_expand_home(t);
-            free(t);
-        }
-    } else if (!strcmp(kn, "modelsDirs")) {
-        if (get_words(P, v, kl, kn, false, &s->models_dirs, &s->nmodels_dirs)) {
-            for (int i = 0; i < s->nmodels_dirs; i++) {
-                char *e = gs_scan_expand_home(s->models_dirs[i]);
-                free(s->models_dirs[i]);
-                s->models_dirs[i] = e;
-            }
-        }
-    } else if (!strcmp(kn, "ttl")) {
-        if (get_long(P, v, kl, kn, 0, 365L * 86400, &x))
-            s->ttl = (int)x;
-    } else if (!strcmp(kn, "ctxSizeMax")) {
-        if (get_long(P, v, kl, kn, 0, 1L << 30, &x))
-            s->ctx_size_max = x;
-    } else if (!strcmp(kn, "healthCheckTimeout")) {
-        if (get_long(P, v, kl, kn, 15, 86400, &x))
-            s->health_check_timeout = (int)x;
-    } else if (!strcmp(kn, "startPort")) {
-        if (get_long(P, v, kl, kn, 1, 65535, &x))
-            s->start_port = (int)x;
-    } else if (!strcmp(kn, "logLevel")) {
-        char *t = scalar_dup(P, v, kl, kn);
-        gs_log_level lv;
-        if (t && gs_log_parse_level(t, &lv) < 0) {
-            gs_diag_add(d, true, name, kl, "logLevel: '%s' is not debug, info, warn or error", t);
-            free(t);
-        } else if (t) {
-            free(s->log_level);
-            s->log_level = t;
-        }
-    } else if (!strcmp(kn, "hfToken")) {
-        /* For `ggswap pull` of gated or private repos; $HF_TOKEN wins. */
-        char *t = scalar_dup(P, v, kl, kn);
-        if (t && *t) {
-            free(s->hf_token);
-            s->hf_token = t;
-        } else {
-            free(t);
-        }
-    } else if (!strcmp(kn, "extraArgs")) {
-        get_words(P, v, kl, kn, true, &s->extra_args, &s->nextra);
-    } else if (!strcmp(kn, "memory")) {
-        memory_settings(P, s, v, kl);
-    } else if (!strcmp(kn, "models")) {
-        if (is_null(v))
-            return;
-        if (!fy_node_is_mapping(v)) {
-            gs_diag_add(d, true, name, kl, "models: must be a mapping of model name to settings");
-            return;
-        }
-        void *mit = NULL;
-        struct fy_node_pair *mp;
-        while ((mp = fy_node_mapping_iterate(v, &mit)))
-            model_settings(P, s, fy_node_pair_key(mp), fy_node_pair_value(mp));
-    } else {
-        gs_diag_add(d, false, name, kl,
-                    "%s: unknown key (known: listen, modelsDirs, llamaServer, ttl, ctxSizeMax, "
-                    "extraArgs, healthCheckTimeout, startPort, logLevel, hfToken, memory, models); ignored", kn);
+    gs_settings *s = base;
+    char *x = gs_scan_expand_home(s->llama_server);
+    free(s->llama_server);
+    s->llama_server = x;
+}
+
+static void t_dirs(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    gs_settings *s = base;
+    if (!get_words(ud, val(y, e, key), e->line, key, false, &s->models_dirs, &s->nmodels_dirs))
+        return;
+    for (int i = 0; i < s->nmodels_dirs; i++) {
+        char *x = gs_scan_expand_home(s->models_dirs[i]);
+        free(s->models_dirs[i]);
+        s->models_dirs[i] = x;
     }
 }
 
+static void t_ctx_max(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    long_fn(y, e, key, &((gs_settings *)base)->ctx_size_max);
+}
+
+static void t_log_level(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    gs_settings *s = base;
+    gs_log_level lv;
+    if (gs_log_parse_level(s->log_level, &lv) < 0) {
+        gs_yaml_err(y, e->line, key, "'%s' is not debug, info, warn or error", s->log_level);
+        free(s->log_level);
+        s->log_level = gs_mem_strdup("info");
+    }
+}
+
+static void t_extra(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    gs_settings *s = base;
+    get_words(ud, val(y, e, key), e->line, key, true, &s->extra_args, &s->nextra);
+}
+
+static void t_memory(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    memory_settings(ud, base, val(y, e, key), e->line);
+}
+
+static void t_models(gs_yaml *y, const gs_yaml_kv *e, const char *key, void *base, void *ud)
+{
+    struct fy_node *v = gs_yaml_map(y, e->val, e->line, key, "of model name to settings");
+    gs_yaml_kvs items = {0};
+    if (v)
+        gs_yaml_items(y, v, key, &items);
+    for (int i = 0; i < items.n; i++)
+        model_settings(ud, base, &items.v[i]);
+    gs_yaml_kvs_free(&items);
+}
+
+static const gs_yaml_key top_keys[] = {
+    {"listen", GS_YT_STR, ST(listen), 0, 0, 0, NULL, 0},
+    {"llamaServer", GS_YT_STR, ST(llama_server), 0, 0, 0, t_llama_server, GS_YF_EMPTY_NULL},
+    {"modelsDirs", GS_YT_FN, 0, 0, 0, 0, t_dirs, 0},
+    {"ttl", GS_YT_INT, ST(ttl), 0, DAY_S, 0, NULL, 0},
+    {"ctxSizeMax", GS_YT_FN, 0, 0, 0, 0, t_ctx_max, 0},
+    {"healthCheckTimeout", GS_YT_INT, ST(health_check_timeout), 15, 86400, 0, NULL, 0},
+    {"startPort", GS_YT_INT, ST(start_port), 1, 65535, 0, NULL, 0},
+    {"logLevel", GS_YT_STR, ST(log_level), 0, 0, 0, t_log_level, 0},
+    /* For `ggswap pull` of gated or private repos; $HF_TOKEN wins. */
+    {"hfToken", GS_YT_STR, ST(hf_token), 0, 0, 0, NULL, GS_YF_EMPTY_NULL},
+    {"extraArgs", GS_YT_FN, 0, 0, 0, 0, t_extra, 0},
+    {"memory", GS_YT_FN, 0, 0, 0, 0, t_memory, 0},
+    {"models", GS_YT_FN, 0, 0, 0, 0, t_models, 0},
+};
+
 int gs_settings_parse(const char *text, size_t len, const char *name, gs_settings *s, gs_diag *d)
 {
-    sp P = {name, d};
+    sp P = {name, d, NULL};
     int errors_before = d->errors;
     if (len > MAX_SETTINGS) {
         gs_diag_add(d, true, name, 0, "the file is larger than 1 MiB; this is not a settings file");
@@ -436,15 +410,11 @@ int gs_settings_parse(const char *text, size_t len, const char *name, gs_setting
                     "settings must be a mapping of keys (listen, modelsDirs, llamaServer, ttl, ...)");
         root = NULL;
     }
-    void *it = NULL;
-    struct fy_node_pair *p;
-    while (root && !is_null(root) && (p = fy_node_mapping_iterate(root, &it))) {
-        struct fy_node *k = fy_node_pair_key(p);
-        const char *kn = k && fy_node_is_scalar(k) ? fy_node_get_scalar0(k) : NULL;
-        if (!kn)
-            gs_diag_add(d, true, name, gs_yaml_line(k), "a key must be a plain word");
-        else
-            top_key(&P, s, kn, fy_node_pair_value(p), gs_yaml_line(k));
+    if (root) {
+        gs_yaml y;
+        gs_yaml_init(&y, name, d, len);
+        P.y = &y;
+        gs_yaml_apply(&y, top_keys, GS_ARRAY_LEN(top_keys), root, gs_yaml_line(root), "", NULL, s, &P);
     }
     if (doc)
         fy_document_destroy(doc);
