@@ -765,7 +765,12 @@ static void handle_log_stream(gs_server *s, gs_http_req *req, const char *which)
     char *hist = NULL;
     char *filter = NULL;
     bool no_history = strstr(req->query, "no-history") != NULL;
-    if (which && *which && strcmp(which, "proxy") != 0) {
+    if (which && strcmp(which, "upstream") == 0) {
+        /* Before the model ids, as llama-swap looks them up. */
+        filter = gs_mem_strdup("upstream");
+        if (!no_history)
+            hist = gs_ring_dump(gs_log_upstream_ring(), NULL);
+    } else if (which && *which && strcmp(which, "proxy") != 0) {
         filter = url_decode(which, strlen(which), false);
         gs_proc *p = gs_server_find(s, filter, NULL);
         if (!p) {
@@ -782,7 +787,7 @@ static void handle_log_stream(gs_server *s, gs_http_req *req, const char *which)
         if (which && *which)
             filter = gs_mem_strdup("proxy");
         if (!no_history)
-            hist = gs_ring_dump(gs_log_proxy_ring(), NULL);
+            hist = gs_ring_dump(filter ? gs_log_proxy_ring() : gs_log_mux_ring(), NULL);
     }
     gs_events_add_log(s->events, req, filter, hist);
     free(hist);

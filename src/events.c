@@ -146,13 +146,16 @@ void gs_events_log_line(gs_events *e, const char *source, const char *line, size
             any_sse = true;
             continue;
         }
-        if (s->filter && strcmp(s->filter, source) != 0)
+        /* "upstream": every model's lines, as they came; else one source. */
+        bool proxy_line = strcmp(source, "proxy") == 0;
+        if (s->filter && (strcmp(s->filter, "upstream") == 0 ? proxy_line
+                                                             : strcmp(s->filter, source) != 0))
             continue;
         if (gs_http_congested(s->req)) {
             s->dropped++;
             continue;
         }
-        if (!s->filter && strcmp(source, "proxy") != 0) {
+        if (!s->filter && !proxy_line) {
             char pre[160];
             int k = snprintf(pre, sizeof pre, "[%s] ", source);
             gs_http_write(s->req, pre, (size_t)k);

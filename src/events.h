@@ -19,7 +19,8 @@ gs_events *gs_events_new(uv_loop_t *loop);
 void gs_events_free(gs_events *e);
 /* Start an SSE response on req and keep it. `hello` is raw SSE text sent first (may be NULL). */
 void gs_events_add_sse(gs_events *e, gs_http_req *req, const char *hello);
-/* Start a text/plain log stream; filter NULL means every source, else "proxy" or a model id.
+/* Start a text/plain log stream; filter NULL means every source (model lines as "[id] line"),
+ * else "proxy", "upstream" (every model's lines as they came) or a model id.
  * `history` is sent first (may be NULL). */
 void gs_events_add_log(gs_events *e, gs_http_req *req, const char *filter, const char *history);
 /* Publish `event` with JSON `data` (one line) to SSE subscribers. */

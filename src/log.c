@@ -19,6 +19,10 @@ static void *g_sink_ud;
 static int g_quiet;
 static bool g_journal; /* stderr is the journal: lines start with their syslog priority */
 static gs_ring g_proxy_ring;
+static gs_ring g_upstream_ring; /* every model's output, as it came (llama-swap's "upstream") */
+static gs_ring g_mux_ring;      /* both, model lines as "[id] line": what /logs/stream shows */
+static bool g_out_proxy = true; /* logToStdout: which logs the daemon prints */
+static bool g_out_upstream;
 
 /* The memory comes with the first append: a daemon with 1,000 models has 1,000 log rings, most
  * of which never see a line. */
@@ -120,9 +124,29 @@ void gs_log_set_quiet(int quiet)
 
 gs_ring *gs_log_proxy_ring(void)
 {
-    if (!g_proxy_ring.data)
+    if (!g_proxy_ring.cap)
         gs_ring_init(&g_proxy_ring, PROXY_RING_SIZE);
     return &g_proxy_ring;
+}
+
+gs_ring *gs_log_upstream_ring(void)
+{
+    if (!g_upstream_ring.cap)
+        gs_ring_init(&g_upstream_ring, PROXY_RING_SIZE);
+    return &g_upstream_ring;
+}
+
+gs_ring *gs_log_mux_ring(void)
+{
+    if (!g_mux_ring.cap)
+        gs_ring_init(&g_mux_ring, PROXY_RING_SIZE);
+    return &g_mux_ring;
+}
+
+void gs_log_set_outputs(bool proxy, bool upstream)
+{
+    g_out_proxy = proxy;
+    g_out_upstream = upstream;
 }
 
 void gs_log_vmsg(gs_log_level level, const char *fmt, va_list ap)
@@ -145,13 +169,16 @@ void gs_log_vmsg(gs_log_level level, const char *fmt, va_list ap)
     if (len > sizeof line - 2)
         len = sizeof line - 2;
     line[len] = '\n';
-    if (!g_quiet && g_journal) {
+    /* Warnings and errors are printed whatever logToStdout says: a failure is never silent. */
+    bool print = !g_quiet && (g_out_proxy || level >= GS_LOG_WARN);
+    if (print && g_journal) {
         static const char *prio[] = {"<7>", "<6>", "<4>", "<3>"};
         fputs(prio[level], stderr);
     }
-    if (!g_quiet)
+    if (print)
         fwrite(line, 1, len + 1, stderr);
     gs_ring_append(gs_log_proxy_ring(), line, len + 1);
+    gs_ring_append(gs_log_mux_ring(), line, len + 1);
     if (g_sink)
         g_sink("proxy", line, len, g_sink_ud);
 }
@@ -166,6 +193,23 @@ void gs_log_msg(gs_log_level level, const char *fmt, ...)
 
 void gs_log_model_line(const char *model, const char *line, size_t len)
 {
+    gs_ring_append(gs_log_upstream_ring(), line, len);
+    gs_ring_append(gs_log_upstream_ring(), "\n", 1);
+    gs_ring *mux = gs_log_mux_ring();
+    gs_ring_append(mux, "[", 1);
+    gs_ring_append(mux, model, strlen(model));
+    gs_ring_append(mux, "] ", 2);
+    gs_ring_append(mux, line, len);
+    gs_ring_append(mux, "\n", 1);
+    if (g_out_upstream && !g_quiet) {
+        /* stdout, as llama-swap copies its children's output there: a line at a time (journald
+         * and docker read it live); under journald at info, whatever the line starts with. */
+        if (g_journal)
+            fputs("<6>", stdout);
+        fwrite(line, 1, len, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
     if (g_sink)
         g_sink(model, line, len, g_sink_ud);
 }

@@ -51,6 +51,13 @@ void gs_log_msg(gs_log_level level, const char *fmt, ...) __attribute__((format(
 void gs_log_vmsg(gs_log_level level, const char *fmt, va_list ap);
 /* The ring of ggswap's own lines. */
 gs_ring *gs_log_proxy_ring(void);
+/* Every model's output lines as they came, in one ring (/logs/stream/upstream). */
+gs_ring *gs_log_upstream_ring(void);
+/* Both: ggswap's lines and "[model] line" (/logs/stream). */
+gs_ring *gs_log_mux_ring(void);
+/* logToStdout: print ggswap's own lines (to stderr; below warn only with proxy true) and copy
+ * the models' output lines to stdout (upstream). Default: proxy only. */
+void gs_log_set_outputs(bool proxy, bool upstream);
 /* Forward a line that belongs to a model (child output) to the sink. */
 void gs_log_model_line(const char *model, const char *line, size_t len);
 

@@ -266,6 +266,9 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg)
     gs_log_level lvl;
     if (cfg->log_level && gs_log_parse_level(cfg->log_level, &lvl) == 0 && !s->log_level_forced)
         gs_log_set_level(lvl);
+    gs_log_stdout out = cfg->log_to_stdout;
+    gs_log_set_outputs(out == GS_LOG_STDOUT_PROXY || out == GS_LOG_STDOUT_BOTH,
+                       out == GS_LOG_STDOUT_UPSTREAM || out == GS_LOG_STDOUT_BOTH);
     reap_retired(s);
     gs_sched_pump(&s->sched);
     gs_server_publish_service(s);

@@ -232,14 +232,18 @@ function sanitizerReports(text) {
 function spawnTracked(label, bin, args, { env: extraEnv = {}, cwd } = {}) {
   const proc = spawn(bin, args, { cwd, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  const apart = { stdout: '', stderr: '' }; // each stream alone too (logToStdout tests)
   const listeners = new Set();
-  const onData = (d) => {
-    out += d.toString();
+  const onData = (which) => (d) => {
+    const t = d.toString();
+    out += t;
+    apart[which] += t;
     if (out.length > LOG_CAP) out = out.slice(out.length - LOG_CAP / 2);
+    if (apart[which].length > LOG_CAP) apart[which] = apart[which].slice(apart[which].length - LOG_CAP / 2);
     for (const l of listeners) l();
   };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
+  proc.stdout.on('data', onData('stdout'));
+  proc.stderr.on('data', onData('stderr'));
   let exitInfo = null;
   const exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => {
@@ -263,6 +267,8 @@ function spawnTracked(label, bin, args, { env: extraEnv = {}, cwd } = {}) {
     pid: proc.pid,
     exited,
     logs: () => out,
+    stdout: () => apart.stdout,
+    stderr: () => apart.stderr,
     sanitizerReports: () => sanitizerReports(out),
     running: () => exitInfo === null,
     exitInfo: () => exitInfo,
