@@ -22,12 +22,41 @@ typedef struct source {
     struct fy_document *doc;
 } source;
 
+/* A node copied into the merged document, and the source it came from. */
+typedef struct origin {
+    struct fy_node *node;
+    int src;
+} origin;
+
 typedef struct merger {
     gs_diag *d;
     const char *src_path; /* the file being merged in */
+    int src_idx;
     struct fy_document *dst_doc;
     int failed;
+    origin *orig;         /* every copy made, to tell later where a merged line came from */
+    size_t norig, corig;
 } merger;
+
+/* Where each line of the merged text came from: source index and line (src -1: unknown). */
+typedef struct linemap {
+    char **paths;
+    int npaths;
+    int *src, *line;
+    int n;                /* lines 1..n-1 */
+} linemap;
+
+/* Copy src into the merged document, remembering which file it came from. */
+static struct fy_node *copy(merger *m, struct fy_node *src)
+{
+    struct fy_node *n = fy_node_copy(m->dst_doc, src);
+    if (m->norig == m->corig) {
+        m->corig = m->corig ? m->corig * 2 : 64;
+        m->orig = gs_mem_realloc(m->orig, m->corig * sizeof *m->orig);
+    }
+    m->orig[m->norig++] = (origin){n, m->src_idx};
+    return n;
+}
 
 static const char *const identity_maps[] = {
     "models", "groups", "profiles", "selectors", "peers", "matrix",
@@ -123,7 +152,7 @@ static void merge_value(merger *m, struct fy_node_pair *dp, struct fy_node *src,
     if (null_node(src))
         return;
     if (null_node(dst)) {
-        fy_node_pair_set_value(dp, fy_node_copy(m->dst_doc, src));
+        fy_node_pair_set_value(dp, copy(m, src));
         return;
     }
     if (fy_node_is_mapping(dst) && fy_node_is_mapping(src)) {
@@ -132,7 +161,7 @@ static void merge_value(merger *m, struct fy_node_pair *dp, struct fy_node *src,
         void *it = NULL;
         struct fy_node *item;
         while ((item = fy_node_sequence_iterate(src, &it)))
-            fy_node_sequence_append(dst, fy_node_copy(m->dst_doc, item));
+            fy_node_sequence_append(dst, copy(m, item));
     } else if (fy_node_is_scalar(dst) && fy_node_is_scalar(src)) {
         size_t a, b;
         const char *x = fy_node_get_scalar(dst, &a), *y = fy_node_get_scalar(src, &b);
@@ -165,8 +194,8 @@ static void merge_map(merger *m, struct fy_node *dst, struct fy_node *src, const
                             : gs_mem_printf("%.*s", (int)kl, k);
         struct fy_node_pair *dp = find_pair(dst, k, kl);
         if (!dp) {
-            fy_node_mapping_append(dst, fy_node_copy(m->dst_doc, sk),
-                                   fy_node_copy(m->dst_doc, fy_node_pair_value(sp)));
+            struct fy_node *kc = copy(m, sk);
+            fy_node_mapping_append(dst, kc, copy(m, fy_node_pair_value(sp)));
         } else if (identity) {
             char what[200];
             snprintf(what, sizeof what, "'%.*s' is already defined in an earlier file",
@@ -224,8 +253,116 @@ static int read_source(source *s, gs_diag *d)
     return rc;
 }
 
+/* ---- where a merged line came from ---- */
+
+static int cmp_origin(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const origin *)a)->node, y = (uintptr_t)((const origin *)b)->node;
+    return x < y ? -1 : x > y;
+}
+
+static int origin_of(const merger *m, struct fy_node *n, int inherited)
+{
+    origin key = {n, 0};
+    const origin *o = bsearch(&key, m->orig, m->norig, sizeof *m->orig, cmp_origin);
+    return o ? o->src : inherited;
+}
+
+static void map_line(linemap *lm, struct fy_node *merged, struct fy_node *dst, int src)
+{
+    int l = gs_yaml_line(merged);
+    if (l > 0 && l < lm->n && lm->src[l] < 0) {
+        lm->src[l] = src;
+        lm->line[l] = gs_yaml_line(dst);
+    }
+}
+
+/* Walk the merged text's tree (re-read) beside the merged document it was written from: same
+ * shape, and the document's nodes still carry their source's line marks (copies keep their
+ * tokens); the file is that of the nearest copied ancestor, else the first source's. */
+static void map_walk(const merger *m, linemap *lm, struct fy_node *mt, struct fy_node *dst,
+                     int src, int depth)
+{
+    if (!mt || !dst || depth > MAX_DEPTH)
+        return;
+    src = origin_of(m, dst, src);
+    if (fy_node_is_scalar(mt)) {
+        map_line(lm, mt, dst, src);
+    } else if (fy_node_is_mapping(mt) && fy_node_is_mapping(dst)) {
+        void *i1 = NULL, *i2 = NULL;
+        struct fy_node_pair *a, *b;
+        while ((a = fy_node_mapping_iterate(mt, &i1)) && (b = fy_node_mapping_iterate(dst, &i2))) {
+            int ks = origin_of(m, fy_node_pair_key(b), src);
+            map_walk(m, lm, fy_node_pair_key(a), fy_node_pair_key(b), ks, depth + 1);
+            map_walk(m, lm, fy_node_pair_value(a), fy_node_pair_value(b), ks, depth + 1);
+        }
+    } else if (fy_node_is_sequence(mt) && fy_node_is_sequence(dst)) {
+        void *i1 = NULL, *i2 = NULL;
+        struct fy_node *a, *b;
+        while ((a = fy_node_sequence_iterate(mt, &i1)) && (b = fy_node_sequence_iterate(dst, &i2)))
+            map_walk(m, lm, a, b, src, depth + 1);
+    }
+}
+
+static void build_map(merger *m, linemap *lm, const char *text, struct fy_document *dst,
+                      int base)
+{
+    int lines = 2;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    lm->n = lines;
+    lm->src = gs_mem_alloc((size_t)lines * sizeof *lm->src);
+    lm->line = gs_mem_calloc((size_t)lines, sizeof *lm->line);
+    for (int i = 0; i < lines; i++)
+        lm->src[i] = -1;
+    qsort(m->orig, m->norig, sizeof *m->orig, cmp_origin);
+    gs_diag quiet = {0};
+    struct fy_document *mt = NULL;
+    if (gs_yaml_parse(text, strlen(text), "merged", &quiet, &mt) == 0 && mt)
+        map_walk(m, lm, fy_document_root(mt), fy_document_root(dst), base, 0);
+    if (mt)
+        fy_document_destroy(mt);
+    gs_diag_free(&quiet);
+}
+
+static void linemap_free(linemap *lm)
+{
+    gs_strv_free_n(lm->paths, lm->npaths);
+    free(lm->src);
+    free(lm->line);
+}
+
+/* The loader's messages about the merged text ("NAME:LINE: ...", from index from on) name the
+ * file and line that the key came from instead; true when every such message could be. */
+static bool remap(gs_diag *d, int from, const char *name, const linemap *lm)
+{
+    size_t nl = strlen(name);
+    bool all = true;
+    for (int i = from; i < d->n; i++) {
+        char *msg = d->msgs[i], *end;
+        if (strncmp(msg, name, nl) != 0 || msg[nl] != ':' || msg[nl + 1] < '0' || msg[nl + 1] > '9')
+            continue;
+        long l = strtol(msg + nl + 1, &end, 10);
+        if (*end != ':' || l <= 0 || l >= lm->n || lm->src[l] < 0 || lm->line[l] <= 0) {
+            all = false;
+            continue;
+        }
+        d->msgs[i] = gs_mem_printf("%s:%d%s", lm->paths[lm->src[l]], lm->line[l], end);
+        free(msg);
+    }
+    return all;
+}
+
+static char *merge(const char *file, const char *dir, gs_diag *d, linemap *lm);
+
 char *gs_confdir_merge(const char *file, const char *dir, gs_diag *d)
 {
+    return merge(file, dir, d, NULL);
+}
+
+static char *merge(const char *file, const char *dir, gs_diag *d, linemap *lm)
+{
+    merger m = {.d = d};
     char **files = NULL;
     int nfiles = 0, rc;
     source *src = NULL;
@@ -267,7 +404,6 @@ char *gs_confdir_merge(const char *file, const char *dir, gs_diag *d)
             bad = true;
     if (bad)
         goto out;
-    merger m = {.d = d};
     int base = -1;
     for (int i = 0; i < nsrc && !m.failed; i++) {
         struct fy_node *root = src[i].doc ? fy_document_root(src[i].doc) : NULL;
@@ -279,6 +415,7 @@ char *gs_confdir_merge(const char *file, const char *dir, gs_diag *d)
             continue;
         }
         m.src_path = src[i].path;
+        m.src_idx = i;
         merge_map(&m, fy_document_root(m.dst_doc), root, "", 0);
     }
     if (m.failed)
@@ -294,7 +431,13 @@ char *gs_confdir_merge(const char *file, const char *dir, gs_diag *d)
     }
     out = gs_mem_strdup(t);
     free(t);
+    if (lm) {
+        for (int i = 0; i < nsrc; i++)
+            gs_strv_push(&lm->paths, &lm->npaths, gs_mem_strdup(src[i].path));
+        build_map(&m, lm, out, m.dst_doc, base);
+    }
 out:
+    free(m.orig);
     for (int i = 0; i < nsrc; i++) {
         if (src[i].doc)
             fy_document_destroy(src[i].doc);
@@ -311,18 +454,23 @@ int gs_confdir_load(const char *file, const char *dir, gs_config **out, gs_diag 
     *out = NULL;
     if (!dir)
         return gs_config_load(file, out, d);
-    char *text = gs_confdir_merge(file, dir, d);
-    if (!text)
+    linemap lm = {0};
+    char *text = merge(file, dir, d, &lm);
+    if (!text) {
+        linemap_free(&lm);
         return -EINVAL;
+    }
     char *name = file ? gs_mem_printf("%s + %s/*.yaml (merged)", file, dir)
                       : gs_mem_printf("%s/*.yaml (merged)", dir);
+    int from = d->n;
     int rc = gs_config_parse(text, strlen(text), name, out, d);
-    if (rc < 0)
+    if (!remap(d, from, name, &lm))
         gs_diag_add(d, false, name, 0,
                     "the line numbers above are those of the merged config; each key's path "
                     "names what to fix in the file that defines it");
     free(name);
     free(text);
+    linemap_free(&lm);
     return rc;
 }
 

@@ -6,7 +6,8 @@
  * selectors, peers, matrix, routing.router.settings.groups/matrix) a key in two files is an
  * error; lists are concatenated; two scalars must agree, except that an empty (null) one
  * yields to the other. Each conflict names both files and lines and the key's path. The merged
- * document is then loaded as one config. */
+ * document is then loaded as one config, and what the loader finds wrong in it is reported at
+ * the file and line the key came from (the merged text's lines are mapped back). */
 #ifndef GS_CONFDIR_H
 #define GS_CONFDIR_H
 #include <stdint.h>

@@ -158,6 +158,28 @@ test('config check -config-dir reports conflicts with file:line and the key', as
   assert.match(r.stdout, /ok \(2 models/);
 });
 
+test('-config-dir: a problem found after the merge names the file and line that hold it', () => {
+  const dir = tmpDir();
+  const base = path.join(dir, 'base.yaml');
+  const d = path.join(dir, 'conf.d');
+  fs.mkdirSync(d);
+  fs.writeFileSync(base, 'logLevel: info\nmodels:\n  m:\n    cmd: x --port ${PORT}\n    ttl: -3\n');
+  fs.writeFileSync(path.join(d, 'a.yaml'), 'groups:\n  g:\n    members:\n      - m\n');
+  fs.writeFileSync(path.join(d, 'b.yaml'), '# b\n\nmodels:\n  n:\n    cmd: y --port ${PORT}\n    ttl: abc\n    bogusKey: 1\ngroups:\n  h:\n    members: [n, zz]\n');
+  const r = runSync(['config', 'check', base, '-config-dir', d]);
+  assert.equal(r.code, 2, r.stderr);
+  const at = (f, line) => `${path.join(f)}:${line}:`;
+  assert.ok(r.stderr.includes(`${at(base, 5)} error: models.m.ttl: invalid TTL value -3`), r.stderr);
+  assert.ok(r.stderr.includes(`${at(path.join(d, 'b.yaml'), 6)} error: models.n.ttl: expected a whole number, not 'abc'`), r.stderr);
+  assert.ok(r.stderr.includes(`${at(path.join(d, 'b.yaml'), 7)} warning: models.n.bogusKey: unknown key`), r.stderr);
+  assert.ok(r.stderr.includes(`${at(path.join(d, 'b.yaml'), 10)} error: groups.h.members[1]: unknown model zz`), r.stderr);
+  assert.doesNotMatch(r.stderr, /\(merged\)/, 'no message names the merged text');
+  // serve stops on the same messages, before listening.
+  const s = runSync(['-config', base, '-config-dir', d, '-listen', '127.0.0.1:9']);
+  assert.equal(s.code, 2, s.stderr);
+  assert.ok(s.stderr.includes(`${at(path.join(d, 'b.yaml'), 6)} error: models.n.ttl`), s.stderr);
+});
+
 test('the other commands take the Go forms too (ctl -url, scan -json -models-dir, config check)', () => {
   let r = runSync(['ctl', '-url', 'http://127.0.0.1:9', 'status']);
   assert.equal(r.code, 1, r.stderr);
