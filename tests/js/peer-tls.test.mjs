@@ -1,7 +1,8 @@
 // Peers over https://: a second ggswap serving TLS (-tls-cert-file, a throwaway CA made with the
 // openssl CLI) is the peer. With its CA trusted through SSL_CERT_FILE (what OpenSSL, and Go's
 // llama-swap on Linux, read) `far/x` answers, by host name and by address, plain and streamed;
-// without it the peer's certificate is refused and the request gets a 502 that says so.
+// without it, or for an address the certificate does not name, the peer's certificate is refused
+// and the request gets a 502 that says so.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -33,13 +34,14 @@ before(async () => {
   const cfg = path.join(dir, 'far.yaml');
   fs.writeFileSync(cfg, await fakeModelYaml({ token, models: { x: {} }, top: { apiKeys: ['k-far'] } }));
   farPort = await freePort();
-  far = spawn(BIN, ['-config', cfg, '-listen', `127.0.0.1:${farPort}`, '-tls-cert-file', path.join(dir, 'srv.pem'), '-tls-key-file', path.join(dir, 'srv.key')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GGSWAP_HOME: path.join(dir, 'home') } });
+  // Every local address, so that 127.0.0.2 (not in the certificate) reaches it too.
+  far = spawn(BIN, ['-config', cfg, '-listen', `:${farPort}`, '-tls-cert-file', path.join(dir, 'srv.pem'), '-tls-key-file', path.join(dir, 'srv.key')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GGSWAP_HOME: path.join(dir, 'home') } });
   let log = '';
   far.stderr.on('data', (d) => { log += d; });
   far.stdout.on('data', (d) => { log += d; });
   far.exitedP = new Promise((r) => far.on('exit', (code, sig) => r({ code, sig })));
   far.log = () => log;
-  for (let i = 0; i < 400 && !log.includes(`listening on https://127.0.0.1:${farPort}`); i++) {
+  for (let i = 0; i < 400 && !/listening on https:\/\//.test(log); i++) {
     if (far.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -62,6 +64,7 @@ const peersYaml = () => fakeModelYaml({
     peers: {
       far: { proxy: `https://localhost:${farPort}`, apiKey: 'k-far', models: ['x'] },
       farip: { proxy: `https://127.0.0.1:${farPort}/`, apiKey: 'k-far', models: ['x'] },
+      wrongname: { proxy: `https://127.0.0.2:${farPort}`, apiKey: 'k-far', models: ['x'] },
     },
   },
 });
@@ -84,6 +87,10 @@ test('with the CA in SSL_CERT_FILE, https peers answer by name and by address, p
   const text = await s.text();
   assert.ok((text.match(/^data: \{/gm) || []).length > 1, text);
   assert.match(text, /^data: \[DONE\]/m);
+  // A trusted certificate for another name or address is refused all the same.
+  const w = await chat(gg, 'wrongname/x');
+  assert.equal(w.status, 502, w.text);
+  assert.equal(w.json.error.message, `model wrongname/x: peer proxy error: TLS handshake with 127.0.0.2:${farPort} failed: its certificate is not for 127.0.0.2 (IP address mismatch)`);
   await finish(gg);
 });
 
