@@ -6,8 +6,10 @@
 // rule) is tests/unit/test_upstream.c.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import {
-  registerCleanup, startGgswap, startFake, fakeModelYaml, uniqueToken, postJson,
+  registerCleanup, startGgswap, startFake, fakeModelYaml, uniqueToken, postJson, freePortRange,
+  processesMatching,
 } from './lib/harness.mjs';
 import { finish } from './lib/checks.mjs';
 
@@ -86,5 +88,22 @@ test('peer timeouts.responseHeader and timeouts.connect: 502 peer proxy error na
   assert.ok(r.ms >= 900 && r.ms < 3500, `answered after ${r.ms} ms`);
   await finish(gg);
   for (const f of [slowPeer, holePeer]) await f.stop('SIGTERM', 5000);
+  await finish(gg, token);
+});
+
+test('a reload that changes only a model\'s timeouts keeps its process and applies them', { timeout: 60000 }, async () => {
+  const token = uniqueToken('tmo');
+  const startPort = await freePortRange(1);
+  const cfgOf = (m) => fakeModelYaml({ token, startPort, models: { m } });
+  const gg = await startGgswap({ config: await cfgOf({}) });
+  assert.equal((await chat(gg, 'm', { hang_ms: 1500 })).status, 200, 'no limit at first');
+  const pid = processesMatching(token)[0].pid;
+  fs.writeFileSync(gg.configPath, await cfgOf({ timeouts: { responseHeader: 1 } }));
+  process.kill(gg.pid, 'SIGHUP');
+  await gg.waitLog(/reloaded/);
+  const r = await chat(gg, 'm', { hang_ms: 3000 });
+  assert.equal(r.status, 502, r.text);
+  assert.equal(r.json.error.message, `model m: no response head from 127.0.0.1:${startPort} within 1 s (timeouts.responseHeader)`);
+  assert.deepEqual(processesMatching(token).map((p) => p.pid), [pid], 'the same process');
   await finish(gg, token);
 });
