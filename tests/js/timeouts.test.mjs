@@ -38,6 +38,10 @@ test('model timeouts.responseHeader: no head within it is a 502 naming model, po
   assert.equal(r.json.error.message, `model slow: no response head from 127.0.0.1:${port} within 1 s (timeouts.responseHeader)`);
   assert.ok(r.ms >= 900 && r.ms < 3500, `answered after ${r.ms} ms`);
   assert.match(gg.logs(), /model slow: POST \/v1\/chat\/completions: no response head/);
+  // The connection's lifecycle, logged by its one setter (logLevel debug).
+  for (const step of ['sending -> awaiting head', 'awaiting head -> closed']) {
+    assert.match(gg.logs(), new RegExp(`upstream 127\\.0\\.0\\.1:${port}: connection 0x[0-9a-f]+ ${step}`), step);
+  }
   assert.equal((await chat(gg, 'slow')).status, 200, 'the model serves the next request');
   // The models' default is no limit: a head after 1.5 s is waited for.
   const p = await timed(chat(gg, 'patient', { hang_ms: 1500 }));
