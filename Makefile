@@ -168,7 +168,7 @@ fuzz-build: $(FUZZ_BIN)
 fuzz-run-%: $(FZ)/fuzz_%
 	@mkdir -p $(FZ)/corpus/$* $(FZ)/crashes/$*
 	@echo "== fuzz $* ($(FUZZ_SECONDS) s; log $(FZ)/$*.log)"
-	@rc=0; ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	@rc=0; ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(FZ)/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 \
 	  -print_final_stats=1 -artifact_prefix=$(FZ)/crashes/$*/ \
 	  $$(test -f fuzz/$*.dict && echo -dict=fuzz/$*.dict) \
