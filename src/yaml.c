@@ -537,22 +537,33 @@ bad:
     return -EINVAL;
 }
 
-int gs_yaml_int(gs_yaml *y, struct fy_node *raw, int line, const char *key, long min, long max,
-                int *out)
+/* The prologue of the typed getters: the scalar behind `raw`, its expand hook run. 0 for null
+ * (nothing to read), 1 with the text in *s and *len (free *xs),
+ * -EINVAL after "expected <what>". */
+static int typed_scalar(gs_yaml *y, struct fy_node *raw, int line, const char *key,
+                        const char *what, const char **s, size_t *len, char **xs)
 {
     struct fy_node *n = gs_yaml_deref(y, raw, line, key);
+    *xs = NULL;
     if (gs_yaml_is_null(n))
         return 0;
     if (!fy_node_is_scalar(n)) {
-        gs_yaml_err(y, line, key, "expected a whole number");
+        gs_yaml_err(y, line, key, "expected %s", what);
         return -EINVAL;
     }
+    return scalar_x(y, n, line, key, s, len, xs) ? 1 : -EINVAL;
+}
+
+int gs_yaml_int(gs_yaml *y, struct fy_node *raw, int line, const char *key, long min, long max,
+                int *out)
+{
     size_t len;
     const char *s;
     char *xs;
-    if (!scalar_x(y, n, line, key, &s, &len, &xs))
-        return -EINVAL;
-    int rc = int_text(y, s, len, line, key, min, max, out);
+    int rc = typed_scalar(y, raw, line, key, "a whole number", &s, &len, &xs);
+    if (rc <= 0)
+        return rc;
+    rc = int_text(y, s, len, line, key, min, max, out);
     free(xs);
     return rc;
 }
@@ -560,19 +571,13 @@ int gs_yaml_int(gs_yaml *y, struct fy_node *raw, int line, const char *key, long
 int gs_yaml_bool(gs_yaml *y, struct fy_node *raw, int line, const char *key, bool *out)
 {
     static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
-    struct fy_node *n = gs_yaml_deref(y, raw, line, key);
-    if (gs_yaml_is_null(n))
-        return 0;
-    if (!fy_node_is_scalar(n)) {
-        gs_yaml_err(y, line, key, "expected true or false");
-        return -EINVAL;
-    }
     size_t len;
     const char *s;
     char *xs;
-    if (!scalar_x(y, n, line, key, &s, &len, &xs))
-        return -EINVAL;
-    int rc = -EINVAL;
+    int rc = typed_scalar(y, raw, line, key, "true or false", &s, &len, &xs);
+    if (rc <= 0)
+        return rc;
+    rc = -EINVAL;
     for (size_t i = 0; i < 3 && rc < 0; i++) {
         if (len == strlen(yes[i]) && strncasecmp(s, yes[i], len) == 0)
             *out = true, rc = 1;
@@ -588,18 +593,12 @@ int gs_yaml_bool(gs_yaml *y, struct fy_node *raw, int line, const char *key, boo
 
 int gs_yaml_size(gs_yaml *y, struct fy_node *raw, int line, const char *key, long long *out)
 {
-    struct fy_node *n = gs_yaml_deref(y, raw, line, key);
-    if (gs_yaml_is_null(n))
-        return 0;
-    if (!fy_node_is_scalar(n)) {
-        gs_yaml_err(y, line, key, "expected a size such as 6GiB or 512MiB");
-        return -EINVAL;
-    }
     size_t len;
     const char *s;
     char *xs;
-    if (!scalar_x(y, n, line, key, &s, &len, &xs))
-        return -EINVAL;
+    int rc = typed_scalar(y, raw, line, key, "a size such as 6GiB or 512MiB", &s, &len, &xs);
+    if (rc <= 0)
+        return rc;
     char tmp[64];
     long long v = -1;
     if (len < sizeof(tmp)) {
