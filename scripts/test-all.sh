@@ -47,5 +47,11 @@ else
   status=1
 fi
 
+# CI shows only the tail of this output: name what failed here, right above the summary.
+if [ "$status" -ne 0 ]; then
+  echo "==== what failed"
+  grep -h -E 'Failing: [1-9]|Crashing: [1-9]|^\[FAIL\]' "$LOG"/test_*.log 2>/dev/null | head -n 20
+  grep -E "^ *not ok |^ *location: " "$LOG/js.log" 2>/dev/null | head -n 40
+fi
 echo "tests: $passed passed, $failed failed"
 exit $status
