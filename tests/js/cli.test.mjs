@@ -135,10 +135,10 @@ test('-config-dir merges every *.yaml/*.yml (with -config first), and -watch-con
     const run = (await getJson(`${gg.url}/running`)).json.running.map((m) => m.model).sort();
     assert.deepEqual(run, ['a', 'b'], 'the group from another file applies: a and b run together');
     fs.writeFileSync(path.join(d, '30-e.yaml'), toYaml({ models: { e: model('e') } }).trimStart() + '\n');
-    await waitFor(async () => (await ids()).includes('e'), { timeout: 8000, what: 'model e after a new file' });
+    await waitFor(async () => (await ids()).includes('e'), { timeout: 15000, what: 'model e after a new file' }); // polled each second; slow under ASan on a loaded machine
     // A conflicting file is refused on reload; the config in force stays.
     fs.writeFileSync(path.join(d, '40-dup.yaml'), toYaml({ models: { a: model('a2') } }).trimStart() + '\n');
-    await gg.waitLog(/40-dup\.yaml:\d+: error: models\.a: 'a' is already defined/, 8000);
+    await gg.waitLog(/40-dup\.yaml:\d+: error: models\.a: 'a' is already defined/, 15000);
     assert.deepEqual(await ids(), ['a', 'b', 'c', 'e']);
   } finally {
     await finish(gg, token);

@@ -236,7 +236,10 @@ describe('real llama-server end to end', { skip: SKIP }, () => {
           const all = await cancelled();
           return all.length > before && Number.isFinite(all[all.length - 1].tokens) ? all[all.length - 1] : null;
         }, { timeout: 5000, interval: 100, what: `round ${round}: llama-server's log of ${BRAVO} to say it cancelled the task` });
-        assert.ok(c.tokens < 1000, `round ${round}: task ${c.id} stopped at ${c.tokens} tokens (prompt and output), ${idleAfter.toFixed(0)} ms after the abort`);
+        // Unstopped, the task would reach 3000 tokens plus the prompt. The tiny model makes
+        // hundreds of tokens a second, so on a loaded CI machine the cancel can land a
+        // thousand tokens after the abort: the bound is "well before the end", not a speed.
+        assert.ok(c.tokens < 2000, `round ${round}: task ${c.id} stopped at ${c.tokens} tokens (prompt and output), ${idleAfter.toFixed(0)} ms after the abort`);
 
         // ggswap counts no request in flight, and the next request is served at once.
         await waitFor(async () => (await getJson(`${r.gg.url}/api/service`)).json.models.find((x) => x.id === BRAVO).inflight === 0,
