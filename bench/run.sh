@@ -218,7 +218,7 @@ fi
 if part streams; then
 say "2. streaming: forwarding delay of each chunk (fake-upstream's send stamp → client read)"
 ensure_ggswap
-SROUNDS=${BENCH_STREAM_ROUNDS:-3}
+SROUNDS=${BENCH_STREAM_ROUNDS:-7}
 for spec in "1 100 20" "1000 40 50"; do
     set -- $spec
     n=$1 chunks=$2 cms=$3
