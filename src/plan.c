@@ -56,7 +56,7 @@ static bool occupied(const gs_plan_model *m)
 
 static bool ready(const gs_plan_model *m)
 {
-    return m->state == GS_PLAN_READY && !m->dying;
+    return m->state == GS_PLAN_READY;
 }
 
 static gs_plan_action *emit(scratch *w, gs_plan_verb verb, int item, int model, int for_model)
@@ -90,7 +90,8 @@ static void make_way(scratch *w, int item, int m)
         if (!w->evict[r])
             continue;
         gs_plan_model *e = &w->m[r];
-        if (e->state == GS_PLAN_STARTING || e->state == GS_PLAN_READY) {
+        if (e->state == GS_PLAN_STARTING || e->state == GS_PLAN_READY ||
+            e->state == GS_PLAN_DYING) {
             emit(w, GS_PLAN_STOP, item, r, m);
             e->state = e->alive ? GS_PLAN_STOPPING : GS_PLAN_STOPPED;
         }

@@ -44,6 +44,7 @@ typedef enum gs_plan_mstate {
     GS_PLAN_READY,
     GS_PLAN_STOPPING,
     GS_PLAN_FAILED,
+    GS_PLAN_DYING,     /* was ready, its process is seen dead: takes no request, may be stopped */
 } gs_plan_mstate;
 
 /* The constraint: which running models must stop before `target` may run.
@@ -74,7 +75,6 @@ typedef struct gs_plan_device {
 typedef struct gs_plan_model {
     gs_plan_mstate state;
     bool alive;        /* a child process exists (it may outlive STOPPED/FAILED briefly) */
-    bool dying;        /* READY, but its process is seen dead: takes no request */
     bool port_busy;    /* an older process on the same port is still alive (reload) */
     int inflight;      /* requests being served */
     unsigned fails;    /* count of failed starts, compared with an item's fails_seen */

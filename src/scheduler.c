@@ -389,8 +389,8 @@ static gs_plan_mstate mstate(gs_proc_state st)
     switch (st) {
     case GS_PROC_STOPPED: return GS_PLAN_STOPPED;
     case GS_PROC_STARTING: return GS_PLAN_STARTING;
-    case GS_PROC_READY:
-    case GS_PROC_DYING: return GS_PLAN_READY; /* with .dying set: it takes no request */
+    case GS_PROC_READY: return GS_PLAN_READY;
+    case GS_PROC_DYING: return GS_PLAN_DYING;
     case GS_PROC_STOPPING: return GS_PLAN_STOPPING;
     case GS_PROC_FAILED: return GS_PLAN_FAILED;
     }
@@ -518,7 +518,6 @@ static void pump_once(gs_sched *s)
         models[i] = (gs_plan_model){
             .state = mstate(p->state),
             .alive = gs_proc_alive(p),
-            .dying = p->state == GS_PROC_DYING,
             .port_busy = s->hooks.port_busy && s->hooks.port_busy(p, s->hooks.ud),
             .inflight = p->inflight,
             .fails = p->fails,

@@ -25,7 +25,6 @@ typedef struct mspec {
     bool nochild;   /* no process although not stopped (a stop ends at once) */
     bool child;     /* a process still going away although stopped/failed */
     unsigned fails;
-    bool dying;
     bool port_busy;
     /* memory cases */
     uint64_t need;  /* MiB */
@@ -85,6 +84,7 @@ typedef struct pcase {
 #define ST GS_PLAN_STARTING
 #define SP GS_PLAN_STOPPING
 #define F GS_PLAN_FAILED
+#define DY GS_PLAN_DYING
 
 static const pcase cases[] = {
     {"ready model, nothing in the way: dispatch", AB, {{"a", R}}, {{"a", 1}}, 10, "dispatch#0"},
@@ -135,7 +135,12 @@ static const pcase cases[] = {
      "wait#0, dispatch#1"},
     {"held request goes once the hold is over", AB, {{"a", R}}, {{"a", 1, 0, 20}}, 20,
      "dispatch#0"},
-    {"dying model takes no requests", AB, {{"a", R, .dying = true}}, {{"a", 1}}, 10, "wait#0"},
+    {"dying model takes no requests", AB, {{"a", DY}}, {{"a", 1}}, 10, "wait#0"},
+    {"dying model is stopped for another", AB, {{"a", DY}}, {{"b", 1}}, 10,
+     "stop a for b, wait#0"},
+    {"dying model just loaded keeps no residency", FREE3,
+     {{"a", DY, .need = 600, .ready_ago_ms = 1}, {"c", S, .need = 600}}, {{"c", 1}}, 10,
+     "stop a for c, wait#0", 1000},
     {"old process on the port: no start", AB, {{"a", S, .port_busy = true}}, {{"a", 1}}, 10,
      "wait#0"},
     /* Memory (budget in MiB; the memory constraint composed with the group rules). */
@@ -213,8 +218,8 @@ static void run_case(const pcase *pc)
         const mspec *m = &pc->m[i];
         int x = gs_config_find(c, m->id);
         cr_assert_geq(x, 0, "%s: no model %s", pc->name, m->id);
-        bool up = m->st == R || m->st == ST || m->st == SP;
-        models[x] = (gs_plan_model){m->st, (up && !m->nochild) || m->child, m->dying, m->port_busy,
+        bool up = m->st == R || m->st == ST || m->st == SP || m->st == DY;
+        models[x] = (gs_plan_model){m->st, (up && !m->nochild) || m->child, m->port_busy,
                                     m->inflight, m->fails};
         models[x].need[0] = m->need << 20;
         models[x].pinned = m->pinned;
