@@ -65,6 +65,8 @@ void gs_server_set_problems(gs_server *s, char **problems, int n)
 
 /* ---- processes ---- */
 
+static void shutdown_kick(gs_server *s, uint64_t after_ms);
+
 static int proc_index(gs_server *s, const gs_proc *p)
 {
     for (int i = 0; i < s->cfg->nmodels; i++)
@@ -117,11 +119,13 @@ static void on_proc_state(gs_proc *p, gs_proc_state old, void *ud)
     reap_retired(s);
     gs_api_unload_waits_check(s);
     gs_sched_pump(&s->sched);
+    shutdown_kick(s, 0);
 }
 
 static void sched_request_done(const gs_request_log *r, void *ud)
 {
     gs_server_log_request(ud, r);
+    shutdown_kick(ud, 0);
 }
 
 static void sched_model_changed(gs_proc *p, void *ud)
@@ -476,37 +480,57 @@ static void final_close(gs_server *s)
 #define KILL_AFTER_MS 20000
 #define GIVE_UP_MS 30000
 
-/* Every 50 ms while shutting down. The loop ends only once every child is gone, so nothing
- * is left behind or leaked. */
-static void shutdown_tick(uv_timer_t *t)
+static void shutdown_step(uv_timer_t *t);
+
+/* Shutdown moves on events (a request ended, a child changed state or went away) and at its
+ * deadlines. Both only (re)arm the one shutdown timer: the step may free processes and close
+ * the listener, so it never runs inside the callback of an object it frees. */
+static void shutdown_kick(gs_server *s, uint64_t after_ms)
+{
+    if (gs_server_shutting_down(s) && !uv_is_closing((uv_handle_t *)&s->shutdown_timer))
+        uv_timer_start(&s->shutdown_timer, shutdown_step, after_ms, 0);
+}
+
+static void stop_children(gs_server *s, bool kill)
+{
+    for (int i = 0; i < s->cfg->nmodels; i++) {
+        gs_proc_stop(s->procs[i], "ggswap is shutting down");
+        if (kill)
+            gs_proc_kill(s->procs[i]);
+    }
+    for (int i = 0; i < s->nretired; i++) {
+        gs_proc_stop(s->retired[i], "ggswap is shutting down");
+        if (kill)
+            gs_proc_kill(s->retired[i]);
+    }
+}
+
+/* The one place the shutdown advances: draining -> stopping children -> killing -> closed.
+ * The loop ends only once every child is gone (or at 30 s), so nothing is left behind. */
+static void shutdown_step(uv_timer_t *t)
 {
     gs_server *s = t->data;
     uint64_t el = gs_clock_ms() - s->shutdown_since_ms;
     bool busy = gs_sched_busy(&s->sched);
     if (s->state == GS_SERVICE_DRAINING) {
-        if (busy && el < DRAIN_MS)
+        if (busy && el < DRAIN_MS) {
+            shutdown_kick(s, DRAIN_MS - el);
             return;
+        }
         service_set(s, GS_SERVICE_STOPPING,
                     busy ? "requests still in flight after 10 s" : "no request in flight");
     }
+    if (s->state == GS_SERVICE_STOPPING && el >= KILL_AFTER_MS)
+        service_set(s, GS_SERVICE_KILLING, "children still alive after 20 s");
     if (busy)
         gs_sched_cancel_active(&s->sched, NULL, "ggswap is shutting down");
-    for (int i = 0; i < s->cfg->nmodels; i++)
-        gs_proc_stop(s->procs[i], "ggswap is shutting down");
-    for (int i = 0; i < s->nretired; i++)
-        gs_proc_stop(s->retired[i], "ggswap is shutting down");
-    if (s->state == GS_SERVICE_STOPPING && el > KILL_AFTER_MS)
-        service_set(s, GS_SERVICE_KILLING, "children still alive after 20 s");
-    if (s->state == GS_SERVICE_KILLING) {
-        for (int i = 0; i < s->cfg->nmodels; i++)
-            gs_proc_kill(s->procs[i]);
-        for (int i = 0; i < s->nretired; i++)
-            gs_proc_kill(s->retired[i]);
-    }
-    if (children_gone(s) || el > GIVE_UP_MS) {
+    stop_children(s, s->state == GS_SERVICE_KILLING);
+    if (children_gone(s) || el >= GIVE_UP_MS) {
         uv_timer_stop(t);
         final_close(s);
+        return;
     }
+    shutdown_kick(s, (s->state == GS_SERVICE_STOPPING ? KILL_AFTER_MS : GIVE_UP_MS) - el);
 }
 
 void gs_server_shutdown(gs_server *s)
@@ -515,9 +539,12 @@ void gs_server_shutdown(gs_server *s)
         /* A second signal: no more waiting for requests or polite stops. */
         gs_info("second signal: cutting requests and killing models now");
         service_set(s, GS_SERVICE_KILLING, "second signal");
+        shutdown_kick(s, 0);
         return;
     }
     s->shutdown_since_ms = gs_clock_ms();
+    uv_timer_init(s->loop, &s->shutdown_timer);
+    s->shutdown_timer.data = s;
     service_set(s, GS_SERVICE_DRAINING, "signal");
     gs_sd_notify("STOPPING=1");
     gs_info("shutting down: no new connections; letting requests in flight finish");
@@ -525,9 +552,7 @@ void gs_server_shutdown(gs_server *s)
         gs_http_server_stop_listening(s->http);
     gs_sched_fail_queued(&s->sched, NULL, 503, "ggswap is shutting down");
     gs_events_close_all(s->events);
-    uv_timer_init(s->loop, &s->shutdown_timer);
-    s->shutdown_timer.data = s;
-    uv_timer_start(&s->shutdown_timer, shutdown_tick, 0, 50);
+    shutdown_kick(s, 0);
 }
 
 static void on_term(uv_signal_t *h, int sig)

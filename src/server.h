@@ -26,7 +26,9 @@ typedef struct gs_server gs_server;
  * The last three are the daemon's way out (SIGTERM/SIGINT), from either: requests in flight
  * finish (DRAINING, at most 10 s), then children get SIGTERM (STOPPING, up to 20 s from the
  * start; their own escalation kills them after 5 s), then SIGKILL (KILLING; at once on a second
- * signal); the loop ends when every child is gone (or at 30 s). There is no way back from them. */
+ * signal); the loop ends when every child is gone (or at 30 s). There is no way back from them.
+ * The way out moves on events (a request ended, a child changed state) and at those deadlines,
+ * through one timer: no polling. */
 typedef enum gs_service_state {
     GS_SERVICE_STOPPED = 0,
     GS_SERVICE_RUNNING,

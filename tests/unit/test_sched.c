@@ -274,8 +274,8 @@ Test(sched, one_item_action_per_request)
         gs_plan_model models[4];
         for (int i = 0; i < 4; i++) {
             seed = seed * 1103515245u + 12345u;
-            models[i] = (gs_plan_model){(gs_plan_mstate)((seed >> 8) % 5), (seed >> 12) & 1,
-                                        (seed >> 13) & 1, (seed >> 14) & 1, (int)((seed >> 15) % 3),
+            models[i] = (gs_plan_model){(gs_plan_mstate)((seed >> 8) % 6), (seed >> 12) & 1,
+                                        (seed >> 14) & 1, (int)((seed >> 15) % 3),
                                         (seed >> 17) & 1};
         }
         gs_plan_item items[6];
