@@ -115,7 +115,8 @@ char *gs_watch_listing(char *const *dirs, int n)
     list files = {0};
     for (int i = 0; i < n; i++)
         walk(dirs[i], 0, &files, NULL);
-    qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_str);
+    if (files.n) /* qsort wants an array, even for none */
+        qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_str);
     gs_buf b;
     gs_buf_init(&b, LISTING_MAX);
     for (int i = 0; i < files.n; i++) {
@@ -275,8 +276,26 @@ static void start_listing(gs_watch *w)
     w->applied = gs_watch_listing(w->dirs, w->ndirs);
 }
 
+static bool same_dirs(const gs_watch *w, char *const *dirs, int n)
+{
+    if (n != w->ndirs)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (strcmp(w->dirs[i], dirs[i]) != 0)
+            return false;
+    return true;
+}
+
 void gs_watch_set_dirs(gs_watch *w, char *const *dirs, int n)
 {
+    if (w->applied && same_dirs(w, dirs, n)) {
+        /* After an apply: the listing it applied stays the applied one. A fresh listing here
+         * would be taken later, and would swallow a file deleted in between (the config still
+         * has it, the listing already not: nothing would ever differ). New subfolders get
+         * watched. */
+        rewatch(w);
+        return;
+    }
     for (int i = 0; i < w->ndirs; i++)
         free(w->dirs[i]);
     free(w->dirs);

@@ -32,7 +32,8 @@ char *gs_watch_listing(char *const *dirs, int n);
 
 /* debounce_ms: the quiet time after an event before looking (default 500 when 0). */
 gs_watch *gs_watch_new(uv_loop_t *loop, unsigned debounce_ms, gs_watch_cb cb, void *ud);
-/* Watch these folders (replacing earlier ones); their current listing counts as applied (it is
+/* Watch these folders (replacing earlier ones; the same ones again keep the applied listing,
+ * which an apply set). Otherwise their current listing counts as applied (it is
  * taken on libuv's thread pool; a look before it is there waits for it). */
 void gs_watch_set_dirs(gs_watch *w, char *const *dirs, int n);
 /* Look now (after a download finished), as if an event had come. */

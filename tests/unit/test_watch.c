@@ -124,3 +124,47 @@ Test(watch, applied_listing_then_one_change)
     unlink(b);
     rmdir(dir);
 }
+
+/* The server answers an apply by setting the same folders again (after its regenerate); a file
+ * deleted right then must still be a change, not taken into a fresh "applied" listing. */
+static gs_watch *race_w;
+static char race_dir[32], race_b[64];
+static int race_changes;
+
+static void on_change_then_delete(void *ud)
+{
+    race_changes++;
+    if (race_changes == 1) {
+        unlink(race_b); /* gone before the server has set its folders again */
+        char *dirs[] = {race_dir};
+        gs_watch_set_dirs(race_w, dirs, 1);
+    }
+}
+
+Test(watch, a_file_deleted_right_after_an_apply_is_a_change)
+{
+    snprintf(race_dir, sizeof race_dir, "/tmp/gs-watch-XXXXXX");
+    cr_assert_not_null(mkdtemp(race_dir));
+    snprintf(race_b, sizeof race_b, "%s/b.gguf", race_dir);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    race_w = gs_watch_new(&loop, 20, on_change_then_delete, NULL);
+    char *dirs[] = {race_dir};
+    gs_watch_set_dirs(race_w, dirs, 1);
+    run_for(&loop, 100);
+    FILE *f = fopen(race_b, "w");
+    fputs("yy", f);
+    fclose(f);
+    gs_watch_poke(race_w);
+    for (int i = 0; i < 3000 && race_changes < 1; i++)
+        run_for(&loop, 1);
+    cr_assert_eq(race_changes, 1, "the new file is a change");
+    gs_watch_poke(race_w); /* the deletion's event */
+    for (int i = 0; i < 3000 && race_changes < 2; i++)
+        run_for(&loop, 1);
+    cr_expect_eq(race_changes, 2, "the deleted file is a change too");
+    gs_watch_free(race_w);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+    rmdir(race_dir);
+}
