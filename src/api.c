@@ -815,12 +815,7 @@ static void handle_service(gs_server *s, gs_http_req *req, const char *action)
         msg = gs_mem_strdup("service stopped; every model unloaded");
     } else if (strcmp(action, "restart") == 0) {
         gs_server_service_stop(s);
-        rc = s->integrated && s->regenerate ? s->regenerate(s, &msg) : 0;
-        if (rc == 0) {
-            free(msg);
-            msg = NULL;
-            rc = gs_server_reload(s, &msg);
-        }
+        rc = gs_server_regenerate(s, &msg);
         gs_server_service_start(s);
         if (rc == 0) {
             free(msg);
@@ -828,13 +823,7 @@ static void handle_service(gs_server *s, gs_http_req *req, const char *action)
         }
     } else if (strcmp(action, "regenerate") == 0) {
         int before = s->cfg->nmodels;
-        if (s->regenerate)
-            rc = s->regenerate(s, &msg);
-        if (rc == 0) {
-            free(msg);
-            msg = NULL;
-            rc = gs_server_reload(s, &msg);
-        }
+        rc = gs_server_regenerate(s, &msg);
         if (rc == 0) {
             free(msg);
             msg = gs_mem_printf("config %s: %d models (was %d)",

@@ -142,8 +142,9 @@ static void serve_usage(FILE *f)
 
 /* Integrated mode: scan and write config.yaml; remember what the page shows. With cfg, also the
  * config built in memory from the plan (genconf.h: no re-reading of the file; NULL when it could
- * not be built, and the caller loads the file). */
-static int regenerate_into(gs_server *s, char **msg, gs_config **cfg)
+ * not be built, and the caller loads the file). With listen, settings.yaml's listen (or NULL):
+ * the file is read once, here. */
+static int regenerate_into(gs_server *s, char **msg, gs_config **cfg, char **listen)
 {
     gs_gen_opts o = {
         .home = g_opts.home,
@@ -184,14 +185,16 @@ static int regenerate_into(gs_server *s, char **msg, gs_config **cfg)
     s->llama_server = r.llama_server ? gs_mem_strdup(r.llama_server) : NULL;
     free(s->config_path);
     s->config_path = gs_mem_strdup(r.config_path);
+    if (listen)
+        *listen = r.listen ? gs_mem_strdup(r.listen) : NULL;
 out:
     gs_gen_result_free(&r);
     return rc;
 }
 
-static int regenerate(gs_server *s, char **msg)
+static int regenerate(gs_server *s, gs_config **cfg, char **msg)
 {
-    return regenerate_into(s, msg, NULL);
+    return regenerate_into(s, msg, cfg, NULL);
 }
 
 /* Flags into g_opts. Returns -1 to go on, else the exit code (help, version, usage error). */
@@ -310,7 +313,7 @@ static int serve_main(int argc, char **argv)
         srv.integrated = true;
         srv.regenerate = regenerate;
         char *msg = NULL;
-        if (regenerate_into(&srv, &msg, &cfg) < 0) {
+        if (regenerate_into(&srv, &msg, &cfg, &listen) < 0) {
             fprintf(stderr, "ggswap: %s\n", msg ? msg : "cannot generate the config");
             free(msg);
             rc = 2;
@@ -331,20 +334,9 @@ static int serve_main(int argc, char **argv)
         goto out;
     }
     if (g_opts.listen) {
+        free(listen); /* the flag wins over settings.yaml's listen */
         listen = gs_mem_strdup(g_opts.listen);
-    } else if (srv.integrated) {
-        gs_settings st;
-        gs_settings_init(&st);
-        gs_diag sd = {0};
-        char *home = gs_gen_home(g_opts.home);
-        char *sp = gs_mem_printf("%s/settings.yaml", home);
-        gs_settings_load(sp, &st, &sd);
-        listen = gs_mem_strdup(st.listen ? st.listen : DEFAULT_LISTEN);
-        gs_settings_free(&st);
-        gs_diag_free(&sd);
-        free(sp);
-        free(home);
-    } else {
+    } else if (!listen) {
         listen = gs_mem_strdup(DEFAULT_LISTEN);
     }
     if (!srv.integrated)

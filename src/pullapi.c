@@ -106,12 +106,7 @@ static void folders_changed(void *ud)
         return;
     char *msg = NULL;
     int before = s->cfg->nmodels;
-    int rc = s->regenerate(s, &msg);
-    if (rc == 0) {
-        free(msg);
-        msg = NULL;
-        rc = gs_server_reload(s, &msg);
-    }
+    int rc = gs_server_regenerate(s, &msg);
     if (rc < 0)
         gs_warn("the model folders changed, but updating the models failed: %s",
                 msg ? msg : strerror(-rc));

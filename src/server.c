@@ -377,6 +377,22 @@ static void reopen_store(gs_server *s, const char *path)
     s->store = st;
 }
 
+/* systemd's Type=notify-reload wants the monotonic time with RELOADING=1. */
+static void reloading_notify(void)
+{
+    char st[96];
+    snprintf(st, sizeof st, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)(gs_clock_ns() / 1000));
+    gs_sd_notify(st);
+}
+
+/* Put cfg (owned) in force: the store it names, the models it adds, changes and removes. */
+static void adopt(gs_server *s, gs_config *cfg)
+{
+    reopen_store(s, cfg->store_path);
+    gs_server_apply_config(s, cfg);
+}
+
 int gs_server_reload(gs_server *s, char **msg)
 {
     gs_config *cfg = NULL;
@@ -391,10 +407,7 @@ int gs_server_reload(gs_server *s, char **msg)
             *msg = gs_mem_strdup("no config file to reload");
         goto out;
     }
-    char st[96];
-    snprintf(st, sizeof st, "RELOADING=1\nMONOTONIC_USEC=%llu",
-             (unsigned long long)(gs_clock_ns() / 1000));
-    gs_sd_notify(st);
+    reloading_notify();
     rc = gs_confdir_load(s->config_path, s->config_dir, &cfg, &d);
     if (d.n) {
         char *all = gs_diag_join(&d);
@@ -412,14 +425,35 @@ int gs_server_reload(gs_server *s, char **msg)
             *msg = gs_mem_printf("cannot load %s: %s", name, strerror(-rc));
         goto out;
     }
-    reopen_store(s, cfg->store_path);
-    gs_server_apply_config(s, cfg);
+    adopt(s, cfg);
     gs_info("reloaded %s", name);
 out:
     if (name)
         gs_sd_notify("READY=1");
     gs_diag_free(&d);
     return rc;
+}
+
+int gs_server_regenerate(gs_server *s, char **msg)
+{
+    gs_config *cfg = NULL;
+    if (msg)
+        *msg = NULL;
+    if (!s->integrated || !s->regenerate)
+        return gs_server_reload(s, msg);
+    int rc = s->regenerate(s, &cfg, msg);
+    if (rc < 0 || !cfg) {
+        if (rc == 0 && msg) {
+            free(*msg);
+            *msg = NULL;
+        }
+        return rc < 0 ? rc : gs_server_reload(s, msg);
+    }
+    reloading_notify();
+    adopt(s, cfg);
+    gs_info("regenerated %s; the config built in memory is in force", s->config_path);
+    gs_sd_notify("READY=1");
+    return 0;
 }
 
 
@@ -430,11 +464,8 @@ static void on_hup(uv_signal_t *h, int sig)
     gs_server *s = h->data;
     gs_info("SIGHUP: %s", s->integrated ? "regenerating the config" : "reloading the config");
     char *msg = NULL;
-    int rc = s->integrated && s->regenerate ? s->regenerate(s, &msg) : 0;
-    free(msg);
-    msg = NULL;
-    if (rc == 0)
-        gs_server_reload(s, &msg);
+    if (gs_server_regenerate(s, &msg) < 0 && s->integrated)
+        gs_error("SIGHUP: %s", msg ? msg : "cannot regenerate the config");
     free(msg);
 }
 

@@ -38,8 +38,9 @@ typedef enum gs_service_state {
 } gs_service_state;
 
 /* Integrated mode: rescan the model folders and write a new config file. Returns 0 or a
- * negative errno with a message in *msg (caller frees); fills problems for the page. */
-typedef int (*gs_regenerate_fn)(gs_server *s, char **msg);
+ * negative errno with a message in *msg (caller frees); fills problems for the page. On success
+ * *cfg is the new config built in memory (caller owns), or NULL: read the file written. */
+typedef int (*gs_regenerate_fn)(gs_server *s, gs_config **cfg, char **msg);
 
 struct gs_server {
     uv_loop_t *loop;
@@ -97,6 +98,10 @@ void gs_server_apply_config(gs_server *s, gs_config *cfg);
 /* Reload from s->config_path (after regenerate in integrated mode). Returns 0 or -errno, with
  * the reasons in *msg (caller frees) when not NULL. */
 int gs_server_reload(gs_server *s, char **msg);
+/* What SIGHUP, the page's regenerate/restart and a change in the model folders do: in
+ * integrated mode rescan and put the config built in memory in force (no re-parsing of the file
+ * just written), else reload the config files. Same returns as gs_server_reload. */
+int gs_server_regenerate(gs_server *s, char **msg);
 /* Service control (the page's buttons). */
 void gs_server_service_stop(gs_server *s);
 void gs_server_service_start(gs_server *s);

@@ -68,6 +68,9 @@ test('POST /api/models/pull finishes, /api/downloads says so, and the model answ
   assert.ok(fs.readFileSync(path.join(modelsDir, 'tiny-Q8_0.gguf')).equals(hub.file('org/tiny-GGUF', 'tiny-Q8_0.gguf')));
   // within seconds the daemon lists it, without Regenerate
   await waitFor(async () => (await ids()).length === 2, { timeout: 8000, what: 'the new model in /v1/models' });
+  // the scan's config went in force as built, not by parsing the file just written
+  assert.match(gg.logs(), /regenerated \S+config\.yaml; the config built in memory is in force/);
+  assert.doesNotMatch(gg.logs(), /could not be built in memory/);
   const all = await ids();
   const fresh = all.find((m) => m !== 'first-chat');
   assert.ok(fresh, JSON.stringify(all));
