@@ -210,13 +210,15 @@ static void wake(uv_timer_t *t)
 {
 }
 
-/* Run the loop until *flag or max_ms; a timer wakes it at the end, when nothing else would. */
+/* Run the loop until *flag or max_ms. */
 static bool run_until(bool *flag, uint64_t max_ms)
 {
     uv_timer_t t;
     uv_timer_init(g_loop, &t);
-    uv_timer_start(&t, wake, max_ms, 0);
+    /* A fresh clock first (the loop's may be stale after slow set-up), and a timer that repeats,
+     * so that no uv_run below can block past the end waiting for some later event. */
     uv_update_time(g_loop);
+    uv_timer_start(&t, wake, max_ms < 10 ? max_ms : 10, 10);
     uint64_t end = uv_now(g_loop) + max_ms;
     while (!*flag && uv_now(g_loop) < end)
         uv_run(g_loop, UV_RUN_ONCE);
