@@ -85,6 +85,14 @@ fmedian() {  # "v1 v2 ...": the median (lower middle) of numbers with decimals, 
 median() {  # ",v1,v2,...": the median (lower middle), or empty
     echo "$1" | tr ',' '\n' | grep -E '^[0-9]+$' | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
+TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
+ticks() {  # PID [children]: utime+stime so far (clock ticks), with its children's with "children"
+    t=0
+    for p in $1 $([ "${2:-}" = children ] && cat "/proc/$1/task/$1/children" 2>/dev/null); do
+        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo $t
+}
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 # ---- the processes ----------------------------------------------------------------------------
@@ -179,13 +187,17 @@ ROUNDS=${BENCH_ROUNDS:-5}
 RSECS=$(( SECS / ROUNDS )); [ "$RSECS" -ge 1 ] || RSECS=1
 say "1. proxy overhead: wrk ${SECS}s per point ($ROUNDS interleaved rounds of ${RSECS}s, medians), small non-streaming POST /v1/chat/completions, keep-alive"
 for c in 1 16 256; do
-    for who in direct nginx ggswap; do eval "${who}_all_rps='' ${who}_all_p50='' ${who}_all_p99='' ${who}_err=0"; done
+    for who in direct nginx ggswap; do eval "${who}_all_rps='' ${who}_all_p50='' ${who}_all_p99='' ${who}_err=0 ${who}_req=0 ${who}_ticks=0"; done
     rr=""
     for r in $(seq "$ROUNDS"); do
         for who in direct nginx ggswap; do
             case $who in direct) port=$P_FAKE ;; nginx) port=$P_NGINX ;; ggswap) ensure_ggswap; port=$P_GG ;; esac
+            # CPU per request depends far less on the machine's other load than req/s does.
+            case $who in direct) t0=$(ticks $FAKE) ;; nginx) t0=$(ticks $NG children) ;; ggswap) t0=$(ticks $GG) ;; esac
             line=$(wrk_point $port $c $RSECS)
-            [ -n "$line" ] || line="rps= p50_us= p99_us= errors=1"
+            case $who in direct) t1=$(ticks $FAKE) ;; nginx) t1=$(ticks $NG children) ;; ggswap) t1=$(ticks $GG) ;; esac
+            [ -n "$line" ] || line="requests=0 rps= p50_us= p99_us= errors=1"
+            eval "${who}_req=\$(( ${who}_req + $(kv "$line" requests) )) ${who}_ticks=\$(( ${who}_ticks + t1 - t0 ))"
             eval "${who}_all_rps=\"\$${who}_all_rps $(kv "$line" rps)\" ${who}_all_p50=\"\$${who}_all_p50 $(kv "$line" p50_us)\" ${who}_all_p99=\"\$${who}_all_p99 $(kv "$line" p99_us)\""
             eval "${who}_err=\$(( ${who}_err + $(kv "$line" errors) ))"
             eval "${who}_last_rps=$(kv "$line" rps)"
@@ -209,6 +221,8 @@ for c in 1 16 256; do
         row "p99 latency µs, c=$c: ggswap" "$ggswap_p99" "direct" "$direct_p99"
         row "p99 latency µs, c=$c: nginx" "$nginx_p99" "direct" "$direct_p99"
         row "added p50 latency µs, c=$c: ggswap" "$((ggswap_p50 - direct_p50))" "nginx adds" "$((nginx_p50 - direct_p50))"
+        cpu() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { if (n > 0) printf "%.2f", t * u / n }'; }
+        row "proxy CPU µs per request, c=$c: ggswap" "$(cpu $ggswap_ticks $ggswap_req)" "nginx" "$(cpu $nginx_ticks $nginx_req)"
     }
     [ "$ggswap_err$nginx_err$direct_err" = 000 ] || say "  errors: direct $direct_err, nginx $nginx_err, ggswap $ggswap_err"
 done
