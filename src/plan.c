@@ -136,10 +136,16 @@ static int misfit(const gs_plan_view *v, const uint64_t *need, const uint64_t *h
     return -1;
 }
 
+static uint64_t residency(const gs_plan_view *v, const gs_plan_model *r)
+{
+    return r->residency_ns && r->residency_ns < v->residency_ns ? r->residency_ns
+                                                                : v->residency_ns;
+}
+
 static bool resident(const gs_plan_view *v, const gs_plan_model *r)
 {
     return r->state == GS_PLAN_READY && v->residency_ns && r->ready_ns &&
-           v->now_ns < r->ready_ns + v->residency_ns;
+           v->now_ns < r->ready_ns + residency(v, r);
 }
 
 enum { FITS = 0, NO_ROOM_YET = 1, NEVER = 2 };
@@ -162,7 +168,7 @@ static int memory_check(const gs_plan_view *v, scratch *w, int m, gs_plan_action
             continue;
         if (w->evict[r] && resident(v, e)) {
             /* Just loaded: it keeps its place a while; come back when that ends. */
-            uint64_t end = e->ready_ns + v->residency_ns;
+            uint64_t end = e->ready_ns + residency(v, e);
             if (!w->wake_ns || end < w->wake_ns)
                 w->wake_ns = end;
             rc = NO_ROOM_YET;

@@ -83,6 +83,8 @@ typedef struct gs_plan_model {
     bool pinned;       /* never stopped for memory: swappable: false, or a persistent group */
     int priority;      /* routing.scheduler priority: higher is served first; default 0 */
     uint64_t ready_ns; /* when it became ready (READY only; monotonic ns), for the residency */
+    uint64_t residency_ns; /* its own residency, when shorter than the view's (a model that
+                            * loads fast loses little to a swap); 0: the view's */
 } gs_plan_model;
 
 typedef struct gs_plan_item {
@@ -103,14 +105,15 @@ typedef struct gs_plan_view {
     /* Memory: ndevices 0 = off (the decision is exactly llama-swap's). */
     const gs_plan_device *devices;
     int ndevices;
-    uint64_t residency_ns; /* a model that just loaded keeps its place this long */
+    uint64_t residency_ns; /* a model that just loaded keeps its place this long (at most) */
     uint64_t starve_ns;    /* a request waiting this long goes first, whatever its priority;
                             * 0: no bound */
 } gs_plan_view;
 
 /* llama-swap's FIFO batching bound: 5 s. */
 #define GS_PLAN_WINDOW_NS (5ull * 1000 * 1000 * 1000)
-/* Memory: a freshly loaded model is not stopped for another within 5 s. */
+/* Memory: a freshly loaded model is not stopped for another within 5 s, or within its own
+ * shorter residency (the daemon gives it 4x its load time). */
 #define GS_PLAN_RESIDENCY_NS (5ull * 1000 * 1000 * 1000)
 /* Priorities: nobody waits more than 60 s behind higher-priority requests. */
 #define GS_PLAN_STARVE_NS (60ull * 1000 * 1000 * 1000)

@@ -397,6 +397,17 @@ static gs_plan_mstate mstate(gs_proc_state st)
     return GS_PLAN_STOPPED;
 }
 
+/* A model keeps its place after a load for 4 times what the load took (at most the plan's 5 s):
+ * then at most a fifth of the time goes to loading, and a model that loads in 200 ms is not
+ * held for 5 s while others queue behind it. At least 1 ms: 0 means "the view's". */
+static uint64_t residency_of(const gs_proc *p)
+{
+    if (p->state != GS_PROC_READY || p->state_since_ms < p->start_ms)
+        return 0;
+    uint64_t ns = (p->state_since_ms - p->start_ms) * 4 * 1000000ull;
+    return ns ? ns : 1000000ull;
+}
+
 static int index_of(const gs_sched *s, const gs_proc *proc)
 {
     for (int i = 0; s->cfg && i < s->cfg->nmodels; i++)
@@ -523,6 +534,7 @@ static void pump_once(gs_sched *s)
             .fails = p->fails,
             /* not DYING: a dead process has no residency worth protecting */
             .ready_ns = p->state == GS_PROC_READY ? p->state_since_ms * 1000000ull : 0,
+            .residency_ns = residency_of(p),
             .priority = p->cfg ? p->cfg->priority : 0,
         };
     }

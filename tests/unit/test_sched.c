@@ -31,6 +31,7 @@ typedef struct mspec {
     bool pinned;
     int prio;
     uint64_t ready_ago_ms; /* READY since (0: long ago) */
+    uint64_t resid_ms;     /* its own residency (0: the view's) */
     uint64_t idle_s;       /* since its last request */
 } mspec;
 
@@ -165,6 +166,15 @@ static const pcase cases[] = {
     {"memory: after the residency it may go", FREE3,
      {{"a", R, .need = 600, .ready_ago_ms = 6000}, {"c", S, .need = 500}}, {{"c", 9000}}, 10000,
      "stop a for c, wait#0", 1000},
+    {"memory: a model that loads fast keeps its place only its own, shorter residency", FREE3,
+     {{"a", R, .need = 600, .ready_ago_ms = 500, .resid_ms = 400}, {"c", S, .need = 500}},
+     {{"c", 9000}}, 10000, "stop a for c, wait#0", 1000},
+    {"memory: within its own residency it stays, wake when that ends", FREE3,
+     {{"a", R, .need = 600, .ready_ago_ms = 300, .resid_ms = 400}, {"c", S, .need = 500}},
+     {{"c", 9000}}, 10000, "wait#0, wake", 1000},
+    {"memory: an own residency longer than the view's counts as the view's", FREE3,
+     {{"a", R, .need = 600, .ready_ago_ms = 6000, .resid_ms = 60000}, {"c", S, .need = 500}},
+     {{"c", 9000}}, 10000, "stop a for c, wait#0", 1000},
     {"memory: a waiting request holds its room against later ones", FREE3,
      {{"a", R, 1, .need = 600}, {"b", S, .need = 300}, {"c", S, .need = 500}},
      {{"c", 1}, {"b", 2}}, 10, "wait#0, wait#1", 1000},
@@ -226,6 +236,7 @@ static void run_case(const pcase *pc)
         models[x].priority = m->prio;
         if (m->ready_ago_ms)
             models[x].ready_ns = (pc->now_ms - m->ready_ago_ms) * MS;
+        models[x].residency_ns = m->resid_ms * MS;
         fm[x] = (gs_memfit_model){.pinned = m->pinned, .busy = m->inflight > 0,
                                   .idle_ms = m->idle_s * 1000};
         fm[x].need[0] = m->need << 20;
