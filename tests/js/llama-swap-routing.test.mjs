@@ -192,19 +192,22 @@ test('unloadTimeout: manual and TTL unloads get the model\'s grace before SIGKIL
   await r.text();
   const took = Date.now() - t0;
   assert.ok(took >= 900 && took < 2900, `unloadTimeout 1: SIGKILL after ${took} ms`);
-  assert.match(gg.logs(), /model quick: pid \d+ did not stop within 1000 ms; sending SIGKILL/);
+  // The line is written before the kill, but may still be in the pipe when the pid is gone.
+  await gg.waitLog(/model quick: pid \d+ did not stop within 1000 ms; sending SIGKILL/, 5000);
   // TTL: the global unloadTimeout (3 s) applies to a model without its own.
   assert.equal((await chat(gg, 'idle')).status, 200);
   t0 = Date.now();
   await waitFor(() => pidsOf(token, 'idle').length === 0, { timeout: 15000, what: 'idle unloaded by its TTL' });
   assert.ok(Date.now() - t0 >= 3500, `TTL 1 s + grace 3 s: gone after ${Date.now() - t0} ms`);
-  assert.match(gg.logs(), /model idle: pid \d+ did not stop within 3000 ms; sending SIGKILL/);
+  // The line is written before the kill, but may still be in the pipe when the pid is gone.
+  await gg.waitLog(/model idle: pid \d+ did not stop within 3000 ms; sending SIGKILL/, 5000);
   // A swap eviction: other (in (default), exclusive) evicts quick with healthCheckTimeout (15 s).
   assert.equal((await chat(gg, 'quick')).status, 200);
   t0 = Date.now();
   assert.equal((await chat(gg, 'other')).status, 200);
   assert.ok(Date.now() - t0 >= 14000, `the swap waited ${Date.now() - t0} ms (healthCheckTimeout 15 s)`);
-  assert.match(gg.logs(), /model quick: pid \d+ did not stop within 15000 ms; sending SIGKILL/);
+  // The line is written before the kill, but may still be in the pipe when the pid is gone.
+  await gg.waitLog(/model quick: pid \d+ did not stop within 15000 ms; sending SIGKILL/, 5000);
   await finish(gg, token);
 });
 
