@@ -93,6 +93,12 @@ ticks() {  # PID [children]: utime+stime so far (clock ticks), with its children
     done
     echo $t
 }
+proxy_ticks() {  # direct|nginx|ggswap: the ticks of the process that serves that port
+    case $1 in direct) ticks $FAKE ;; nginx) ticks $NG children ;; ggswap) ticks $GG ;; esac
+}
+cpu_per_req() {  # TICKS REQUESTS: µs of CPU per request, or empty
+    awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { if (n > 0) printf "%.2f", t * u / n }'
+}
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 # ---- the processes ----------------------------------------------------------------------------
@@ -193,9 +199,9 @@ for c in 1 16 256; do
         for who in direct nginx ggswap; do
             case $who in direct) port=$P_FAKE ;; nginx) port=$P_NGINX ;; ggswap) ensure_ggswap; port=$P_GG ;; esac
             # CPU per request depends far less on the machine's other load than req/s does.
-            case $who in direct) t0=$(ticks $FAKE) ;; nginx) t0=$(ticks $NG children) ;; ggswap) t0=$(ticks $GG) ;; esac
+            t0=$(proxy_ticks $who)
             line=$(wrk_point $port $c $RSECS)
-            case $who in direct) t1=$(ticks $FAKE) ;; nginx) t1=$(ticks $NG children) ;; ggswap) t1=$(ticks $GG) ;; esac
+            t1=$(proxy_ticks $who)
             [ -n "$line" ] || line="requests=0 rps= p50_us= p99_us= errors=1"
             eval "${who}_req=\$(( ${who}_req + $(kv "$line" requests) )) ${who}_ticks=\$(( ${who}_ticks + t1 - t0 ))"
             eval "${who}_all_rps=\"\$${who}_all_rps $(kv "$line" rps)\" ${who}_all_p50=\"\$${who}_all_p50 $(kv "$line" p50_us)\" ${who}_all_p99=\"\$${who}_all_p99 $(kv "$line" p99_us)\""
@@ -221,8 +227,7 @@ for c in 1 16 256; do
         row "p99 latency µs, c=$c: ggswap" "$ggswap_p99" "direct" "$direct_p99"
         row "p99 latency µs, c=$c: nginx" "$nginx_p99" "direct" "$direct_p99"
         row "added p50 latency µs, c=$c: ggswap" "$((ggswap_p50 - direct_p50))" "nginx adds" "$((nginx_p50 - direct_p50))"
-        cpu() { awk -v t="$1" -v n="$2" -v u="$TICK_US" 'BEGIN { if (n > 0) printf "%.2f", t * u / n }'; }
-        row "proxy CPU µs per request, c=$c: ggswap" "$(cpu $ggswap_ticks $ggswap_req)" "nginx" "$(cpu $nginx_ticks $nginx_req)"
+        row "proxy CPU µs per request, c=$c: ggswap" "$(cpu_per_req $ggswap_ticks $ggswap_req)" "nginx" "$(cpu_per_req $nginx_ticks $nginx_req)"
     }
     [ "$ggswap_err$nginx_err$direct_err" = 000 ] || say "  errors: direct $direct_err, nginx $nginx_err, ggswap $ggswap_err"
 done

@@ -442,13 +442,10 @@ int gs_server_regenerate(gs_server *s, char **msg)
     if (!s->integrated || !s->regenerate)
         return gs_server_reload(s, msg);
     int rc = s->regenerate(s, &cfg, msg);
-    if (rc < 0 || !cfg) {
-        if (rc == 0 && msg) {
-            free(*msg);
-            *msg = NULL;
-        }
-        return rc < 0 ? rc : gs_server_reload(s, msg);
-    }
+    if (rc < 0)
+        return rc;
+    if (!cfg)
+        return gs_server_reload(s, msg); /* not built in memory: read the file written */
     reloading_notify();
     adopt(s, cfg);
     gs_info("regenerated %s; the config built in memory is in force", s->config_path);
