@@ -5,7 +5,7 @@
 # and writes it, with the machine and the command, into docs/BENCHMARKS.md.
 # Only loopback traffic (127.0.0.1). Release build only (build/ggswap, `make all`).
 #
-# Environment: BENCH_SECS (wrk seconds per point, default 5), BENCH_OUT (default
+# Environment: BENCH_SECS (wrk seconds per point, default 18), BENCH_OUT (default
 # docs/BENCHMARKS.md; "-" to write nothing), BENCH_PORT (first of ~12 ports, default 28500),
 # BENCH_ONLY (one part: proxy, streams, real, memory or startup; the idle RSS and the discovery
 # and start-up figures are measured in every run, which is all that BENCH_ONLY=startup does; with
@@ -14,7 +14,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 B=$ROOT/build
-SECS=${BENCH_SECS:-5}
+SECS=${BENCH_SECS:-18}
 ONLY=${BENCH_ONLY:-}
 case $ONLY in ""|proxy|streams|real|memory|startup) ;; *) echo "bench: BENCH_ONLY=$ONLY: not proxy, streams, real, memory or startup" >&2; exit 2 ;; esac
 if [ -n "$ONLY" ]; then OUT=${BENCH_OUT:--}; else OUT=${BENCH_OUT:-docs/BENCHMARKS.md}; fi
@@ -186,17 +186,19 @@ FAKE_IDLE_RSS=$(rss $FAKE)
 # ---- 1. proxy overhead ------------------------------------------------------------------------
 if part proxy; then
 # The machine is shared: load from elsewhere comes and goes within seconds. So each point is
-# ROUNDS interleaved runs (direct, nginx, ggswap, direct, ...) of SECS/ROUNDS seconds, and the
-# figures are the medians over the rounds: a burst of load falls on one round of each, not on
-# one of the three whole.
-ROUNDS=${BENCH_ROUNDS:-5}
+# ROUNDS interleaved runs of SECS/ROUNDS seconds, and the figures are the medians over the
+# rounds: a burst of load falls on one round of each, not on one of the three whole. The order
+# turns round every round (direct, nginx, ggswap, then ggswap, nginx, direct), so that neither
+# proxy always runs right after the other (a socket backlog, a CPU still busy with the last run).
+ROUNDS=${BENCH_ROUNDS:-9}
 RSECS=$(( SECS / ROUNDS )); [ "$RSECS" -ge 1 ] || RSECS=1
-say "1. proxy overhead: wrk ${SECS}s per point ($ROUNDS interleaved rounds of ${RSECS}s, medians), small non-streaming POST /v1/chat/completions, keep-alive"
+say "1. proxy overhead: wrk ${SECS}s per point ($ROUNDS interleaved rounds of ${RSECS}s, the order reversed every round, medians), small non-streaming POST /v1/chat/completions, keep-alive"
 for c in 1 16 256; do
     for who in direct nginx ggswap; do eval "${who}_all_rps='' ${who}_all_p50='' ${who}_all_p99='' ${who}_err=0 ${who}_req=0 ${who}_ticks=0"; done
     rr=""
     for r in $(seq "$ROUNDS"); do
-        for who in direct nginx ggswap; do
+        order="direct nginx ggswap"; [ $((r % 2)) = 0 ] && order="ggswap nginx direct"
+        for who in $order; do
             case $who in direct) port=$P_FAKE ;; nginx) port=$P_NGINX ;; ggswap) ensure_ggswap; port=$P_GG ;; esac
             # CPU per request depends far less on the machine's other load than req/s does.
             t0=$(proxy_ticks $who)
@@ -221,7 +223,9 @@ for c in 1 16 256; do
     {
         row "req/s, c=$c: ggswap" "$ggswap_rps" "direct" "$direct_rps"
         row "req/s, c=$c: nginx" "$nginx_rps" "direct" "$direct_rps"
-        row "req/s, c=$c: ggswap vs nginx" "$ggswap_rps" "nginx" "$nginx_rps"
+        # Paired: each round's two runs are seconds apart, so a shift of the machine's load
+        # between rounds cancels out of their ratio, not out of a ratio of two medians.
+        row "req/s, c=$c: ggswap / nginx, median of the rounds' ratios" "$(fmedian "$rr")" "nginx = 1" 1
         row "p50 latency µs, c=$c: ggswap" "$ggswap_p50" "direct" "$direct_p50"
         row "p50 latency µs, c=$c: nginx" "$nginx_p50" "direct" "$direct_p50"
         row "p99 latency µs, c=$c: ggswap" "$ggswap_p99" "direct" "$direct_p99"
