@@ -93,6 +93,10 @@ ticks() {  # PID [children]: utime+stime so far (clock ticks), with its children
     done
     echo $t
 }
+cpu_stat() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+steal_pct() {  # "STEAL0 TOTAL0": the share of the CPU time since then that the host took (steal)
+    echo "$1 $(cpu_stat)" | awk '{ if ($4 > $2) printf "%.1f", ($3 - $1) * 100 / ($4 - $2); else print 0 }'
+}
 proxy_ticks() {  # direct|nginx|ggswap: the ticks of the process that serves that port
     case $1 in direct) ticks $FAKE ;; nginx) ticks $NG children ;; ggswap) ticks $GG ;; esac
 }
@@ -195,7 +199,7 @@ RSECS=$(( SECS / ROUNDS )); [ "$RSECS" -ge 1 ] || RSECS=1
 say "1. proxy overhead: wrk ${SECS}s per point ($ROUNDS interleaved rounds of ${RSECS}s, the order reversed every round, medians), small non-streaming POST /v1/chat/completions, keep-alive"
 for c in 1 16 256; do
     for who in direct nginx ggswap; do eval "${who}_all_rps='' ${who}_all_p50='' ${who}_all_p99='' ${who}_err=0 ${who}_req=0 ${who}_ticks=0"; done
-    rr=""
+    rr="" st0=$(cpu_stat)
     for r in $(seq "$ROUNDS"); do
         order="direct nginx ggswap"; [ $((r % 2)) = 0 ] && order="ggswap nginx direct"
         for who in $order; do
@@ -217,7 +221,7 @@ for c in 1 16 256; do
         eval "${who}_rps=\$(fmedian \"\$${who}_all_rps\") ${who}_p50=\$(fmedian \"\$${who}_all_p50\") ${who}_p99=\$(fmedian \"\$${who}_all_p99\")"
         eval "say \"  c=$c $who: req/s per round:\$${who}_all_rps; median \$${who}_rps, p50 \$${who}_p50 µs, p99 \$${who}_p99 µs, errors \$${who}_err\""
     done
-    say "  c=$c ggswap/nginx req/s per round:$rr"
+    say "  c=$c ggswap/nginx req/s per round:$rr (CPU time taken by the host meanwhile, steal: $(steal_pct "$st0") %)"
     alive "$GG" || say "  ggswap died at the end of the c=$c run (see findings)"
     # shellcheck disable=SC2154
     {
