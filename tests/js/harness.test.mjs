@@ -51,22 +51,27 @@ test('chat completion through the official openai client names the model and ech
 test('a stream arrives in n_chunks chunks paced by chunk_ms', async () => {
   const f = await startFake({ name: 'streamer' });
   const client = new OpenAI({ baseURL: `${f.url}/v1`, apiKey: 'none', maxRetries: 0 });
-  const t0 = performance.now();
+  // "stamp" puts each chunk's send time (CLOCK_MONOTONIC µs, the clock of process.hrtime)
+  // into it: times taken by this client alone bunch up when it reads late on a busy machine.
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n);
   const stream = await client.chat.completions.create({
     model: 'streamer', messages: [{ role: 'user', content: 'go' }], stream: true, n_chunks: 5, chunk_ms: 80,
+    stamp: true,
   });
   const got = [];
   for await (const chunk of stream) {
     const c = chunk.choices[0]?.delta?.content;
-    if (c) got.push({ c, t: performance.now() - t0 });
+    if (c) got.push({ c, sent: chunk.t_us, got: nowUs() });
   }
   assert.deepEqual(got.map((g) => g.c), ['c0 ', 'c1 ', 'c2 ', 'c3 ', 'c4 ']);
-  // Chunks come as they are made, not at once: the last one about 4 x 80 ms after the first.
-  assert.ok(got[4].t - got[0].t >= 280, `spread ${got[4].t - got[0].t} ms`);
+  // Paced: the last chunk was sent about 4 x 80 ms after the first.
+  assert.ok(got[4].sent - got[0].sent >= 300_000, `sent ${(got[4].sent - got[0].sent) / 1000} ms apart`);
+  // Streamed as made, not at once: the first chunk was here before the last one was sent.
+  assert.ok(got[0].got < got[4].sent, `first chunk read ${(got[0].got - got[4].sent) / 1000} ms after the last was sent`);
 
   // The raw SSE, read by the harness: chunked, [DONE] at the end, the echo in the last event.
   const r = await fetch(`${f.url}/v1/completions`, {
-    method: 'POST', body: JSON.stringify({ prompt: 'x', stream: true, max_tokens: 3, chunk_ms: 30 }),
+    method: 'POST', body: JSON.stringify({ prompt: 'x', stream: true, max_tokens: 3, chunk_ms: 30, stamp: true }),
   });
   assert.equal(r.headers.get('transfer-encoding'), 'chunked');
   assert.match(r.headers.get('content-type'), /text\/event-stream/);
@@ -74,7 +79,7 @@ test('a stream arrives in n_chunks chunks paced by chunk_ms', async () => {
   assert.equal(s.done, true);
   assert.equal(s.error, null);
   assert.deepEqual(sseContents(s.events), ['c0 ', 'c1 ', 'c2 ']);
-  assert.ok(s.events[2].t - s.events[0].t >= 50);
+  assert.ok(s.events[2].json.t_us - s.events[0].json.t_us >= 55_000, 'paced by chunk_ms (send times)');
   assert.equal(s.events.at(-2).json.echo.max_tokens, 3);
   await f.stop();
 });
