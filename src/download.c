@@ -364,7 +364,7 @@ static int on_head(gs_fetch_req *r, const gs_fetch_info *in, void *ud)
         return -1;
     }
     if (f->size >= 0) {
-        uint64_t avail;
+        uint64_t avail = 0; /* set by free_space when it succeeds; gcc -O2 cannot see that */
         uint64_t need = (uint64_t)(f->size - f->have);
         if (free_space(f->part, &avail) == 0 && avail < need + m->reserve) {
             char a[32], b[32];
