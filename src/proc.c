@@ -512,6 +512,10 @@ int gs_proc_start(gs_proc *p)
     if (!cfg->check_endpoint) {
         set_state(p, GS_PROC_READY, "checkEndpoint is none");
     } else {
+        /* The deadline counts from now, not from the loop's cached time: the callback that
+         * asked for this start may have run long (a reload, spawning the child), and the
+         * model would lose that much of its healthCheckTimeout. */
+        uv_update_time(p->loop);
         uv_timer_start(&p->start_timer, start_timer_cb, (uint64_t)p->health_timeout_s * 1000, 0);
         schedule_health(p);
     }
