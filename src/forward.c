@@ -1,6 +1,5 @@
 #include "forward.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,14 +104,12 @@ long gs_fwd_tokens(const gs_fwd *f)
     for (const char *p = f->tail; (p = memmem(p, (size_t)(end - p), key, kl)) != NULL; p += kl)
         hit = p;
     if (hit) {
-        /* The tail is not NUL-terminated: the number is read up to its end, no further. */
-        const char *v = hit + kl, *d;
-        while (v < end && *v == ' ')
+        const char *v = hit + kl;
+        while (*v == ' ')
             v++;
-        long n = 0;
-        for (d = v; d < end && *d >= '0' && *d <= '9' && n < LONG_MAX / 10; d++)
-            n = n * 10 + (*d - '0');
-        if (d > v)
+        char *num_end;
+        long n = strtol(v, &num_end, 10);
+        if (num_end != v && n >= 0)
             return n;
     }
     if (f->sse && f->events > 1)
@@ -164,19 +161,20 @@ static void on_head(gs_upstream_req *u, int status, const gs_http_header *h, int
 
 static void keep_tail(gs_fwd *f, const char *d, size_t n)
 {
-    size_t cap = sizeof f->tail;
+    size_t cap = sizeof f->tail - 1; /* the last byte is the terminator's */
     if (n >= cap) {
         memcpy(f->tail, d + n - cap, cap);
         f->tail_len = cap;
-        return;
+    } else {
+        if (f->tail_len + n > cap) {
+            size_t drop = f->tail_len + n - cap;
+            memmove(f->tail, f->tail + drop, f->tail_len - drop);
+            f->tail_len -= drop;
+        }
+        memcpy(f->tail + f->tail_len, d, n);
+        f->tail_len += n;
     }
-    if (f->tail_len + n > cap) {
-        size_t drop = f->tail_len + n - cap;
-        memmove(f->tail, f->tail + drop, f->tail_len - drop);
-        f->tail_len -= drop;
-    }
-    memcpy(f->tail + f->tail_len, d, n);
-    f->tail_len += n;
+    f->tail[f->tail_len] = 0;
 }
 
 static void on_body(gs_upstream_req *u, const char *d, size_t n, void *ud)

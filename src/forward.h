@@ -46,7 +46,8 @@ struct gs_fwd {
     int status;
     long events;             /* SSE data events seen */
     uint64_t sent_ns;        /* when it was last sent upstream */
-    char tail[512];          /* the last bytes of the body, to find usage.completion_tokens */
+    char tail[512 + 1];      /* the last bytes of the body, to find usage.completion_tokens;
+                              * NUL-terminated, so the count after the key parses with strtol */
     size_t tail_len;
     gs_wait_split wait;      /* set by the caller before sending: goes into Server-Timing */
     double up_ms;            /* the model's time to its response head (0 before it) */
