@@ -76,11 +76,13 @@ $(B)/tests/%: tests/unit/%.c tests/unit/helpers.h $(B)/obj/tools/ggufw.o $(B)/li
 	$(CC) $(CFLAGS_ALL) -Itools $(OPT_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL) -lcriterion
 
 # The web page is embedded at build time: build/gen/webui_data.c holds every file of web/.
+# build/gen is shared by the release and ASan builds, which `make -j2 all asan` runs at once:
+# each writes a file of its own and renames it, so neither runs a half-written embed.
 build/gen/embed: tools/embed.c | build/gen
-	$(CC) -O1 -o $@ $<
+	$(CC) -O1 -o $@.$$$$.tmp $< && mv $@.$$$$.tmp $@
 # The folders are prerequisites too: removing a file changes its folder's time, not a file's.
 build/gen/webui_data.c: build/gen/embed $(WEB_FILES) $(shell find web -type d)
-	build/gen/embed web $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+	build/gen/embed web $(WEB_FILES) > $@.$$$$.tmp && mv $@.$$$$.tmp $@
 
 $(B)/obj $(B)/obj/tools $(B)/llhttp $(B)/tests build/gen:
 	mkdir -p $@
