@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mem.h"
+#include "netaddr.h"
 #include "status.h"
 #include "tls.h"
 
@@ -25,6 +26,8 @@
 #define ARENA_BODY_MAX (64 * 1024)
 /* Corked pieces past this go out at once. */
 #define CORK_MAX (64 * 1024)
+/* Plain-HTTP writes wait in conn.out for the end of the loop turn, up to this much. */
+#define OUT_MAX (16 * 1024)
 
 typedef struct conn conn;
 
@@ -47,18 +50,20 @@ struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shutdown;
+    uv_idle_t flush;    /* sends out once this loop turn's callbacks have run (flush_cb) */
     gs_http_server *srv;
     conn *next, *prev;
     llhttp_t parser;
     gs_http_req req;
     gs_arena arena;     /* the request's URL, header lines and a body of known length */
-    gs_http_hdrs hdrs;
+    gs_hdrs hdrs;
     size_t url_len;
     bool body_in_arena; /* req.body.data is arena memory, not the heap's */
     gs_buf in;          /* received, not yet parsed */
     gs_buf held;        /* a response head not written yet: it goes out with the first body
                          * bytes, so a small answer is one write (one packet, one wake-up) */
     size_t head_bytes;
+    gs_buf out;         /* this turn's small writes, not yet handed to the socket */
     size_t queued;      /* bytes handed to uv_write, not yet written */
     int handles;        /* open libuv handles; freed when it drops to 0 */
     int err_status;     /* set by a parser callback: answer with this status and close */
@@ -105,65 +110,6 @@ static void req_set_state(conn *c, gs_http_req_state st)
     c->req.state = st;
 }
 
-void gs_http_hdrs_init(gs_http_hdrs *h, gs_arena *arena, int max)
-{
-    memset(h, 0, sizeof *h);
-    h->arena = arena;
-    h->max = max;
-}
-
-int gs_http_hdrs_name(gs_http_hdrs *h, const char *at, size_t len)
-{
-    char *s = gs_arena_append(h->arena, h->name, h->name_len, at, len);
-    if (!s)
-        return -E2BIG;
-    h->name = s;
-    h->name_len += len;
-    return 0;
-}
-
-int gs_http_hdrs_value(gs_http_hdrs *h, const char *at, size_t len)
-{
-    char *s = gs_arena_append(h->arena, h->value, h->value_len, at, len);
-    if (!s)
-        return -E2BIG;
-    h->value = s;
-    h->value_len += len;
-    return 0;
-}
-
-int gs_http_hdrs_line(gs_http_hdrs *h)
-{
-    if (h->n >= h->max)
-        return -E2BIG;
-    if (h->n == h->cap) {
-        /* The array grows in the arena too; the old one is left there (a few hundred bytes). */
-        int cap = h->cap ? h->cap * 2 : 16;
-        if (cap > h->max)
-            cap = h->max;
-        gs_http_header *v = gs_arena_alloc(h->arena, sizeof *v * (size_t)cap);
-        if (!v)
-            return -E2BIG;
-        if (h->n)
-            memcpy(v, h->v, sizeof *v * (size_t)h->n);
-        h->v = v;
-        h->cap = cap;
-    }
-    /* llhttp sends no piece for an empty value (or name). */
-    if (!h->name && !(h->name = gs_arena_strndup(h->arena, "", 0)))
-        return -E2BIG;
-    if (!h->value && !(h->value = gs_arena_strndup(h->arena, "", 0)))
-        return -E2BIG;
-    h->v[h->n].name = h->name;
-    h->v[h->n].value = h->value;
-    h->v[h->n].name_len = h->name_len;
-    h->v[h->n].value_len = h->value_len;
-    h->n++;
-    h->name = h->value = NULL;
-    h->name_len = h->value_len = 0;
-    return 0;
-}
-
 /* Forget the request that was answered: its arena goes back to the pool in one go. */
 static void req_clear(conn *c)
 {
@@ -172,7 +118,7 @@ static void req_clear(conn *c)
         gs_buf_free(&r->body);
     c->body_in_arena = false;
     gs_arena_reset(&c->arena);
-    gs_http_hdrs_init(&c->hdrs, &c->arena, MAX_HEADERS);
+    gs_hdrs_init(&c->hdrs, &c->arena, MAX_HEADERS);
     c->url_len = 0;
     /* Not a memset of the whole request: head_extra alone is 768 bytes. */
     r->state = GS_REQ_READING;
@@ -327,22 +273,9 @@ static void gather(char *out, const uv_buf_t *v, int nv, size_t skip)
     }
 }
 
-static int write3(conn *c, const char *a, size_t alen, const void *b, size_t blen, const char *s,
-                  size_t slen)
+/* The nv pieces (len bytes in all) to the socket now, behind what is queued. */
+static int send_now(conn *c, const uv_buf_t *v, int nv, size_t len)
 {
-    if (c->closing || c->close_asap)
-        return -EPIPE;
-    size_t len = alen + blen + slen;
-    if (len == 0)
-        return 0;
-    uv_buf_t v[3];
-    int nv = 0;
-    if (alen)
-        v[nv++] = uv_buf_init((char *)a, (unsigned)alen);
-    if (blen)
-        v[nv++] = uv_buf_init((char *)b, (unsigned)blen);
-    if (slen)
-        v[nv++] = uv_buf_init((char *)s, (unsigned)slen);
     size_t done = 0;
     if (!c->ssl && c->queued == 0) {
         /* Most writes complete at once on loopback: one writev straight from the caller's
@@ -364,6 +297,58 @@ static int write3(conn *c, const char *a, size_t alen, const void *b, size_t ble
     if (c->ssl)
         return tls_send(c, wr);
     return send_raw(c, wr, false); /* tried above */
+}
+
+/* What waits in out, to the socket. Before a shutdown (which only waits for libuv's queue)
+ * and before any write that does not wait. */
+static int flush_out(conn *c)
+{
+    uv_idle_stop(&c->flush);
+    if (!c->out.len || c->closing)
+        return 0;
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int rc = send_now(c, &b, 1, c->out.len);
+    gs_buf_reset(&c->out);
+    return rc;
+}
+
+/* An idle handle runs before the loop next waits for I/O: the answers to everything one poll
+ * brought leave together, and a client (or the next process in a pipeline) is woken once per
+ * turn, not while ggswap still has requests to read. On a busy machine that is fewer context
+ * switches per request. */
+static void flush_cb(uv_idle_t *h)
+{
+    flush_out(h->data);
+}
+
+static int write3(conn *c, const char *a, size_t alen, const void *b, size_t blen, const char *s,
+                  size_t slen)
+{
+    if (c->closing || c->close_asap)
+        return -EPIPE;
+    size_t len = alen + blen + slen;
+    if (len == 0)
+        return 0;
+    if (!c->ssl && len <= OUT_MAX - c->out.len) {
+        /* TLS is left out: its records are cut per SSL_write, and the cork batches those. */
+        gs_buf_append(&c->out, a, alen);
+        gs_buf_append(&c->out, b, blen);
+        gs_buf_append(&c->out, s, slen);
+        uv_idle_start(&c->flush, flush_cb);
+        return 0;
+    }
+    int rc = flush_out(c);
+    if (rc < 0)
+        return rc;
+    uv_buf_t v[3];
+    int nv = 0;
+    if (alen)
+        v[nv++] = uv_buf_init((char *)a, (unsigned)alen);
+    if (blen)
+        v[nv++] = uv_buf_init((char *)b, (unsigned)blen);
+    if (slen)
+        v[nv++] = uv_buf_init((char *)s, (unsigned)slen);
+    return send_now(c, v, nv, len);
 }
 
 /* Hand wr (owned) to the socket. */
@@ -423,6 +408,7 @@ static void finish(conn *c)
             tls_flush(c);
         }
         if (!c->shutting) {
+            flush_out(c);
             c->shutting = true;
             c->shutdown.data = c;
             if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) < 0)
@@ -596,6 +582,7 @@ void gs_http_abort(gs_http_req *req)
         req_set_state(c, GS_REQ_DONE);
         /* Let what was written reach the client (e.g. an error event), then close. */
         if (!c->shutting) {
+            flush_out(c);
             c->shutting = true;
             c->shutdown.data = c;
             if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) < 0)
@@ -668,7 +655,7 @@ static int cb_url(llhttp_t *p, const char *at, size_t len)
 static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
-    if (head_limit(c, len, "request headers too large") || gs_http_hdrs_name(&c->hdrs, at, len))
+    if (head_limit(c, len, "request headers too large") || gs_hdrs_name(&c->hdrs, at, len))
         return -1;
     return 0;
 }
@@ -676,7 +663,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
-    if (head_limit(c, len, "request headers too large") || gs_http_hdrs_value(&c->hdrs, at, len))
+    if (head_limit(c, len, "request headers too large") || gs_hdrs_value(&c->hdrs, at, len))
         return -1;
     return 0;
 }
@@ -685,7 +672,7 @@ static int cb_header_value_complete(llhttp_t *p)
 {
     conn *c = p->data;
     gs_http_req *r = &c->req;
-    if (gs_http_hdrs_line(&c->hdrs) < 0) {
+    if (gs_hdrs_line(&c->hdrs) < 0) {
         c->err_status = 431;
         c->err_msg = "too many request headers";
         return -1;
@@ -955,6 +942,7 @@ static void handle_closed(uv_handle_t *h)
     gs_arena_reset(&c->arena);
     gs_buf_free(&c->in);
     gs_buf_free(&c->held);
+    gs_buf_free(&c->out);
     SSL_free(c->ssl);
     free(c);
     maybe_free_server(s);
@@ -971,6 +959,13 @@ static void conn_close(conn *c)
         r->on_abort = NULL;
         cb(r, r->ud);
     }
+    if (c->out.len && c->queued == 0) {
+        /* What was written before the close would have left at once without the deferral:
+         * let it, as far as the socket takes it without waiting. */
+        uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    uv_close((uv_handle_t *)&c->flush, handle_closed);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
     uv_close((uv_handle_t *)&c->tcp, handle_closed);
 }
@@ -982,8 +977,9 @@ static conn *conn_new(gs_http_server *s)
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
-    c->handles = 2;
+    uv_idle_init(s->loop, &c->flush);
+    c->tcp.data = c->timer.data = c->flush.data = c;
+    c->handles = 3;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -991,11 +987,12 @@ static conn *conn_new(gs_http_server *s)
     s->nconns++;
     gs_buf_init(&c->in, MAX_PENDING_IN + 64 * 1024);
     gs_buf_init(&c->held, 0);
+    gs_buf_init(&c->out, OUT_MAX);
     gs_buf_init(&c->req.body, s->lim.max_body);
     /* The head limit is enforced by head_limit; this bound is the backstop for everything in
      * the arena: URL and lines (a copy each when split over reads), the array, the body. */
     gs_arena_init(&c->arena, &s->blocks, 3 * s->lim.max_head + s->lim.max_body + 64 * 1024);
-    gs_http_hdrs_init(&c->hdrs, &c->arena, MAX_HEADERS);
+    gs_hdrs_init(&c->hdrs, &c->arena, MAX_HEADERS);
     return c;
 }
 
@@ -1041,49 +1038,9 @@ static void on_connection(uv_stream_t *ls, int status)
     struct sockaddr_storage ss;
     int len = sizeof ss;
     snprintf(c->peer, sizeof c->peer, "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        char ip[48] = "?";
-        int port = 0;
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    }
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        gs_netaddr_name(&ss, c->peer, sizeof c->peer);
     conn_begin(c);
-}
-
-static int parse_addr(const char *addr, struct sockaddr_storage *ss)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return -EINVAL;
-    int port = atoi(colon + 1);
-    if (port <= 0 || port > 65535)
-        return -EINVAL;
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof host)
-        return -EINVAL;
-    memcpy(host, addr, hl);
-    host[hl] = 0;
-    if (hl == 0)
-        snprintf(host, sizeof host, "0.0.0.0");
-    if (strcmp(host, "localhost") == 0)
-        snprintf(host, sizeof host, "127.0.0.1");
-    if (host[0] == '[') {
-        size_t l = strlen(host);
-        if (l < 2 || host[l - 1] != ']')
-            return -EINVAL;
-        host[l - 1] = 0;
-        return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss);
-    }
-    if (strchr(host, ':'))
-        return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
-    return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
 }
 
 int gs_http_server_start(uv_loop_t *loop, const char *addr, const gs_http_limits *limits,
@@ -1092,7 +1049,7 @@ int gs_http_server_start(uv_loop_t *loop, const char *addr, const gs_http_limits
     int rc;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    if ((rc = parse_addr(addr, &ss)) < 0)
+    if ((rc = gs_netaddr_parse_listen(addr, &ss)) < 0)
         return rc;
     if (!g_settings.on_message_complete) {
         llhttp_settings_init(&g_settings);

@@ -16,34 +16,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "arena.h"
 #include "buf.h"
+#include "hdrs.h"
 
-typedef struct gs_http_header {
-    char *name;
-    char *value;
-    size_t name_len, value_len; /* strlen of each, known from parsing */
-} gs_http_header;
-
-/* Both directions (requests here, responses in upstream.c) collect header lines from llhttp the
- * same way: the name and value arrive in pieces, then the line is complete. Names, values and the
- * array live in the message's arena (arena.h), so nothing is freed line by line: resetting the
- * arena (and init again) forgets them all. */
-typedef struct gs_http_hdrs {
-    gs_arena *arena;
-    gs_http_header *v;          /* the complete lines */
-    int n, cap, max;
-    char *name, *value;         /* the line being read */
-    size_t name_len, value_len;
-} gs_http_hdrs;
-
-/* Start collecting (again) at most max lines into arena. */
-void gs_http_hdrs_init(gs_http_hdrs *h, gs_arena *arena, int max);
-/* A piece of the current line's name or value; -E2BIG when the arena is full. */
-int gs_http_hdrs_name(gs_http_hdrs *h, const char *at, size_t len);
-int gs_http_hdrs_value(gs_http_hdrs *h, const char *at, size_t len);
-/* The current line is complete; -E2BIG when it would be line max + 1 or the arena is full. */
-int gs_http_hdrs_line(gs_http_hdrs *h);
 
 typedef struct gs_http_req gs_http_req;
 typedef void (*gs_http_req_cb)(gs_http_req *req, void *ud);

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <llhttp.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,6 +10,7 @@
 #include "forward.h"
 #include "log.h"
 #include "mem.h"
+#include "netaddr.h"
 #include "reply.h"
 
 /* Reading resumes once a queue fell below this. */
@@ -434,25 +434,6 @@ void gs_tunnel_head(gs_buf *b, const gs_http_req *req, const char *host, int por
     gs_buf_printf(b, "Connection: Upgrade\r\nUpgrade: %s\r\n\r\n", up ? up : "websocket");
 }
 
-static int resolve(const char *host, int port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0 ||
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-        return 0;
-    /* A name (localhost): the models' servers are local, so this is /etc/hosts. */
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-        return -EHOSTUNREACH;
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    if (ss->ss_family == AF_INET)
-        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-    freeaddrinfo(res);
-    return 0;
-}
-
 gs_tunnel *gs_tunnel_open(uv_loop_t *loop, gs_http_req *req, const char *name, const char *host,
                           int port, const char *base, const char *upath, const gs_tunnel_cbs *cbs,
                           void *ud)
@@ -474,7 +455,7 @@ gs_tunnel *gs_tunnel_open(uv_loop_t *loop, gs_http_req *req, const char *name, c
     gs_tunnel_head(&t->out, req, host, port, base ? base : "", upath ? upath : "/");
     uv_timer_start(&t->timer, timer_cb, GS_TUNNEL_HANDSHAKE_MS, 0);
     struct sockaddr_storage ss;
-    int rc = resolve(host, port, &ss);
+    int rc = gs_netaddr_resolve(host, port, &ss, NULL);
     if (rc == 0)
         rc = uv_tcp_connect(&t->connect, &t->tcp, (const struct sockaddr *)&ss, connect_cb);
     if (rc < 0) {

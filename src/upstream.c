@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <llhttp.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "log.h"
 #include "config.h"
 #include "mem.h"
+#include "netaddr.h"
 #include "tls.h"
 #include "retry.h"
 
@@ -69,6 +69,7 @@ struct uconn {
     /* The one timer guards the state the connection is in: a connect that failed synchronously
      * (fired at once), timeouts.connect, timeouts.responseHeader, timeouts.idleConn. */
     uv_timer_t timer;
+    uv_idle_t flush;         /* sends the request once the loop turn's callbacks have run */
     gs_upstream_pool *pool;
     uconn *next;
     gs_upstream_req *req;
@@ -81,7 +82,7 @@ struct uconn {
     bool keep;               /* the connection may go back to the pool */
     int deferred_err;
     gs_arena arena;          /* the response's header lines, given back when it ends */
-    gs_http_hdrs hdrs;
+    gs_hdrs hdrs;
     size_t head_bytes;
     SSL *ssl;                /* https: TLS in memory BIOs under the socket, else NULL */
     BIO *rbio, *wbio;        /* ciphertext from / to the socket (owned by ssl) */
@@ -132,27 +133,11 @@ gs_upstream_pool *gs_upstream_pool_new(uv_loop_t *loop, const char *host, int po
     p->head = gs_mem_strdup(base ? base : "");
     bool v6 = strchr(host, ':') != NULL;
     p->host_line = gs_mem_printf("Host: %s%s%s:%d\r\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
-    const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
-    if (uv_ip4_addr(h, port, (struct sockaddr_in *)&p->addr) == 0 ||
-        uv_ip6_addr(h, port, (struct sockaddr_in6 *)&p->addr) == 0)
-        return p;
-    /* A host name: resolved once, when the config is loaded (models rarely move). */
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc == 0 && res && res->ai_addrlen <= sizeof p->addr) {
-        memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
-        if (res->ai_family == AF_INET)
-            ((struct sockaddr_in *)&p->addr)->sin_port = htons((uint16_t)port);
-        else
-            ((struct sockaddr_in6 *)&p->addr)->sin6_port = htons((uint16_t)port);
-    } else {
+    /* A host name is resolved once, when the config is loaded (models rarely move). */
+    const char *why = NULL;
+    if (gs_netaddr_resolve(host, port, &p->addr, &why) < 0)
         gs_warn("upstream %s:%d: cannot resolve the host name (%s); requests will fail", host,
-                port, rc ? gai_strerror(rc) : "no address");
-    }
-    if (res)
-        freeaddrinfo(res);
+                port, why);
     return p;
 }
 
@@ -224,11 +209,11 @@ static void remove_idle(uconn *c)
 static void clear_headers(uconn *c)
 {
     gs_arena_reset(&c->arena);
-    gs_http_hdrs_init(&c->hdrs, &c->arena, 200);
+    gs_hdrs_init(&c->hdrs, &c->arena, 200);
     c->head_bytes = 0;
 }
 
-/* The connection is freed here only, once both its handles are closed (libuv's rule). */
+/* The connection is freed here only, once all its handles are closed (libuv's rule). */
 static void handle_closed(uv_handle_t *h)
 {
     uconn *c = h->data;
@@ -252,6 +237,7 @@ static void conn_close(uconn *c)
     if (c->req)
         c->req->c = NULL;
     c->req = NULL;
+    uv_close((uv_handle_t *)&c->flush, handle_closed);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
     uv_close((uv_handle_t *)&c->tcp, handle_closed);
 }
@@ -357,7 +343,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
     c->head_bytes += len;
     if (c->head_bytes > MAX_RESP_HEAD)
         return -1;
-    return gs_http_hdrs_name(&c->hdrs, at, len) ? -1 : 0;
+    return gs_hdrs_name(&c->hdrs, at, len) ? -1 : 0;
 }
 
 static int cb_header_value(llhttp_t *p, const char *at, size_t len)
@@ -366,13 +352,13 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
     c->head_bytes += len;
     if (c->head_bytes > MAX_RESP_HEAD)
         return -1;
-    return gs_http_hdrs_value(&c->hdrs, at, len) ? -1 : 0;
+    return gs_hdrs_value(&c->hdrs, at, len) ? -1 : 0;
 }
 
 static int cb_header_value_complete(llhttp_t *p)
 {
     uconn *c = p->data;
-    return gs_http_hdrs_line(&c->hdrs) < 0 ? -1 : 0;
+    return gs_hdrs_line(&c->hdrs) < 0 ? -1 : 0;
 }
 
 static int cb_headers_complete(llhttp_t *p)
@@ -598,10 +584,50 @@ static int tls_send(uconn *c, const char *data, size_t len)
     return tls_flush(c, true);
 }
 
+/* The request to the socket: usually one write() does it all, as requests are small and the
+ * socket's buffer empty. */
+static void write_req(uconn *c)
+{
+    gs_upstream_req *r = c->req;
+    uv_buf_t b = uv_buf_init(r->out, (unsigned)r->out_len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)r->out_len) {
+        sent(c);
+        return;
+    }
+    if (n > 0)
+        b = uv_buf_init(r->out + n, (unsigned)(r->out_len - (size_t)n));
+    else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+        req_end(c, n, "could not send the request upstream");
+        return;
+    }
+    uv_write_t *w = gs_mem_alloc(sizeof *w);
+    w->data = c;
+    int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+    if (rc < 0) {
+        free(w);
+        req_end(c, rc, "could not send the request upstream");
+    }
+}
+
+/* Requests dispatched in one loop turn go out together once its callbacks have run (an idle
+ * handle runs before the loop waits for I/O again), so the model's server is woken once per
+ * turn rather than while ggswap still has client requests to read (http.c does the same for
+ * answers). */
+static void flush_cb(uv_idle_t *h)
+{
+    uconn *c = h->data;
+    uv_idle_stop(h);
+    if (c->state == U_SENDING && c->req)
+        write_req(c);
+}
+
 static void send_now(uconn *c)
 {
     gs_upstream_req *r = c->req;
     cset(c, U_SENDING, 0);
+    /* From now on, not from the write a turn later: a reused connection that the server closed
+     * meanwhile shows its EOF in the same turn, and the retry policy must see it as fresh. */
     c->sent_ns = gs_clock_ns();
     llhttp_init(&c->parser, HTTP_RESPONSE, &g_settings);
     c->parser.data = c;
@@ -611,26 +637,9 @@ static void send_now(uconn *c)
             req_end(c, rc, "could not send the request upstream");
             return;
         }
-        goto read;
+    } else {
+        uv_idle_start(&c->flush, flush_cb);
     }
-    uv_buf_t b = uv_buf_init(r->out, (unsigned)r->out_len);
-    /* Requests are small and the socket's buffer empty: usually one write() does it all. */
-    int n = c->reused ? uv_try_write((uv_stream_t *)&c->tcp, &b, 1) : UV_EAGAIN;
-    if (n == (int)r->out_len) {
-        sent(c);
-        goto read;
-    }
-    if (n > 0)
-        b = uv_buf_init(r->out + n, (unsigned)(r->out_len - (size_t)n));
-    uv_write_t *w = gs_mem_alloc(sizeof *w);
-    w->data = c;
-    int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
-    if (rc < 0) {
-        free(w);
-        req_end(c, rc, "could not send the request upstream");
-        return;
-    }
-read:
     if (r->paused)
         uv_read_stop((uv_stream_t *)&c->tcp);
     else
@@ -694,11 +703,12 @@ static uconn *new_conn(gs_upstream_pool *p)
     c->pool = p;
     uv_tcp_init(p->loop, &c->tcp);
     uv_timer_init(p->loop, &c->timer);
-    c->tcp.data = c->timer.data = c->connect.data = c;
-    c->handles = 2;
+    uv_idle_init(p->loop, &c->flush);
+    c->tcp.data = c->timer.data = c->connect.data = c->flush.data = c;
+    c->handles = 3;
     /* MAX_RESP_HEAD bounds the lines (head_bytes); twice that covers copies and the array. */
     gs_arena_init(&c->arena, &p->blocks, 2 * MAX_RESP_HEAD + 16 * 1024);
-    gs_http_hdrs_init(&c->hdrs, &c->arena, 200);
+    gs_hdrs_init(&c->hdrs, &c->arena, 200);
     p->nconns++;
     return c;
 }

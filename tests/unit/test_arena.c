@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "arena.h"
-#include "http.h"
+#include "hdrs.h"
 
 Test(arena, allocations_are_aligned_and_distinct)
 {
@@ -81,15 +81,15 @@ Test(http_hdrs, lines_from_pieces_with_empty_values_and_a_limit)
 {
     gs_arena a;
     gs_arena_init(&a, NULL, 0);
-    gs_http_hdrs h;
-    gs_http_hdrs_init(&h, &a, 20);
-    cr_assert_eq(gs_http_hdrs_name(&h, "Ho", 2), 0);
-    cr_assert_eq(gs_http_hdrs_name(&h, "st", 2), 0);
-    cr_assert_eq(gs_http_hdrs_value(&h, "local", 5), 0);
-    cr_assert_eq(gs_http_hdrs_value(&h, "host", 4), 0);
-    cr_assert_eq(gs_http_hdrs_line(&h), 0);
-    cr_assert_eq(gs_http_hdrs_name(&h, "X-Empty", 7), 0);
-    cr_assert_eq(gs_http_hdrs_line(&h), 0, "llhttp sends no value piece for an empty value");
+    gs_hdrs h;
+    gs_hdrs_init(&h, &a, 20);
+    cr_assert_eq(gs_hdrs_name(&h, "Ho", 2), 0);
+    cr_assert_eq(gs_hdrs_name(&h, "st", 2), 0);
+    cr_assert_eq(gs_hdrs_value(&h, "local", 5), 0);
+    cr_assert_eq(gs_hdrs_value(&h, "host", 4), 0);
+    cr_assert_eq(gs_hdrs_line(&h), 0);
+    cr_assert_eq(gs_hdrs_name(&h, "X-Empty", 7), 0);
+    cr_assert_eq(gs_hdrs_line(&h), 0, "llhttp sends no value piece for an empty value");
     cr_assert_eq(h.n, 2);
     cr_assert_str_eq(h.v[0].name, "Host");
     cr_assert_str_eq(h.v[0].value, "localhost");
@@ -98,15 +98,15 @@ Test(http_hdrs, lines_from_pieces_with_empty_values_and_a_limit)
     /* The array grows past its first 16 lines and keeps the earlier ones. */
     for (int i = 2; i < 20; i++) {
         char n[8] = {'h', (char)('a' + i), 0};
-        cr_assert_eq(gs_http_hdrs_name(&h, n, 2), 0);
-        cr_assert_eq(gs_http_hdrs_value(&h, n, 2), 0);
-        cr_assert_eq(gs_http_hdrs_line(&h), 0, "line %d", i);
+        cr_assert_eq(gs_hdrs_name(&h, n, 2), 0);
+        cr_assert_eq(gs_hdrs_value(&h, n, 2), 0);
+        cr_assert_eq(gs_hdrs_line(&h), 0, "line %d", i);
     }
     cr_assert_str_eq(h.v[0].value, "localhost");
     cr_assert_str_eq(h.v[19].name, "ht");
-    cr_assert_eq(gs_http_hdrs_name(&h, "one", 3), 0);
-    cr_assert_eq(gs_http_hdrs_line(&h), -E2BIG, "line 21 of at most 20");
+    cr_assert_eq(gs_hdrs_name(&h, "one", 3), 0);
+    cr_assert_eq(gs_hdrs_line(&h), -E2BIG, "line 21 of at most 20");
     gs_arena_reset(&a);
-    gs_http_hdrs_init(&h, &a, 20);
+    gs_hdrs_init(&h, &a, 20);
     cr_assert_eq(h.n, 0, "init forgets the lines");
 }
