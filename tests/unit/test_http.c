@@ -1,8 +1,10 @@
 /* The HTTP server's writes, through a real socket: a response made of pieces of every size
  * (those that wait for the end of the loop turn and those past OUT_MAX that go at once) reaches
  * the client whole and in order, on keep-alive connections, pipelined ones and ones that end
- * with Connection: close (whose shutdown must come after the waiting bytes). A blocking client
- * in a thread of its own talks to a gs_http_server on this thread's loop. */
+ * with Connection: close (whose shutdown must come after the waiting bytes). Each case runs
+ * with a known Content-Length (its writes wait for the turn's end) and as a stream of unknown
+ * length (they go at once). A blocking client in a thread of its own talks to a gs_http_server
+ * on this thread's loop. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -26,7 +28,7 @@ typedef struct rcase {
 
 static const rcase g_cases[] = {
     {"/small-large-small", {1, 40000, 1, -1}},
-    {"/many-small", {900, 900, 900, 900, 900, 900, 900, 900}},
+    {"/many-small", {2500, 2500, 2500, 2500, 2500, 2500, 2500, 2500}},
     {"/large-first", {70000, 3, 3, -1}},
     {"/later-turn", {5, 0, 20000, 7, -1}},
     {"/respond", {-1}}, /* gs_http_respond with a 2-byte body */
@@ -96,7 +98,11 @@ static void handler(gs_http_req *req, void *ud)
         gs_http_respond(req, 200, "text/plain", "ok", 2, NULL);
         return;
     }
-    cr_assert_eq(gs_http_start(req, 200, "Content-Type: text/plain\r\n", -1), 0);
+    int64_t len = -1; /* "?len": the length is known up front */
+    if (strcmp(req->query, "len") == 0)
+        for (int i = len = 0; i < 8 && rc->sizes[i] >= 0; i++)
+            len += rc->sizes[i];
+    cr_assert_eq(gs_http_start(req, 200, "Content-Type: text/plain\r\n", len), 0);
     int next = write_from(req, rc, 0);
     if (next < 0)
         return;
@@ -213,12 +219,15 @@ static int parse_response(const gs_buf *got, size_t *at, gs_buf *body)
     return status;
 }
 
+/* path: a case's path, with or without "?len". */
 static void check_case(const gs_buf *got, size_t *at, const char *path)
 {
+    char p[64];
+    snprintf(p, sizeof p, "%.*s", (int)strcspn(path, "?"), path);
     gs_buf body, want;
     gs_buf_init(&body, 0);
     gs_buf_init(&want, 0);
-    expect_body(case_of(path), &want);
+    expect_body(case_of(p), &want);
     cr_assert_eq(parse_response(got, at, &body), 200, "%s: status", path);
     cr_assert_eq(body.len, want.len, "%s: %zu body bytes, want %zu", path, body.len, want.len);
     cr_assert(memcmp(body.data, want.data, want.len) == 0, "%s: the bytes in order", path);
@@ -230,15 +239,16 @@ static void check_case(const gs_buf *got, size_t *at, const char *path)
  * shutdown sent before the waiting bytes would cut it short. */
 Test(http, each_case_then_close)
 {
-    for (size_t i = 0; i < sizeof g_cases / sizeof g_cases[0]; i++) {
-        char req[256];
+    for (size_t i = 0; i < 2 * (sizeof g_cases / sizeof g_cases[0]); i++) {
+        char path[64], req[256];
+        snprintf(path, sizeof path, "%s%s", g_cases[i / 2].path, i % 2 ? "?len" : "");
         snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                 g_cases[i].path);
+                 path);
         client cl = {.send = req};
         run_client(&cl);
         size_t at = 0;
-        check_case(&cl.got, &at, g_cases[i].path);
-        cr_assert_eq(at, cl.got.len, "%s: nothing after the body", g_cases[i].path);
+        check_case(&cl.got, &at, path);
+        cr_assert_eq(at, cl.got.len, "%s: nothing after the body", path);
         gs_buf_free(&cl.got);
     }
 }
@@ -248,15 +258,18 @@ Test(http, pipelined_keep_alive)
 {
     gs_buf req;
     gs_buf_init(&req, 0);
-    size_t n = sizeof g_cases / sizeof g_cases[0];
-    for (size_t i = 0; i < n; i++)
-        gs_buf_printf(&req, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", g_cases[i].path,
+    size_t n = 2 * (sizeof g_cases / sizeof g_cases[0]);
+    char paths[16][64];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s%s", g_cases[i / 2].path, i % 2 ? "?len" : "");
+        gs_buf_printf(&req, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", paths[i],
                       i + 1 == n ? "Connection: close\r\n" : "");
+    }
     client cl = {.send = req.data};
     run_client(&cl);
     size_t at = 0;
     for (size_t i = 0; i < n; i++)
-        check_case(&cl.got, &at, g_cases[i].path);
+        check_case(&cl.got, &at, paths[i]);
     cr_assert_eq(at, cl.got.len);
     gs_buf_free(&cl.got);
     gs_buf_free(&req);
