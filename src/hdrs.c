@@ -10,24 +10,26 @@ void gs_hdrs_init(gs_hdrs *h, gs_arena *arena, int max)
     h->max = max;
 }
 
+/* A piece of a name or value: llhttp may split either over reads, and the arena keeps the
+ * piece contiguous with what came before. */
+static int piece(gs_arena *a, char **s, size_t *n, const char *at, size_t len)
+{
+    char *p = gs_arena_append(a, *s, *n, at, len);
+    if (!p)
+        return -E2BIG;
+    *s = p;
+    *n += len;
+    return 0;
+}
+
 int gs_hdrs_name(gs_hdrs *h, const char *at, size_t len)
 {
-    char *s = gs_arena_append(h->arena, h->name, h->name_len, at, len);
-    if (!s)
-        return -E2BIG;
-    h->name = s;
-    h->name_len += len;
-    return 0;
+    return piece(h->arena, &h->name, &h->name_len, at, len);
 }
 
 int gs_hdrs_value(gs_hdrs *h, const char *at, size_t len)
 {
-    char *s = gs_arena_append(h->arena, h->value, h->value_len, at, len);
-    if (!s)
-        return -E2BIG;
-    h->value = s;
-    h->value_len += len;
-    return 0;
+    return piece(h->arena, &h->value, &h->value_len, at, len);
 }
 
 int gs_hdrs_line(gs_hdrs *h)

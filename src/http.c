@@ -397,6 +397,19 @@ static void shutdown_cb(uv_shutdown_t *s, int status)
     conn_close(s->data);
 }
 
+/* End the sending side once what was written is out (uv_shutdown waits for libuv's queue
+ * only, so the turn's waiting bytes join it first); the close follows in shutdown_cb. */
+static void shutdown_once(conn *c)
+{
+    if (c->shutting)
+        return;
+    flush_out(c);
+    c->shutting = true;
+    c->shutdown.data = c;
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) < 0)
+        conn_close(c);
+}
+
 /* After a response: next request on the same connection, or close. */
 static void finish(conn *c)
 {
@@ -408,13 +421,7 @@ static void finish(conn *c)
             SSL_shutdown(c->ssl); /* close_notify, so the client knows the answer is whole */
             tls_flush(c);
         }
-        if (!c->shutting) {
-            flush_out(c);
-            c->shutting = true;
-            c->shutdown.data = c;
-            if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) < 0)
-                conn_close(c);
-        }
+        shutdown_once(c);
         return;
     }
     req_clear(c);
@@ -587,13 +594,7 @@ void gs_http_abort(gs_http_req *req)
         write_held(c, NULL, 0, NULL, 0, NULL, 0);
         req_set_state(c, GS_REQ_DONE);
         /* Let what was written reach the client (e.g. an error event), then close. */
-        if (!c->shutting) {
-            flush_out(c);
-            c->shutting = true;
-            c->shutdown.data = c;
-            if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, shutdown_cb) < 0)
-                conn_close(c);
-        }
+        shutdown_once(c);
     }
 }
 
