@@ -104,9 +104,8 @@ long gs_fwd_tokens(const gs_fwd *f)
     for (const char *p = f->tail; (p = memmem(p, (size_t)(end - p), key, kl)) != NULL; p += kl)
         hit = p;
     if (hit) {
+        /* strtol skips the blanks JSON allows after the colon. */
         const char *v = hit + kl;
-        while (*v == ' ')
-            v++;
         char *num_end;
         long n = strtol(v, &num_end, 10);
         if (num_end != v && n >= 0)

@@ -1056,7 +1056,6 @@ int gs_http_server_start(uv_loop_t *loop, const char *addr, const gs_http_limits
 {
     int rc;
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
     if ((rc = gs_netaddr_parse_listen(addr, &ss)) < 0)
         return rc;
     if (!g_settings.on_message_complete) {
