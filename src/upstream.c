@@ -97,9 +97,10 @@ typedef struct twrite {
 } twrite;
 
 static llhttp_settings_t g_settings;
+static const char SEND_FAILED[] = "could not send the request upstream";
 static void conn_close(uconn *c);
 static void dispatch(gs_upstream_pool *p, gs_upstream_req *r, bool fresh);
-static void send_now(uconn *c);
+static void send_req(uconn *c);
 static void connect_cb(uv_connect_t *cr, int status);
 static void timer_cb(uv_timer_t *t);
 static void sent(uconn *c);
@@ -442,7 +443,7 @@ static void twrite_cb(uv_write_t *uw, int status)
     if (c->state == U_CLOSED || status == UV_ECANCELED)
         return;
     if (status < 0)
-        req_end(c, status, "could not send the request upstream");
+        req_end(c, status, SEND_FAILED);
     else if (last)
         sent(c);
 }
@@ -493,7 +494,7 @@ static void handshake_step(uconn *c)
         return;
     }
     if (rc == 1)
-        send_now(c);
+        send_req(c);
 }
 
 /* Ciphertext from the socket: the handshake's, or records to decrypt for the response. */
@@ -571,7 +572,7 @@ static void write_cb(uv_write_t *w, int status)
     if (c->state == U_CLOSED || status == UV_ECANCELED)
         return;
     if (status < 0)
-        req_end(c, status, "could not send the request upstream");
+        req_end(c, status, SEND_FAILED);
     else
         sent(c);
 }
@@ -598,7 +599,7 @@ static void write_req(uconn *c)
     if (n > 0)
         b = uv_buf_init(r->out + n, (unsigned)(r->out_len - (size_t)n));
     else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-        req_end(c, n, "could not send the request upstream");
+        req_end(c, n, SEND_FAILED);
         return;
     }
     uv_write_t *w = gs_mem_alloc(sizeof *w);
@@ -606,7 +607,7 @@ static void write_req(uconn *c)
     int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
     if (rc < 0) {
         free(w);
-        req_end(c, rc, "could not send the request upstream");
+        req_end(c, rc, SEND_FAILED);
     }
 }
 
@@ -622,7 +623,8 @@ static void flush_cb(uv_idle_t *h)
         write_req(c);
 }
 
-static void send_now(uconn *c)
+/* Start sending the request: through TLS at once, in plain HTTP at the turn's end (flush_cb). */
+static void send_req(uconn *c)
 {
     gs_upstream_req *r = c->req;
     cset(c, U_SENDING, 0);
@@ -634,7 +636,7 @@ static void send_now(uconn *c)
     if (c->ssl) {
         int rc = tls_send(c, r->out, r->out_len);
         if (rc < 0) {
-            req_end(c, rc, "could not send the request upstream");
+            req_end(c, rc, SEND_FAILED);
             return;
         }
     } else {
@@ -694,7 +696,7 @@ static void connect_cb(uv_connect_t *cr, int status)
     if (p->tls)
         start_tls(c);
     else
-        send_now(c);
+        send_req(c);
 }
 
 static uconn *new_conn(gs_upstream_pool *p)
@@ -727,7 +729,7 @@ static void dispatch(gs_upstream_pool *p, gs_upstream_req *r, bool fresh)
     r->c = c;
     c->got_bytes = false;
     if (c->reused) {
-        send_now(c); /* uv_write never calls back from inside the call */
+        send_req(c); /* nothing calls back from inside the call */
         return;
     }
     cset(c, U_CONNECTING, p->to.connect);
